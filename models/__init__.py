@@ -1,0 +1,1 @@
+"""ToxWatch domain: data model, clinical logic and persistence. Never imports Streamlit."""

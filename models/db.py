@@ -1,0 +1,98 @@
+"""Engine and sessions.
+
+One engine per database URL per process (cached); callers open a short session per action.
+SQLite gets WAL, foreign keys and a busy timeout on every connection, and write transactions start with
+BEGIN IMMEDIATE so that a read-then-write transaction cannot fail half way with "database is locked".
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from models.settings import database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_WRITE_OPTION = "toxwatch_write"
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached or is locked; the message is meant for the user."""
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+    return url.startswith("sqlite")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create_engine(url)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engine(url: str | None = None) -> None:
+    """Close and forget the engine of a URL (tests use this when they drop a database)."""
+    url = database_url(url)
+    with _engines_lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                                  "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can ask for BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster commits
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def read_session(url: str | None = None) -> Iterator[Session]:
+    """A short read-only session; ORM objects must not leave it (return plain data instead)."""
+    with Session(get_engine(url), expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def write_session(url: str | None = None) -> Iterator[Session]:
+    """A write transaction: committed when the block ends, rolled back on any exception."""
+    engine = get_engine(url).execution_options(**{_WRITE_OPTION: True})
+    with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session

@@ -1,0 +1,66 @@
+"""Configuration: where the database is and how the app behaves.
+
+The database URL comes from, in order: an explicit argument (command line), the environment variable
+TOXWATCH_DATABASE_URL, `database_url` in .streamlit/secrets.toml, and finally the default SQLite file
+data/toxwatch.db under the project root.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "toxwatch.db"
+DATABASE_URL_ENV = "TOXWATCH_DATABASE_URL"
+SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _url_from_secrets() -> str | None:
+    path = SECRETS_PATH
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        secrets = tomllib.load(handle)
+    value = secrets.get("database_url") or secrets.get("toxwatch", {}).get("database_url")
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class DatabaseChoice:
+    url: str
+    is_default: bool  # True only for the embedded SQLite file under data/
+
+    @property
+    def backend(self) -> str:
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+
+def database_choice(explicit_url: str | None = None) -> DatabaseChoice:
+    for candidate in (explicit_url, os.environ.get(DATABASE_URL_ENV), _url_from_secrets()):
+        if candidate:
+            return DatabaseChoice(_normalise(candidate), is_default=False)
+    return DatabaseChoice(default_database_url(), is_default=True)
+
+
+def database_url(explicit_url: str | None = None) -> str:
+    return database_choice(explicit_url).url
+
+
+def _normalise(url: str) -> str:
+    # A bare postgresql:// URL would make SQLAlchemy look for psycopg2; this project ships psycopg 3.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def masked_url(url: str) -> str:
+    """The URL with any password replaced, for showing on screen or in logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
