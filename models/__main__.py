@@ -1,0 +1,73 @@
+"""Command line: python -m models [--database-url URL] COMMAND ..."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from models.settings import database_url, masked_url
+
+
+def _cmd_init(args) -> int:
+    from models.migrate import head_revision, upgrade_to_head
+
+    changed = upgrade_to_head(args.database_url)
+    state = "upgraded to" if changed else "already at"
+    print(f"Schema {state} revision {head_revision()} ({masked_url(database_url(args.database_url))}).")
+    return 0
+
+
+def _cmd_seed_demo(args) -> int:
+    from models.demo import DatabaseNotEmptyError, seed_demo
+    from models.migrate import upgrade_to_head
+
+    upgrade_to_head(args.database_url)
+    try:
+        summary = seed_demo(args.database_url, patients=args.patients, seed=args.seed, today=args.today)
+    except DatabaseNotEmptyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Demo cohort loaded: {summary.patients} patients, {summary.adverse_events} adverse events, "
+          f"{summary.labs} lab results, {summary.doses} dose events (seed {args.seed}).")
+    return 0
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {value!r}") from None
+
+
+def _positive_int(value: str) -> int:
+    number = int(value) if value.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m models", description="ToxWatch command line.")
+    parser.add_argument("--database-url", help="database URL (default: $TOXWATCH_DATABASE_URL, "
+                                               "then .streamlit/secrets.toml, then data/toxwatch.db)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create or upgrade the schema (idempotent)")
+    init.set_defaults(handler=_cmd_init)
+
+    seed = commands.add_parser("seed-demo", help="fill an empty database with a synthetic demo cohort")
+    seed.add_argument("--patients", type=_positive_int, default=120)
+    seed.add_argument("--seed", type=int, default=7)
+    seed.add_argument("--today", type=_iso_date, default=None,
+                      help="the cohort's 'today' (default: the real date); fixes the output for a seed")
+    seed.set_defaults(handler=_cmd_seed_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

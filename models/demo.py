@@ -1,0 +1,68 @@
+"""Loading the synthetic demo cohort into an empty database, and the demo-mode flag."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, insert, select, text
+
+from models.db import read_session, write_session
+from models.tables import AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient
+
+DEMO_MODE_KEY = "demo_mode"
+_BATCH = 5_000
+
+
+class DatabaseNotEmptyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    patients: int
+    adverse_events: int
+    labs: int
+    doses: int
+
+
+def is_demo_database(url: str | None = None) -> bool:
+    with read_session(url) as session:
+        setting = session.get(AppSetting, DEMO_MODE_KEY)
+        return setting is not None and setting.value == "true"
+
+
+def patient_count(url: str | None = None) -> int:
+    with read_session(url) as session:
+        return session.scalar(select(func.count()).select_from(Patient)) or 0
+
+
+def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
+              today: date | None = None) -> SeedSummary:
+    """Fill an empty database with the demo cohort in one transaction; refuse one that holds patients."""
+    from seed_data.demo_cohort import SEED_USER, generate
+
+    cohort = generate(patients=patients, seed=seed, today=today)
+    with write_session(url) as session:
+        existing = session.scalar(select(func.count()).select_from(Patient))
+        if existing:
+            raise DatabaseNotEmptyError(
+                f"The database already holds {existing} patients; seed-demo only fills an empty database.")
+        for table, rows in ((Patient, cohort.patients), (AdverseEvent, cohort.adverse_events),
+                            (LabResult, cohort.labs), (DoseEvent, cohort.doses)):
+            for start in range(0, len(rows), _BATCH):
+                batch = [{**row, "created_by": SEED_USER} for row in rows[start:start + _BATCH]]
+                session.execute(insert(table), batch)
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            # Ids were given explicitly: move each sequence past them.
+            for table in ("patient", "adverse_event", "lab_result", "dose_event"):
+                connection.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+        session.merge(AppSetting(key=DEMO_MODE_KEY, value="true"))
+        summary = SeedSummary(len(cohort.patients), len(cohort.adverse_events), len(cohort.labs),
+                              len(cohort.doses))
+        session.add(AuditEntry(username=SEED_USER, action="seed_demo",
+                               detail=json.dumps({"seed": seed, **summary.__dict__})))
+    return summary

@@ -1,0 +1,25 @@
+"""What the app does once per process before showing a page: bring the schema up to date and, on the
+embedded default database only, load the demo cohort the very first time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.demo import SeedSummary, patient_count, seed_demo
+from models.migrate import upgrade_to_head
+from models.settings import DatabaseChoice, database_choice
+
+
+@dataclass(frozen=True)
+class StartupReport:
+    url: str
+    schema_created_or_upgraded: bool
+    demo_loaded: SeedSummary | None
+
+
+def prepare_database(choice: DatabaseChoice | None = None) -> StartupReport:
+    choice = choice or database_choice()
+    changed = upgrade_to_head(choice.url)
+    loaded = None
+    if choice.is_default and patient_count(choice.url) == 0:
+        loaded = seed_demo(choice.url)
+    return StartupReport(choice.url, changed, loaded)

@@ -1,0 +1,1 @@
+"""Reference data files (with their sources) and the demo-cohort generator."""
