@@ -1,0 +1,150 @@
+"""Cohort incidence of each CTCAE term, with exact confidence intervals, compared with a reference rate.
+
+Definitions (DESIGN.md): exposed = treatment start on or before the analysis date; treatment-emergent =
+onset on or after treatment start, on or before the analysis date and no later than 30 days after
+discontinuation, not baseline, not entered in error. Worst grade per patient.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+from scipy.stats import beta, binomtest
+
+from models import ctcae, references
+
+CONFIDENCE = 0.95
+FOLLOW_UP_AFTER_STOP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Comparison:
+    patients: int
+    exposed: int
+    pct: float
+    ci_low_pct: float
+    ci_high_pct: float
+    reference_pct: float | None
+    p_value: float | None
+    signal: str
+    reference_source: str | None = None
+
+    def as_report(self) -> dict:
+        data = asdict(self)
+        data.pop("exposed")
+        data.pop("reference_source")
+        return data
+
+
+def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Exact binomial CI for k successes in n trials, as proportions."""
+    if n <= 0:
+        raise ValueError("no exposed patients: a confidence interval needs n >= 1")
+    alpha = 1 - confidence
+    low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+def compare(k: int, n: int, reference_pct: float | None, reference_source: str | None = None) -> Comparison:
+    low, high = clopper_pearson(k, n)
+    if reference_pct is None:
+        p_value, signal = None, "no reference"
+    else:
+        p0 = reference_pct / 100
+        p_value = float(binomtest(k, n, p0).pvalue) if 0 < p0 < 1 else None
+        signal = "higher" if low > p0 else "lower" if high < p0 else "consistent"
+    return Comparison(k, n, round(100 * k / n, 2), round(100 * low, 2), round(100 * high, 2),
+                      reference_pct, p_value, signal, reference_source)
+
+
+def treatment_emergent(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.DataFrame,
+                       as_of: date) -> pd.DataFrame:
+    """The events that count: treatment-emergent, active, of exposed patients."""
+    exposed = patients[patients["treatment_start"] <= as_of][["id", "treatment_start"]]
+    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
+        .groupby("patient_id")["effective_date"].min().rename("stopped_on")
+    frame = events[~events["baseline"].astype(bool)].merge(exposed, left_on="patient_id", right_on="id",
+                                                            suffixes=("", "_patient"))
+    frame = frame.merge(stops, left_on="patient_id", right_index=True, how="left")
+    last_day = frame["stopped_on"].map(lambda stop: _last_counted_day(stop, as_of))
+    return frame[(frame["onset_date"] >= frame["treatment_start"]) & (frame["onset_date"] <= last_day)]
+
+
+def _full_source(reference_set: str, source: str) -> str:
+    # Later rows of a set say "same (...)" for the set's first source.
+    if source.startswith("same"):
+        return references.citation(reference_set) + source[len("same"):]
+    return source
+
+
+def _last_counted_day(stopped_on, as_of: date) -> date:
+    if not isinstance(stopped_on, date):
+        return as_of
+    return min(as_of, stopped_on + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
+
+
+def incidence_table(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.DataFrame, as_of: date,
+                    reference_set: str = references.DEFAULT_REFERENCE_SET) -> tuple[int, list[dict]]:
+    """(exposed patients, one row per term with 'any_grade' and 'grade_3_plus' Comparisons)."""
+    n = int((patients["treatment_start"] <= as_of).sum())
+    if n == 0:
+        return 0, []
+    emergent = treatment_emergent(events, patients, doses, as_of)
+    worst = emergent.groupby(["term", "patient_id"])["grade"].max().reset_index()
+    reference_terms = [r.ctcae_term for r in references.rates(reference_set)]
+    observed = sorted(set(worst["term"]))
+    ordered = [t for t in ctcae.ordered_terms() if t in set(reference_terms) | set(observed)]
+    ordered += [t for t in observed if t not in ordered]
+    rows = []
+    for term in ordered:
+        per_patient = worst[worst["term"] == term]["grade"]
+        reference = references.reference_rate(reference_set, term)
+        source = _full_source(reference_set, reference.source) if reference is not None else None
+        rows.append({
+            "term": term,
+            "any_grade": compare(int(len(per_patient)), n, references.rate(reference_set, term, "any"), source),
+            "grade_3_plus": compare(int((per_patient >= 3).sum()), n,
+                                    references.rate(reference_set, term, "grade_3_plus"), source),
+        })
+    return n, rows
+
+
+BAND_LABELS = {"any_grade": "Any grade", "grade_3_plus": "Grade >= 3"}
+
+
+def cohort_incidence(url: str | None = None, *, as_of: date,
+                     reference_set: str = references.DEFAULT_REFERENCE_SET) -> tuple[int, list[dict]]:
+    from models import queries
+
+    return incidence_table(queries.adverse_events(url), queries.patients(url), queries.dose_events(url),
+                           as_of, reference_set)
+
+
+def long_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per term and band, for tables, charts and CSV export."""
+    records = []
+    for row in rows:
+        for band, label in BAND_LABELS.items():
+            comparison: Comparison = row[band]
+            records.append({"term": row["term"], "band": label, **asdict(comparison),
+                            "reading": reading(row["term"], label, comparison)})
+    columns = ["term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct",
+               "p_value", "signal", "reference_source", "reading"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def reading(term: str, band_label: str, comparison: Comparison) -> str:
+    """Plain language, e.g. "Mucositis oral (any grade): 78% vs 56% in the reference, higher, p < 0.001"."""
+    head = f"{term} ({band_label.lower()}): {comparison.pct:.0f}% of {comparison.exposed}"
+    if comparison.reference_pct is None:
+        return f"{head}; no reference rate for this band"
+    return (f"{head} vs {comparison.reference_pct:g}% in the reference, {comparison.signal}, "
+            f"{format_p(comparison.p_value)}")
+
+
+def format_p(p_value: float | None) -> str:
+    if p_value is None:
+        return "p not computed"
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"

@@ -1,0 +1,115 @@
+"""Read models for the pages: plain DataFrames, never live ORM objects."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import select
+
+from models.db import get_engine
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
+
+ACTIVE = "active"
+
+
+def _frame(statement, url: str | None, *, parse_dates: list[str] | None = None) -> pd.DataFrame:
+    with get_engine(url).connect() as connection:
+        frame = pd.read_sql(statement, connection)
+    for column in parse_dates or []:
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+def patients(url: str | None = None) -> pd.DataFrame:
+    statement = select(Patient.id, Patient.mrn, Patient.name, Patient.birth_date, Patient.treatment_start,
+                       Patient.planned_dose_mg, Patient.status, Patient.dexamethasone_prophylaxis) \
+        .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
+    return _frame(statement, url, parse_dates=["birth_date", "treatment_start"])
+
+
+def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, AdverseEvent.term,
+                       AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.resolved_date,
+                       AdverseEvent.serious, AdverseEvent.attribution, AdverseEvent.action_taken,
+                       AdverseEvent.source, AdverseEvent.baseline, AdverseEvent.created_by,
+                       AdverseEvent.created_at) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(AdverseEvent.patient_id == patient_id)
+    return _frame(statement.order_by(AdverseEvent.onset_date, AdverseEvent.id), url,
+                  parse_dates=["onset_date", "resolved_date"])
+
+
+def labs(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.value, LabResult.unit,
+                       LabResult.lln, LabResult.uln, LabResult.collected_on, LabResult.baseline,
+                       LabResult.ctcae_term, LabResult.ctcae_grade) \
+        .where(LabResult.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(LabResult.patient_id == patient_id)
+    return _frame(statement.order_by(LabResult.collected_on, LabResult.id), url, parse_dates=["collected_on"])
+
+
+def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(DoseEvent.id, DoseEvent.patient_id, Patient.mrn, DoseEvent.effective_date,
+                       DoseEvent.action, DoseEvent.dose_mg, DoseEvent.every_other_day,
+                       DoseEvent.adverse_event_id, DoseEvent.reason, DoseEvent.verified_by) \
+        .join(Patient, Patient.id == DoseEvent.patient_id) \
+        .where(DoseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(DoseEvent.patient_id == patient_id)
+    return _frame(statement.order_by(DoseEvent.patient_id, DoseEvent.effective_date, DoseEvent.id), url,
+                  parse_dates=["effective_date"])
+
+
+def audit_trail(url: str | None = None, *, limit: int = 500) -> pd.DataFrame:
+    statement = select(AuditEntry.at, AuditEntry.username, AuditEntry.action, AuditEntry.record_type,
+                       AuditEntry.record_id, AuditEntry.patient_id, AuditEntry.detail) \
+        .order_by(AuditEntry.id.desc()).limit(limit)
+    return _frame(statement, url)
+
+
+def table_counts(url: str | None = None) -> dict[str, int]:
+    from sqlalchemy import func
+
+    counts = {}
+    with get_engine(url).connect() as connection:
+        for label, table in (("patients", Patient), ("adverse events", AdverseEvent),
+                             ("lab results", LabResult), ("dose events", DoseEvent),
+                             ("audit entries", AuditEntry)):
+            counts[label] = connection.execute(select(func.count()).select_from(table)).scalar_one()
+    return counts
+
+
+def days_on_treatment(treatment_start: date, as_of: date) -> int:
+    """Day 1 is the first dose day."""
+    return (as_of - treatment_start).days + 1
+
+
+def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame:
+    """One row per patient with what a clinician scans first."""
+    from models.dosing import dose_intensity
+
+    as_of = as_of or date.today()
+    people = patients(url)
+    events = adverse_events(url)
+    intensity = dose_intensity(people, dose_events(url), as_of)
+    lab_dates = labs(url).groupby("patient_id")["collected_on"].max().rename("last_lab")
+    current = events[~events["baseline"] & events["resolved_date"].isna() & (events["onset_date"] <= as_of)]
+    window_start = as_of - timedelta(days=30)
+    recent = events[~events["baseline"] & ((events["onset_date"] > window_start)
+                                           | events["resolved_date"].isna()
+                                           | (events["resolved_date"] > window_start))]
+    frame = people.merge(intensity[["patient_id", "current_dose_mg", "relative_dose_intensity_pct"]],
+                         left_on="id", right_on="patient_id", how="left")
+    frame["days_on_treatment"] = frame["treatment_start"].map(
+        lambda start: max(days_on_treatment(start, as_of), 0))
+    frame["open_events"] = frame["id"].map(current.groupby("patient_id").size()).fillna(0).astype(int)
+    frame["open_grade_3_plus"] = frame["id"].map(
+        current[current["grade"] >= 3].groupby("patient_id").size()).fillna(0).astype(int)
+    frame["worst_grade_30d"] = frame["id"].map(recent.groupby("patient_id")["grade"].max()).astype("Int64")
+    frame["last_lab"] = frame["id"].map(lab_dates)
+    return frame[["id", "mrn", "name", "treatment_start", "days_on_treatment", "planned_dose_mg",
+                  "current_dose_mg", "status", "open_events", "open_grade_3_plus", "worst_grade_30d",
+                  "relative_dose_intensity_pct", "last_lab"]]

@@ -1,0 +1,82 @@
+"""Every page renders real data from the database (streamlit.testing AppTest)."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models import queries, settings
+
+APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
+PAGES = {
+    "app_pages/log_event.py": "Log adverse event",
+    "app_pages/patients.py": "Patients",
+    "app_pages/cohort.py": "Cohort vs BOLERO-2",
+    "app_pages/dosing_audit.py": "Dosing audit",
+    "app_pages/admin.py": "Admin",
+}
+
+
+def open_app(monkeypatch, url: str, page: str | None = None) -> AppTest:
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    if page:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.mark.parametrize("page,title", PAGES.items())
+def test_each_page_renders_on_the_demo_cohort(monkeypatch, demo_sqlite_url, page, title):
+    app = open_app(monkeypatch, demo_sqlite_url, page)
+    assert [t.value for t in app.title] == [title]
+    assert app.dataframe, "every page shows a table from the database"
+
+
+def test_patients_roster_lists_every_patient_and_search_filters(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/patients.py")
+    assert len(app.dataframe[0].value) == len(queries.patients(demo_sqlite_url)) == 120
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Patients"] == "120"
+    app.text_input[0].input("DEMO-00012").run()
+    assert list(app.dataframe[0].value["mrn"]) == ["DEMO-00012"]
+    app.text_input[0].input("no such patient").run()
+    assert len(app.dataframe[0].value) == 0
+
+
+def test_cohort_page_compares_with_the_default_reference(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/cohort.py")
+    assert app.selectbox[0].value == "bolero2_interim_2012"
+    table = app.dataframe[0].value
+    stomatitis = table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")].iloc[0]
+    assert stomatitis["reference_pct"] == 56 and stomatitis["exposed"] == 120
+    assert stomatitis["ci_low_pct"] <= stomatitis["pct"] <= stomatitis["ci_high_pct"]
+    assert {"higher", "lower", "consistent", "no reference"} >= set(table["signal"])
+
+
+def test_admin_shows_reference_data_with_status_and_sources(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/admin.py")
+    frames = [frame.value for frame in app.dataframe]
+    terms = next(f for f in frames if "MedDRA code" in f.columns)
+    assert {"checked", "check"} == set(terms["status"])
+    rates = next(f for f in frames if "verified" in f.columns)
+    assert "bolero2_18month" in set(rates["set"]) and rates["source"].str.len().min() > 0
+
+
+def test_pages_render_on_an_empty_database(monkeypatch, db_url):
+    for page, title in PAGES.items():
+        app = open_app(monkeypatch, db_url, page)
+        assert [t.value for t in app.title] == [title]
+
+
+def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
+    monkeypatch.setattr(settings, "SECRETS_PATH", tmp_path / "none.toml")
+    monkeypatch.setattr(settings, "DEFAULT_SQLITE_PATH", tmp_path / "data" / "toxwatch.db")
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert any("First run" in s.value and "120 fictional patients" in s.value for s in app.success)
+    assert (tmp_path / "data" / "toxwatch.db").exists()
+    assert len(queries.patients(settings.default_database_url())) == 120
