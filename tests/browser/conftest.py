@@ -1,0 +1,32 @@
+"""A running app on the demo cohort and a Chromium page, for the Playwright tests."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import require_or_skip
+from tests.support.browser import chromium_unavailable_reason, launch_chromium, streamlit_server
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_sqlite_url):
+    with streamlit_server(demo_sqlite_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require_or_skip(chromium_unavailable_reason(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
