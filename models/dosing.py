@@ -71,12 +71,19 @@ def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> 
             "patient_id": patient.id, "mrn": patient.mrn, "planned_dose_mg": patient.planned_dose_mg,
             "current_dose_mg": current, "days_in_period": planned_days, "mg_taken": round(taken, 2),
             "relative_dose_intensity_pct": round(100 * taken / planned_mg, 1) if planned_mg else None,
-            "days_held": held, "reductions": int((history["action"] == "reduce").sum()) if len(history) else 0,
+            "days_held": held, "reductions": _reductions(history, as_of),
             "discontinued_on": stop,
         })
     return pd.DataFrame(rows, columns=["patient_id", "mrn", "planned_dose_mg", "current_dose_mg",
                                        "days_in_period", "mg_taken", "relative_dose_intensity_pct",
                                        "days_held", "reductions", "discontinued_on"])
+
+
+def _reductions(history: pd.DataFrame, as_of: date) -> int:
+    """Dose reductions on or before the analysis date (later ones have not happened yet as of then)."""
+    if history.empty:
+        return 0
+    return int(((history["action"] == "reduce") & (history["effective_date"] <= as_of)).sum())
 
 
 def _clip(segment: DoseSegment, period_end: date) -> DoseSegment:

@@ -84,6 +84,20 @@ def demo_sqlite_url(tmp_path_factory):
     dispose_engine(url)
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run: Playwright's sync API allows one running instance per thread."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import chromium_unavailable_reason, launch_chromium
+
+    require_or_skip(chromium_unavailable_reason(), "Chromium")
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
     """st.cache_* outlive an AppTest run inside one pytest process."""

@@ -13,7 +13,6 @@ import pytest
 from tests.support.browser import (
     chromium_unavailable_reason,
     free_port,
-    launch_chromium,
     streamlit_server,
     wait_for_app_idle,
 )
@@ -46,9 +45,8 @@ def _wait_until_served(url: str, proc: subprocess.Popen, timeout_s: float = 15) 
         time.sleep(0.1)
 
 
-def test_chromium_loads_a_local_page(tmp_path):
+def test_chromium_loads_a_local_page(tmp_path, browser):
     _require_chromium()
-    from playwright.sync_api import sync_playwright
 
     (tmp_path / "index.html").write_text(
         "<!doctype html><html><head><title>ToxWatch smoke</title></head>"
@@ -60,23 +58,20 @@ def test_chromium_loads_a_local_page(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}/index.html"
         _wait_until_served(url, server)
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            try:
-                page = browser.new_page()
-                page.goto(url, timeout=30_000)
-                assert page.title() == "ToxWatch smoke"
-                assert page.text_content("#greeting") == "hello"
-            finally:
-                browser.close()
+        page = browser.new_page()
+        try:
+            page.goto(url, timeout=30_000)
+            assert page.title() == "ToxWatch smoke"
+            assert page.text_content("#greeting") == "hello"
+        finally:
+            page.close()
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def test_streamlit_server_and_idle_wait(tmp_path):
+def test_streamlit_server_and_idle_wait(tmp_path, browser):
     _require_chromium()
-    from playwright.sync_api import sync_playwright
 
     script = tmp_path / "tiny_app.py"
     script.write_text(textwrap.dedent("""
@@ -88,10 +83,9 @@ def test_streamlit_server_and_idle_wait(tmp_path):
         if st.button("Press"):
             st.write("pressed")
     """), encoding="utf-8")
-    with streamlit_server("sqlite:///tiny.db", app=str(script)) as base_url, sync_playwright() as p:
-        browser = launch_chromium(p)
+    with streamlit_server("sqlite:///tiny.db", app=str(script)) as base_url:
+        page = browser.new_page()
         try:
-            page = browser.new_page()
             page.goto(base_url, timeout=30_000)
             wait_for_app_idle(page)
             page.get_by_text("db=sqlite:///tiny.db").wait_for(timeout=10_000)
@@ -99,4 +93,4 @@ def test_streamlit_server_and_idle_wait(tmp_path):
             page.get_by_text("pressed").wait_for(timeout=10_000)
             wait_for_app_idle(page)
         finally:
-            browser.close()
+            page.close()

@@ -3,25 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import require_or_skip
-from tests.support.browser import chromium_unavailable_reason, launch_chromium, streamlit_server
+from tests.support.browser import streamlit_server
 
 
 @pytest.fixture(scope="session")
 def app_url(demo_sqlite_url):
     with streamlit_server(demo_sqlite_url) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def browser():
-    require_or_skip(chromium_unavailable_reason(), "Chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
