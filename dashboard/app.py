@@ -11,33 +11,45 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard.access import current_user, may_open, sign_out  # noqa: E402
 from dashboard.state import ensure_database  # noqa: E402
+from dashboard.widgets import escape_markdown  # noqa: E402
 
 st.set_page_config(page_title="ToxWatch", page_icon=":material/monitor_heart:", layout="wide")
 
-report = ensure_database()
+# (page key, file, title, icon, menu section), in menu order.
+PAGES = [
+    ("log_event", "app_pages/log_event.py", "Log adverse event", ":material/edit_note:", "Clinic"),
+    ("patients", "app_pages/patients.py", "Patients", ":material/groups:", "Clinic"),
+    ("cohort", "app_pages/cohort.py", "Cohort vs BOLERO-2", ":material/query_stats:", "Review"),
+    ("dosing_audit", "app_pages/dosing_audit.py", "Dosing audit", ":material/medication:", "Review"),
+    ("admin", "app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "Settings"),
+]
+HOME_PAGE = {"nurse": "log_event", "oncologist": "patients", "pharmacist": "dosing_audit", "admin": "admin"}
 
-PAGES = {
-    "Clinic": [
-        st.Page("app_pages/log_event.py", title="Log adverse event", icon=":material/edit_note:"),
-        st.Page("app_pages/patients.py", title="Patients", icon=":material/groups:", default=True),
-    ],
-    "Review": [
-        st.Page("app_pages/cohort.py", title="Cohort vs BOLERO-2", icon=":material/query_stats:"),
-        st.Page("app_pages/dosing_audit.py", title="Dosing audit", icon=":material/medication:"),
-    ],
-    "Settings": [
-        st.Page("app_pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"),
-    ],
-}
+status = ensure_database()
+user = current_user()
 
-with st.sidebar:
-    st.markdown("**ToxWatch** · everolimus toxicity monitor")
-    if report.demo_database:
-        st.caption("Demo database: every patient is synthetic and fictional.")
+if user is None:
+    page = st.navigation([st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")],
+                         position="hidden")
+else:
+    menu: dict[str, list] = {}
+    for key, path, title, icon, section in PAGES:
+        if may_open(user.role, key):
+            menu.setdefault(section, []).append(
+                st.Page(path, title=title, icon=icon, default=key == HOME_PAGE[user.role]))
+    page = st.navigation(menu)
+    with st.sidebar:
+        st.markdown("**ToxWatch** · everolimus toxicity monitor")
+        st.caption(f"Signed in as {escape_markdown(user.display_name)} ({user.role})")
+        if status.demo_database:
+            st.caption("Demo database: every patient is synthetic and fictional.")
+        if st.button("Sign out", icon=":material/logout:"):
+            sign_out("You are signed out.")
+            st.rerun()
 
-page = st.navigation(PAGES)
-if report.first_run_message and not st.session_state.get("first_run_message_shown"):
+if status.first_run_message and not st.session_state.get("first_run_message_shown"):
     st.session_state["first_run_message_shown"] = True
-    st.success(report.first_run_message, icon=":material/database:")
+    st.success(status.first_run_message, icon=":material/database:")
 page.run()

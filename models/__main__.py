@@ -32,6 +32,50 @@ def _cmd_seed_demo(args) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _read_password() -> str:
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != first:
+            raise SystemExit("error: the two passwords differ; nothing was changed.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _cmd_users(args) -> int:
+    from models import auth
+    from models.migrate import upgrade_to_head
+
+    upgrade_to_head(args.database_url)
+    url = args.database_url
+    try:
+        if args.users_command == "add":
+            summary = auth.add_user(args.username, args.role, _read_password(), actor=_cli_actor(),
+                                    display_name=args.display_name, url=url)
+            print(f"Added {summary.username} ({summary.role}).")
+        elif args.users_command == "list":
+            for user in auth.list_users(url):
+                state = "active" if user.active else "disabled"
+                print(f"{user.username}\t{user.role}\t{state}\t{user.display_name}")
+        else:
+            summary = auth.set_active(args.username, args.users_command == "enable", actor=_cli_actor(), url=url)
+            print(f"{summary.username} is now {'enabled' if summary.active else 'disabled'}.")
+    except auth.AccountError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -61,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--today", type=_iso_date, default=None,
                       help="the cohort's 'today' (default: the real date); fixes the output for a seed")
     seed.set_defaults(handler=_cmd_seed_demo)
+
+    users = commands.add_parser("users", help="manage sign-in accounts")
+    users.set_defaults(handler=_cmd_users)
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    add = user_commands.add_parser("add", help="add an account (password from a prompt, or stdin)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=("nurse", "oncologist", "pharmacist", "admin"))
+    add.add_argument("--display-name", default=None)
+    user_commands.add_parser("list", help="list the accounts")
+    for verb in ("disable", "enable"):
+        user_commands.add_parser(verb, help=f"{verb} an account").add_argument("username")
     return parser
 
 

@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy import func, insert, select, text
 
+from models.auth import create_demo_users
 from models.db import read_session, write_session
 from models.tables import AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient
 
@@ -61,6 +62,7 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
         session.merge(AppSetting(key=DEMO_MODE_KEY, value="true"))
+        create_demo_users(session)
         summary = SeedSummary(len(cohort.patients), len(cohort.adverse_events), len(cohort.labs),
                               len(cohort.doses))
         session.add(AuditEntry(username=SEED_USER, action="seed_demo",

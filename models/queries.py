@@ -1,7 +1,7 @@
 """Read models for the pages: plain DataFrames, never live ORM objects."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pandas as pd
 from sqlalchemy import select
@@ -63,11 +63,26 @@ def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.
                   parse_dates=["effective_date"])
 
 
-def audit_trail(url: str | None = None, *, limit: int = 500) -> pd.DataFrame:
-    statement = select(AuditEntry.at, AuditEntry.username, AuditEntry.action, AuditEntry.record_type,
-                       AuditEntry.record_id, AuditEntry.patient_id, AuditEntry.detail) \
-        .order_by(AuditEntry.id.desc()).limit(limit)
-    return _frame(statement, url)
+def audit_trail(url: str | None = None, *, username: str | None = None, mrn: str | None = None,
+                record_type: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                limit: int = 5_000) -> pd.DataFrame:
+    """Audit entries, newest first, filtered by user, patient MRN, record type and UTC date range."""
+    statement = select(AuditEntry.id, AuditEntry.at, AuditEntry.username, AuditEntry.action,
+                       AuditEntry.record_type, AuditEntry.record_id, Patient.mrn, AuditEntry.before,
+                       AuditEntry.after, AuditEntry.detail) \
+        .join(Patient, Patient.id == AuditEntry.patient_id, isouter=True)
+    if username:
+        statement = statement.where(AuditEntry.username == username)
+    if mrn:
+        statement = statement.where(Patient.mrn == mrn)
+    if record_type:
+        statement = statement.where(AuditEntry.record_type == record_type)
+    if date_from:
+        statement = statement.where(AuditEntry.at >= datetime.combine(date_from, time.min, timezone.utc))
+    if date_to:
+        statement = statement.where(AuditEntry.at < datetime.combine(date_to + timedelta(days=1), time.min,
+                                                                     timezone.utc))
+    return _frame(statement.order_by(AuditEntry.id.desc()).limit(limit), url)
 
 
 def table_counts(url: str | None = None) -> dict[str, int]:

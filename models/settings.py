@@ -21,14 +21,34 @@ def default_database_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
-def _url_from_secrets() -> str | None:
+IDLE_TIMEOUT_ENV = "TOXWATCH_IDLE_TIMEOUT_MINUTES"
+DEFAULT_IDLE_TIMEOUT_MINUTES = 30
+
+
+def _secret(key: str):
     path = SECRETS_PATH
     if not path.is_file():
         return None
     with path.open("rb") as handle:
         secrets = tomllib.load(handle)
-    value = secrets.get("database_url") or secrets.get("toxwatch", {}).get("database_url")
+    return secrets.get(key) or secrets.get("toxwatch", {}).get(key)
+
+
+def _url_from_secrets() -> str | None:
+    value = _secret("database_url")
     return str(value) if value else None
+
+
+def idle_timeout_minutes() -> float:
+    """Minutes without activity before a signed-in user is signed out (env, then secrets, then 30)."""
+    raw = os.environ.get(IDLE_TIMEOUT_ENV) or _secret("idle_timeout_minutes")
+    try:
+        minutes = float(raw) if raw is not None else DEFAULT_IDLE_TIMEOUT_MINUTES
+    except (TypeError, ValueError):
+        raise ValueError(f"{IDLE_TIMEOUT_ENV} must be a number of minutes, not {raw!r}") from None
+    if minutes <= 0:
+        raise ValueError(f"{IDLE_TIMEOUT_ENV} must be above 0 minutes")
+    return minutes
 
 
 @dataclass(frozen=True)

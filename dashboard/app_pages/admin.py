@@ -1,27 +1,99 @@
-"""Admin: the database, the reference data with its sources and status, and the audit trail."""
+"""Admin: accounts, the audit trail, the reference data with its sources and status, and the database."""
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
 
-from models import ctcae, queries, references
+from dashboard.access import require_page
+from models import auth, ctcae, queries, references
 from models.migrate import current_revision, head_revision
 from models.settings import database_choice, masked_url
+from models.vocabulary import ROLES
 
+user = require_page("admin")
 st.title("Admin")
 
-database, reference_data, trail = st.tabs(["Database", "Reference data", "Audit trail"])
+users_tab, trail_tab, reference_tab, database_tab = st.tabs(
+    ["Users", "Audit trail", "Reference data", "Database"])
 
-with database:
-    choice = database_choice()
-    st.markdown("**Database**")
-    st.code(masked_url(choice.url), language=None)
-    st.caption(f"Backend {choice.backend}; schema revision {current_revision(choice.url)} "
-               f"(newest {head_revision()}).")
-    counts = queries.table_counts()
-    st.dataframe(pd.DataFrame({"records": counts}), width="content")
 
-with reference_data:
+
+def done(message: str, *clear_keys: str) -> None:
+    """Show the message after a rerun that reloads the lists, with the form's fields emptied."""
+    st.session_state["admin_notice"] = message
+    for key in clear_keys:
+        st.session_state.pop(key, None)
+    st.rerun()
+
+
+with users_tab:
+    if notice := st.session_state.pop("admin_notice", None):
+        st.success(notice)
+    accounts = auth.list_users()
+    st.dataframe(pd.DataFrame([a.__dict__ for a in accounts],
+                              columns=["username", "display_name", "role", "active", "locked_until",
+                                       "created_at"]),
+                 hide_index=True, width="stretch")
+    add, change = st.columns(2)
+    with add.form("add_user", clear_on_submit=False):
+        st.markdown("**Add a user**")
+        new_name = st.text_input("Username", key="new_username")
+        new_display = st.text_input("Display name", key="new_display_name")
+        new_role = st.selectbox("Role", ROLES, key="new_role")
+        new_password = st.text_input("Initial password", type="password", key="new_password",
+                                     help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
+        if st.form_submit_button("Add user", type="primary"):
+            try:
+                auth.add_user(new_name, new_role, new_password, actor=user.username, display_name=new_display)
+            except auth.AccountError as error:
+                st.error(str(error))
+            else:
+                done(f"Added {new_name.strip()} as {new_role}.", "new_username", "new_display_name",
+                     "new_password")
+    with change.form("change_user"):
+        st.markdown("**Change a user**")
+        names = [a.username for a in accounts]
+        target = st.selectbox("User", names, key="target_user")
+        role = st.selectbox("New role", ("(keep)",) + ROLES, key="target_role")
+        active = st.radio("Account", ("(keep)", "enabled", "disabled"), horizontal=True, key="target_active")
+        password = st.text_input("New password (leave empty to keep)", type="password", key="target_password")
+        if st.form_submit_button("Apply changes") and target:
+            changes = []
+            try:
+                if role != "(keep)":
+                    auth.set_role(target, role, actor=user.username)
+                    changes.append(f"role {role}")
+                if active != "(keep)":
+                    auth.set_active(target, active == "enabled", actor=user.username)
+                    changes.append(active)
+                if password:
+                    auth.reset_password(target, password, actor=user.username)
+                    changes.append("password reset")
+            except auth.AccountError as error:
+                st.error(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}.")
+            else:
+                done(f"{target}: {', '.join(changes)}." if changes else "Nothing to change.",
+                     "target_role", "target_active", "target_password")
+
+with trail_tab:
+    filters = st.columns(5)
+    who = filters[0].selectbox("User", ["(all)"] + sorted({a.username for a in accounts} | {"seed-demo"}))
+    mrn = filters[1].text_input("Patient MRN")
+    kind = filters[2].selectbox("Record type", ["(all)", "patient", "adverse_event", "lab_result",
+                                                "dose_event", "user"])
+    since = filters[3].date_input("From", value=date.today() - timedelta(days=30), format="YYYY-MM-DD")
+    until = filters[4].date_input("To", value=date.today(), format="YYYY-MM-DD")
+    trail = queries.audit_trail(username=None if who == "(all)" else who, mrn=mrn.strip() or None,
+                                record_type=None if kind == "(all)" else kind, date_from=since, date_to=until)
+    st.dataframe(trail, hide_index=True, width="stretch",
+                 column_config={"at": st.column_config.DatetimeColumn("When (UTC)"), "mrn": "MRN"})
+    st.caption(f"{len(trail)} entries (newest first, at most 5,000 shown).")
+    st.download_button("Download audit trail CSV", trail.to_csv(index=False), file_name="audit_trail.csv",
+                       mime="text/csv")
+
+with reference_tab:
     st.markdown("**CTCAE v5.0 terms used here**")
     terms = pd.DataFrame([{"term": t.name, "MedDRA code": t.meddra_code, "grades defined": ", ".join(
         str(g) for g in sorted(t.grades)), "status": t.status, "source": t.source} for t in ctcae.terms()])
@@ -34,5 +106,9 @@ with reference_data:
                           for name in references.reference_sets() for r in references.rates(name, arm="*")])
     st.dataframe(rates, hide_index=True, width="stretch")
 
-with trail:
-    st.dataframe(queries.audit_trail(), hide_index=True, width="stretch")
+with database_tab:
+    choice = database_choice()
+    st.code(masked_url(choice.url), language=None)
+    st.caption(f"Backend {choice.backend}; schema revision {current_revision(choice.url)} "
+               f"(newest {head_revision()}).")
+    st.dataframe(pd.DataFrame({"records": queries.table_counts()}), width="content")

@@ -5,9 +5,11 @@ from datetime import date
 
 import streamlit as st
 
+from dashboard.access import require_page
 from dashboard.charts import incidence_vs_reference
 from models import incidence, references
 
+user = require_page("cohort")
 st.title("Cohort vs BOLERO-2")
 
 left, right = st.columns([2, 1])

@@ -5,8 +5,10 @@ from datetime import date
 
 import streamlit as st
 
+from dashboard.access import require_page
 from models import dosing, queries
 
+user = require_page("dosing_audit")
 st.title("Dosing audit")
 
 as_of = st.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")

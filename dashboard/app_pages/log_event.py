@@ -5,8 +5,10 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from dashboard.access import require_page
 from models import queries
 
+user = require_page("log_event")
 st.title("Log adverse event")
 
 events = queries.adverse_events()

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.access import require_page
+from dashboard.widgets import escape_markdown
 from models import queries
 from models.vocabulary import label
 
+user = require_page("patients")
 st.title("Patients")
 
 roster = queries.roster()
@@ -39,7 +42,7 @@ st.caption(f"{len(shown)} of {len(roster)} patients. Select a row to open the pa
 rows = selection.selection.rows if selection else []
 if rows:
     patient = shown.iloc[rows[0]]
-    st.subheader(f"{patient['name']} · {patient['mrn']}")
+    st.subheader(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
     st.caption(f"Treatment start {patient['treatment_start']:%Y-%m-%d} · day {patient['days_on_treatment']} · "
                f"{patient['current_dose_mg']:g} mg/day now · status {patient['status'].lower()}")
     events, labs, doses = st.tabs(["Adverse events", "Labs", "Doses"])

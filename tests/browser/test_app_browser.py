@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from models.auth import WRONG_CREDENTIALS
 from tests.support.browser import wait_for_app_idle
 
 pytestmark = pytest.mark.browser
-NAVIGATION = ["Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"]
+EVERY_PAGE = ["Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"]
 
 
-def open_page(page, url: str) -> float:
+def open_app(page, url: str) -> float:
     started = time.perf_counter()
     page.goto(url)
     wait_for_app_idle(page, timeout_ms=60_000)
@@ -21,37 +22,77 @@ def open_page(page, url: str) -> float:
     return time.perf_counter() - started
 
 
-def test_the_app_opens_on_the_demo_cohort_without_errors(page, app_url):
-    seconds = open_page(page, app_url)
-    print(f"first page rendered in {seconds:.2f} s")
-    assert page.get_by_role("heading", level=1).first.inner_text() == "Patients"
+def sign_in(page, url: str, username: str, password: str = "demo") -> None:
+    open_app(page, url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app_idle(page)
+
+
+def menu(page) -> list[str]:
     nav = page.locator("[data-testid='stSidebarNav']")
-    for title in NAVIGATION:
-        assert nav.get_by_text(title, exact=True).is_visible()
-    page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=30_000)
-    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "120"
-    assert page.locator("[data-testid='stException']").count() == 0
-    if os.environ.get("TOXWATCH_SCREENSHOT_DIR"):
-        Path(os.environ["TOXWATCH_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(os.environ["TOXWATCH_SCREENSHOT_DIR"]) / "patients.png"))
+    nav.wait_for(timeout=30_000)
+    # Each link holds an icon ligature and the title; the title is the link's last line.
+    return [link.inner_text().strip().splitlines()[-1] for link in nav.locator("a").all()]
 
 
-def test_every_page_opens_from_the_navigation(page, app_url):
-    open_page(page, app_url)
-    nav = page.locator("[data-testid='stSidebarNav']")
-    for title in NAVIGATION:
-        nav.get_by_text(title, exact=True).click()
-        page.get_by_role("heading", level=1, name=title).wait_for(timeout=30_000)
-        wait_for_app_idle(page, timeout_ms=30_000)
-        assert page.locator("[data-testid='stException']").count() == 0, title
-        assert page.locator("[data-testid='stDataFrame'], [data-testid='stVegaLiteChart']").count() > 0, title
+def heading(page) -> str:
+    return page.get_by_role("heading", level=1).first.inner_text()
 
 
-def test_cohort_page_draws_the_comparison_chart(page, app_url):
-    open_page(page, app_url)
+def test_the_first_page_asks_to_sign_in_and_refuses_a_wrong_password(page, app_url):
+    seconds = open_app(page, app_url)
+    print(f"sign-in page rendered in {seconds:.2f} s")
+    assert heading(page) == "Sign in to ToxWatch"
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    sign_in(page, app_url, "nurse", "wrong password")
+    page.get_by_text(WRONG_CREDENTIALS).wait_for(timeout=30_000)
+    assert heading(page) == "Sign in to ToxWatch"
+
+
+def test_nurse_sees_logging_but_not_the_dosing_audit(page, app_url):
+    sign_in(page, app_url, "nurse")
+    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=30_000)
+    items = menu(page)
+    assert "Log adverse event" in items and "Patients" in items
+    assert "Dosing audit" not in items and "Admin" not in items
+
+
+def test_pharmacist_sees_the_dosing_audit(page, app_url):
+    sign_in(page, app_url, "pharmacist")
+    page.get_by_role("heading", level=1, name="Dosing audit").wait_for(timeout=30_000)
+    assert set(menu(page)) == {"Dosing audit", "Patients"}
+
+
+def test_oncologist_sees_the_cohort_comparison_chart(page, app_url):
+    sign_in(page, app_url, "oncologist")
+    page.get_by_role("heading", level=1, name="Patients").wait_for(timeout=30_000)
+    assert set(menu(page)) == {"Patients", "Cohort vs BOLERO-2"}
     page.locator("[data-testid='stSidebarNav']").get_by_text("Cohort vs BOLERO-2", exact=True).click()
     page.get_by_role("heading", level=1, name="Cohort vs BOLERO-2").wait_for(timeout=30_000)
     wait_for_app_idle(page)
     chart = page.locator("[data-testid='stVegaLiteChart']").first
     chart.wait_for(timeout=30_000)
     assert chart.locator("canvas, svg").count() > 0
+
+
+def test_admin_opens_every_page_without_errors(page, app_url):
+    sign_in(page, app_url, "admin")
+    page.get_by_role("heading", level=1, name="Admin").wait_for(timeout=30_000)
+    assert menu(page) == EVERY_PAGE
+    nav = page.locator("[data-testid='stSidebarNav']")
+    for title in EVERY_PAGE:
+        started = time.perf_counter()
+        nav.get_by_text(title, exact=True).click()
+        page.get_by_role("heading", level=1, name=title).wait_for(timeout=30_000)
+        wait_for_app_idle(page, timeout_ms=30_000)
+        print(f"{title}: {time.perf_counter() - started:.2f} s")
+        assert page.locator("[data-testid='stException']").count() == 0, title
+        assert page.locator("[data-testid='stDataFrame'], [data-testid='stVegaLiteChart']").count() > 0, title
+        if title == "Patients":
+            assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "120"
+            if os.environ.get("TOXWATCH_SCREENSHOT_DIR"):
+                page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible")
+                Path(os.environ["TOXWATCH_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(os.environ["TOXWATCH_SCREENSHOT_DIR"]) / "patients.png"))

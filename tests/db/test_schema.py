@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.db import get_engine, write_session
 from models.migrate import current_revision, head_revision, upgrade_to_head
-from models.tables import AdverseEvent, DoseEvent, LabResult, Patient, User
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient, User
 
 
 def _schema_snapshot(url: str) -> dict:
@@ -123,3 +123,29 @@ def test_valid_rows_are_accepted(db_url):
     with get_engine(db_url).connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM adverse_event")).scalar_one() == 1
         assert connection.execute(text("SELECT count(*) FROM dose_event")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("table", ["patient", "adverse_event", "lab_result", "dose_event"])
+def test_the_database_refuses_to_delete_clinical_rows(db_url, table):
+    patient_id = _patient_id(db_url)
+    _insert(db_url, _event(patient_id),
+            DoseEvent(patient_id=patient_id, effective_date=date(2026, 1, 5), action="start", dose_mg=10.0,
+                      created_by="tester"),
+            LabResult(patient_id=patient_id, test="hemoglobin", value=11.2, collected_on=date(2026, 1, 5),
+                      created_by="tester"))
+    with pytest.raises(Exception, match="never deleted"):
+        with write_session(db_url) as session:
+            session.execute(text(f"DELETE FROM {table}"))
+    with get_engine(db_url).connect() as connection:
+        assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+
+
+def test_the_audit_trail_is_append_only(db_url):
+    with write_session(db_url) as session:
+        session.add(AuditEntry(username="tester", action="create", record_type="patient", record_id=1))
+    for statement in ("UPDATE audit_entry SET username = 'someone else'", "DELETE FROM audit_entry"):
+        with pytest.raises(Exception, match="append-only"):
+            with write_session(db_url) as session:
+                session.execute(text(statement))
+    with get_engine(db_url).connect() as connection:
+        assert connection.execute(text("SELECT username FROM audit_entry")).scalar_one() == "tester"

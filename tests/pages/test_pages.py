@@ -5,6 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import queries, settings
+from models.auth import SignedInUser
 
 APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = {
@@ -16,9 +17,11 @@ PAGES = {
 }
 
 
-def open_app(monkeypatch, url: str, page: str | None = None) -> AppTest:
+def open_app(monkeypatch, url: str, page: str | None = None, role: str = "admin") -> AppTest:
+    """The app as a signed-in user of `role` (a session as the sign-in page leaves it)."""
     monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
     app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["user"] = SignedInUser(role, f"Demo {role}", role)
     app.run()
     if page:
         app.switch_page(page)
@@ -77,6 +80,7 @@ def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatc
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
     assert not app.exception
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
     assert any("First run" in s.value and "120 fictional patients" in s.value for s in app.success)
     assert (tmp_path / "data" / "toxwatch.db").exists()
     assert len(queries.patients(settings.default_database_url())) == 120

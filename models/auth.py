@@ -1,0 +1,243 @@
+"""Local accounts: argon2 password hashes, roles, sign-in with lock-out, and their audit entries.
+
+Passwords are never logged, shown or stored in clear; only the argon2 hash is kept.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func
+from sqlmodel import select
+
+from models.db import read_session, write_session
+from models.tables import AuditEntry, User, utc_now
+from models.vocabulary import ROLES
+
+MAX_FAILED_SIGN_INS = 5
+LOCK_OUT = timedelta(minutes=5)
+FAILED_SIGN_IN_DELAY_S = 0.5  # slows guessing; tests set it to 0
+MIN_PASSWORD_LENGTH = 8
+DEMO_PASSWORD = "demo"
+WRONG_CREDENTIALS = "Unknown username or wrong password."
+
+_hasher = PasswordHasher()
+# Failures for usernames that do not exist, so they lock out exactly like real ones (no enumeration).
+_unknown_failures: dict[str, tuple[int, datetime]] = {}
+_unknown_lock = threading.Lock()
+
+
+class AccountError(ValueError):
+    """A refused account change; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    username: str
+    display_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: SignedInUser | None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_username(username: str) -> str:
+    username = (username or "").strip()
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
+        raise AccountError("A username is 1-64 letters, digits, dots, dashes or underscores.")
+    return username
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+    return role
+
+
+def _check_password(password: str, *, allow_short: bool = False) -> str:
+    if not password or (len(password) < MIN_PASSWORD_LENGTH and not allow_short):
+        raise AccountError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def _audit(session, actor: str, action: str, username: str, detail: dict | None = None,
+           before: dict | None = None, after: dict | None = None) -> None:
+    session.add(AuditEntry(username=actor, action=action, record_type="user", detail=json.dumps(
+        {"account": username, **(detail or {})}), before=json.dumps(before) if before else None,
+        after=json.dumps(after) if after else None))
+
+
+def _summary(user: User) -> UserSummary:
+    return UserSummary(user.username, user.display_name, user.role, user.active, user.locked_until,
+                       user.created_at)
+
+
+def _public(user: User) -> dict:
+    return {"role": user.role, "active": user.active, "display_name": user.display_name}
+
+
+def add_user(username: str, role: str, password: str, *, actor: str, display_name: str | None = None,
+             url: str | None = None, allow_short_password: bool = False) -> UserSummary:
+    username, role = _check_username(username), _check_role(role)
+    _check_password(password, allow_short=allow_short_password)
+    with write_session(url) as session:
+        if session.exec(select(User).where(func.lower(User.username) == username.lower())).first():
+            raise AccountError(f"The username {username!r} is taken.")
+        user = User(username=username, display_name=(display_name or username).strip() or username, role=role,
+                    password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        _audit(session, actor, "create", username, after=_public(user))
+        return _summary(user)
+
+
+def list_users(url: str | None = None) -> list[UserSummary]:
+    with read_session(url) as session:
+        return [_summary(u) for u in session.exec(select(User).order_by(User.username)).all()]
+
+
+def user_count(url: str | None = None) -> int:
+    with read_session(url) as session:
+        return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def _change(username: str, actor: str, url: str | None, action_detail: str, apply) -> UserSummary:
+    with write_session(url) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise AccountError(f"No account named {username!r}.")
+        before = _public(user)
+        apply(user)
+        user.version += 1
+        session.add(user)
+        _audit(session, actor, "update", username, {"change": action_detail}, before, _public(user))
+        return _summary(user)
+
+
+def set_role(username: str, role: str, *, actor: str, url: str | None = None) -> UserSummary:
+    _check_role(role)
+    return _change(username, actor, url, "role", lambda user: setattr(user, "role", role))
+
+
+def set_active(username: str, active: bool, *, actor: str, url: str | None = None) -> UserSummary:
+    if not active and username == actor:
+        raise AccountError("You cannot disable your own account.")
+
+    def apply(user: User) -> None:
+        user.active = active
+        user.failed_sign_ins, user.locked_until = 0, None
+    return _change(username, actor, url, "enabled" if active else "disabled", apply)
+
+
+def reset_password(username: str, password: str, *, actor: str, url: str | None = None) -> UserSummary:
+    _check_password(password)
+
+    def apply(user: User) -> None:
+        user.password_hash = hash_password(password)
+        user.failed_sign_ins, user.locked_until = 0, None
+    return _change(username, actor, url, "password reset", apply)
+
+
+def sign_in(username: str, password: str, *, url: str | None = None) -> SignInResult:
+    """Check a username and password; the same message for an unknown name and a wrong password."""
+    username = (username or "").strip()
+    now = utc_now()
+    with write_session(url) as session:
+        user = session.exec(select(User).where(User.username == username)).first() if username else None
+        if user is None:
+            message = _unknown_user_failure(username, now)
+            session.add(AuditEntry(username=username[:64] or "(blank)", action="sign_in_failed",
+                                   record_type="user", detail=json.dumps({"reason": "wrong credentials"})))
+            result = SignInResult(None, message)
+        elif user.locked_until and _aware(user.locked_until) > now:
+            result = SignInResult(None, _locked_message(_aware(user.locked_until), now))
+        elif not _verify(user.password_hash, password):
+            user.failed_sign_ins += 1
+            message = WRONG_CREDENTIALS
+            if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
+                user.locked_until, user.failed_sign_ins = now + LOCK_OUT, 0
+                message = _locked_message(user.locked_until, now)
+            session.add(user)
+            session.add(AuditEntry(username=user.username, action="sign_in_failed", record_type="user",
+                                   detail=json.dumps({"reason": "wrong credentials"})))
+            result = SignInResult(None, message)
+        elif not user.active:
+            result = SignInResult(None, "This account is disabled; ask an administrator.")
+        else:
+            user.failed_sign_ins, user.locked_until = 0, None
+            session.add(user)
+            session.add(AuditEntry(username=user.username, action="sign_in", record_type="user"))
+            result = SignInResult(SignedInUser(user.username, user.display_name, user.role))
+    if result.user is None and FAILED_SIGN_IN_DELAY_S:
+        time.sleep(FAILED_SIGN_IN_DELAY_S)
+    return result
+
+
+def record_sign_out(username: str, reason: str, *, url: str | None = None) -> None:
+    with write_session(url) as session:
+        session.add(AuditEntry(username=username, action="sign_out", record_type="user",
+                               detail=json.dumps({"reason": reason})))
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    if not password_hash or not password:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _unknown_user_failure(username: str, now: datetime) -> str:
+    key = username.lower()
+    with _unknown_lock:
+        count, locked_until = _unknown_failures.get(key, (0, now))
+        if locked_until > now:
+            return _locked_message(locked_until, now)
+        count += 1
+        if count >= MAX_FAILED_SIGN_INS:
+            _unknown_failures[key] = (0, now + LOCK_OUT)
+            return _locked_message(now + LOCK_OUT, now)
+        _unknown_failures[key] = (count, now)
+    return WRONG_CREDENTIALS
+
+
+def _locked_message(locked_until: datetime, now: datetime) -> str:
+    minutes = max(1, round((locked_until - now).total_seconds() / 60))
+    return (f"Too many failed sign-ins for this username. Try again in {minutes} minute"
+            f"{'s' if minutes != 1 else ''}, or ask an administrator.")
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def create_demo_users(session) -> None:
+    """The four demo accounts (password "demo"), created inside seed-demo's transaction."""
+    for role in ROLES:
+        if not session.exec(select(User).where(User.username == role)).first():
+            session.add(User(username=role, display_name=f"Demo {role}", role=role,
+                             password_hash=hash_password(DEMO_PASSWORD)))

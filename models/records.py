@@ -1,0 +1,277 @@
+"""The one write path for clinical records (patients, adverse events, labs, dose events).
+
+Every create, update and "entered in error" validates the whole record, writes it, and appends one
+AuditEntry with the values before and after, in the same transaction. Nothing is ever deleted. Each row
+has a version: an update names the version it was based on, and a stale one is refused, not applied.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, select
+
+from models import ctcae
+from models.db import write_session
+from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient, utc_now
+
+RECORD_TABLES: dict[str, type[SQLModel]] = {
+    "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
+}
+WRITE_ROLES = {
+    "patient": {"nurse", "oncologist", "admin"},
+    "adverse_event": {"nurse", "oncologist", "admin"},
+    "lab_result": {"nurse", "oncologist", "admin"},
+    "dose_event": {"pharmacist", "oncologist", "admin"},
+}
+SYSTEM_COLUMNS = {"id", "record_status", "entered_in_error_reason", "version", "created_by", "created_at",
+                  "updated_by", "updated_at"}
+READ_ONLY_AFTER_CREATE = {"patient_id"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RecordError(Exception):
+    """A refused write; str(error) is a message for the user. Nothing was written."""
+
+
+class ValidationFailed(RecordError):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(" ".join(p.message for p in problems))
+
+
+class DuplicateRecord(ValidationFailed):
+    def __init__(self, problem: Problem, existing_id: int):
+        self.existing_id = existing_id
+        super().__init__([problem])
+
+
+class StaleRecord(RecordError):
+    pass
+
+
+class RecordNotFound(RecordError):
+    pass
+
+
+class NotPermitted(RecordError):
+    pass
+
+
+def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None) -> dict:
+    table = _table_for(kind, actor)
+    clean = _validate(kind, values)
+    with write_session(url) as session:
+        _check(session, kind, clean, None, today)
+        _derive(kind, clean)
+        row = table(**clean, created_by=actor.username, created_at=utc_now())
+        session.add(row)
+        _flush(session, kind, clean)
+        after = _snapshot(row)
+        _append_audit(session, actor, "create", kind, row.id, _patient_id(kind, after), None, after)
+        return after
+
+
+def update(kind: str, record_id: int, expected_version: int, changes: dict, actor: Actor, *,
+           today: date | None = None, url: str | None = None) -> dict:
+    table = _table_for(kind, actor)
+    forbidden = (set(changes) & (SYSTEM_COLUMNS | READ_ONLY_AFTER_CREATE)) - {"entered_in_error_reason"}
+    if forbidden:
+        raise ValidationFailed([Problem(f, f"{f} cannot be changed here.") for f in sorted(forbidden)])
+    with write_session(url) as session:
+        before = _locked_current(session, table, kind, record_id, expected_version)
+        if before["record_status"] != "active":
+            raise StaleRecord("This record is marked entered in error and can no longer be edited.")
+        merged = {k: v for k, v in before.items() if k not in SYSTEM_COLUMNS} | changes
+        clean = _validate(kind, merged)
+        _check(session, kind, clean, record_id, today)
+        _derive(kind, clean)
+        values = {k: v for k, v in clean.items() if k not in READ_ONLY_AFTER_CREATE}
+        return _apply_update(session, table, kind, record_id, expected_version, values, actor, "update",
+                             before)
+
+
+def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reason: str, actor: Actor, *,
+                          url: str | None = None) -> dict:
+    table = _table_for(kind, actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed([Problem("reason", "Say why the record was entered in error.")])
+    if len(reason) > 2000:
+        raise ValidationFailed([Problem("reason", "Keep the reason under 2000 characters.")])
+    with write_session(url) as session:
+        before = _locked_current(session, table, kind, record_id, expected_version)
+        if before["record_status"] == "entered_in_error":
+            raise StaleRecord("This record is already marked entered in error.")
+        return _apply_update(session, table, kind, record_id, expected_version,
+                             {"record_status": "entered_in_error", "entered_in_error_reason": reason},
+                             actor, "entered_in_error", before)
+
+
+def get(kind: str, record_id: int, *, url: str | None = None) -> dict:
+    from models.db import read_session
+
+    with read_session(url) as session:
+        row = session.get(RECORD_TABLES[kind], record_id)
+        if row is None:
+            raise RecordNotFound(f"No {kind.replace('_', ' ')} with id {record_id}.")
+        return _snapshot(row)
+
+
+# --- internals ----------------------------------------------------------------------------------------
+
+def _table_for(kind: str, actor: Actor) -> type[SQLModel]:
+    if kind not in RECORD_TABLES:
+        raise ValueError(f"unknown record type {kind!r}")
+    if actor.role not in WRITE_ROLES[kind]:
+        raise NotPermitted(f"A {actor.role} cannot write {kind.replace('_', ' ')} records.")
+    return RECORD_TABLES[kind]
+
+
+def _validate(kind: str, values: dict) -> dict:
+    try:
+        model = INPUT_MODELS[kind].model_validate(values)
+    except ValidationError as error:
+        raise ValidationFailed([_problem(e) for e in error.errors()]) from None
+    return model.model_dump()
+
+
+def _problem(error: dict) -> Problem:
+    field = ".".join(str(part) for part in error.get("loc", ())) or "record"
+    message = error.get("msg", "is not valid")
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        message = f"{field.replace('_', ' ').capitalize()} is required."
+    elif error.get("type") == "extra_forbidden":
+        message = f"{field} is not a field of this record."
+    elif not message.endswith("."):
+        message = f"{field.replace('_', ' ').capitalize()}: {message}."
+    return Problem(field, message)
+
+
+def _check(session, kind: str, clean: dict, record_id: int | None, today: date | None) -> None:
+    try:
+        check_against_database(session, kind, clean, record_id, today or date.today())
+    except RecordValueError as error:
+        problem = Problem(error.field, str(error))
+        if error.existing_id is not None:
+            raise DuplicateRecord(problem, error.existing_id) from None
+        raise ValidationFailed([problem]) from None
+
+
+def _derive(kind: str, clean: dict) -> None:
+    """Values the record carries but the user does not type: CTCAE codes and lab grades."""
+    if kind == "adverse_event":
+        clean["meddra_code"] = ctcae.get_term(clean["term"]).meddra_code
+    if kind == "lab_result":
+        clean["ctcae_term"] = ctcae.lab_term(clean["test"])
+        baseline_value = clean.pop("baseline_value", None)
+        clean["ctcae_grade"] = ctcae.grade_lab(clean["test"], clean["value"], clean["unit"], lln=clean["lln"],
+                                               uln=clean["uln"], baseline=baseline_value)
+
+
+def _flush(session, kind: str, clean: dict) -> None:
+    try:
+        session.flush()
+    except IntegrityError as error:
+        if kind == "patient" and "mrn" in str(error.orig).lower():
+            raise ValidationFailed([Problem("mrn", f"MRN {clean['mrn']} is already registered.")]) from None
+        raise ValidationFailed([Problem("record", "The database refused the record: "
+                                                  f"{str(error.orig).splitlines()[0]}")]) from None
+
+
+def _locked_current(session, table, kind: str, record_id: int, expected_version: int) -> dict:
+    statement = select(table).where(table.id == record_id)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = session.exec(statement).first()
+    if row is None:
+        raise RecordNotFound(f"No {kind.replace('_', ' ')} with id {record_id}.")
+    if row.version != expected_version:
+        raise StaleRecord(_stale_message(row))
+    return _snapshot(row)
+
+
+def _apply_update(session, table, kind: str, record_id: int, expected_version: int, values: dict,
+                  actor: Actor, action: str, before: dict) -> dict:
+    now = utc_now()
+    result = session.execute(
+        sql_update(table).where(table.id == record_id, table.version == expected_version)
+        .values(**values, version=expected_version + 1, updated_by=actor.username, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # someone else's update landed between our read and our write
+        raise StaleRecord("Someone else changed this record while you were editing it. Reload it and "
+                          "apply your change again.")
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise ValidationFailed([Problem("record", "The database refused the change: "
+                                                  f"{str(error.orig).splitlines()[0]}")]) from None
+    after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
+             "updated_at": now}
+    _append_audit(session, actor, action, kind, record_id, _patient_id(kind, after), before, after)
+    return after
+
+
+def _stale_message(row) -> str:
+    who = row.updated_by or row.created_by
+    when = row.updated_at or row.created_at
+    stamp = when.strftime("%Y-%m-%d %H:%M UTC") if isinstance(when, datetime) else str(when)
+    return (f"This record was changed by {who} at {stamp} after you opened it (now version {row.version}). "
+            "Reload it to see their change, then apply yours again.")
+
+
+def _snapshot(row) -> dict:
+    return {column: getattr(row, column) for column in row.__class__.model_fields}
+
+
+def _patient_id(kind: str, values: dict) -> int | None:
+    return values.get("id") if kind == "patient" else values.get("patient_id")
+
+
+def _json(values: dict | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps({k: _plain(v) for k, v in values.items()}, sort_keys=True)
+
+
+def _plain(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int, patient_id: int | None,
+                  before: dict | None, after: dict | None) -> None:
+    session.add(AuditEntry(username=actor.username, action=action, record_type=kind, record_id=record_id,
+                           patient_id=patient_id, before=_json(before), after=_json(after)))
+
+
+def audit_count(url: str | None = None) -> int:
+    from models.db import read_session
+
+    with read_session(url) as session:
+        return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
