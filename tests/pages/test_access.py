@@ -109,3 +109,27 @@ def test_sign_out_returns_to_the_sign_in_page(monkeypatch, demo_sqlite_url):
     next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
     assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
     assert "user" not in app.session_state
+
+
+def test_user_typed_text_is_shown_as_typed_not_as_markdown(monkeypatch, demo_sqlite_url):
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.session_state["user"] = SignedInUser("nurse", "**Boss** [click](http://example.invalid)", "nurse")
+    app.run()
+    caption = next(c.value for c in app.sidebar.caption if "Signed in as" in c.value)
+    assert r"\*\*Boss\*\* \[click\]\(http\://example\.invalid\)" in caption
+
+
+def test_admin_filters_the_audit_trail_by_user_and_record_type(monkeypatch, demo_sqlite_url):
+    auth.sign_in("pharmacist", "wrong-password", url=demo_sqlite_url)
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.session_state["user"] = SignedInUser("admin", "Demo admin", "admin")
+    app.run()
+    trail_user = next(box for box in app.selectbox if box.label == "User" and "(all)" in box.options)
+    trail_user.select("pharmacist").run()
+    kind = next(box for box in app.selectbox if box.label == "Record type")
+    kind.select("user").run()
+    trail = next(frame.value for frame in app.dataframe if "action" in frame.value.columns)
+    assert len(trail) >= 1
+    assert set(trail["username"]) == {"pharmacist"} and set(trail["record_type"]) == {"user"}
+    assert "sign_in_failed" in set(trail["action"])
+    assert any(button.label == "Download audit trail CSV" for button in app.get("download_button"))
