@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from models import ctcae
 from models.db import write_session
@@ -79,10 +81,21 @@ class NotPermitted(RecordError):
     pass
 
 
-def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None) -> dict:
+@contextmanager
+def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
+    """The caller's transaction (e.g. an all-or-nothing import), or a new one of our own."""
+    if session is not None:
+        yield session
+    else:
+        with write_session(url) as own:
+            yield own
+
+
+def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None,
+           session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
     clean = _validate(kind, values)
-    with write_session(url) as session:
+    with _transaction(url, session) as session:
         _check(session, kind, clean, None, today)
         _derive(kind, clean)
         row = table(**clean, created_by=actor.username, created_at=utc_now())
@@ -94,12 +107,12 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
 
 
 def update(kind: str, record_id: int, expected_version: int, changes: dict, actor: Actor, *,
-           today: date | None = None, url: str | None = None) -> dict:
+           today: date | None = None, url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
     forbidden = (set(changes) & (SYSTEM_COLUMNS | READ_ONLY_AFTER_CREATE)) - {"entered_in_error_reason"}
     if forbidden:
         raise ValidationFailed([Problem(f, f"{f} cannot be changed here.") for f in sorted(forbidden)])
-    with write_session(url) as session:
+    with _transaction(url, session) as session:
         before = _locked_current(session, table, kind, record_id, expected_version)
         if before["record_status"] != "active":
             raise StaleRecord("This record is marked entered in error and can no longer be edited.")
@@ -113,20 +126,52 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
 
 
 def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reason: str, actor: Actor, *,
-                          url: str | None = None) -> dict:
+                          url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed([Problem("reason", "Say why the record was entered in error.")])
     if len(reason) > 2000:
         raise ValidationFailed([Problem("reason", "Keep the reason under 2000 characters.")])
-    with write_session(url) as session:
+    with _transaction(url, session) as session:
         before = _locked_current(session, table, kind, record_id, expected_version)
         if before["record_status"] == "entered_in_error":
             raise StaleRecord("This record is already marked entered in error.")
         return _apply_update(session, table, kind, record_id, expected_version,
                              {"record_status": "entered_in_error", "entered_in_error_reason": reason},
                              actor, "entered_in_error", before)
+
+
+def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
+                 today: date | None = None, url: str | None = None,
+                 session: Session | None = None) -> tuple[dict, dict]:
+    """Oncology convention: end the current record the day before the change and open a new record with
+    the new grade, linked to it, in one transaction. Returns (ended record, new record)."""
+    _table_for("adverse_event", actor)
+    with _transaction(url, session) as session:
+        current = _locked_current(session, AdverseEvent, "adverse_event", event_id, expected_version)
+        problems = []
+        if current["record_status"] != "active":
+            problems.append(Problem("record", "This record is marked entered in error."))
+        elif current["resolved_date"] is not None:
+            problems.append(Problem("resolved_date", f"This record was resolved on {current['resolved_date']}; "
+                                                     "log a new event for a new episode."))
+        if new_grade == current["grade"]:
+            problems.append(Problem("grade", f"The record already has grade {new_grade}."))
+        if change_date <= current["onset_date"]:
+            problems.append(Problem("onset_date", f"The grade change must come after the onset "
+                                                  f"{current['onset_date']} (the old record ends the day before)."))
+        if problems:
+            raise ValidationFailed(problems)
+        worse = new_grade > current["grade"]
+        ended = update("adverse_event", event_id, expected_version,
+                       {"resolved_date": change_date - timedelta(days=1),
+                        "outcome": "not_recovered" if worse else "recovering"},
+                       actor, today=today, session=session)
+        carried = {k: current[k] for k in ("patient_id", "term", "serious", "attribution", "source", "baseline")}
+        opened = create("adverse_event", {**carried, "grade": new_grade, "onset_date": change_date,
+                                          "previous_event_id": event_id}, actor, today=today, session=session)
+        return ended, opened
 
 
 def get(kind: str, record_id: int, *, url: str | None = None) -> dict:
