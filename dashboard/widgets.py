@@ -9,3 +9,39 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 def escape_markdown(text: object) -> str:
     """User-typed text shown inside Markdown (titles, captions) appears as typed, never as formatting."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+
+
+def show_problems(error: Exception) -> None:
+    """A refused write: one error line per problem, nothing else changes."""
+    import streamlit as st
+
+    problems = getattr(error, "problems", None) or [error]
+    for problem in problems:
+        st.error(str(problem), icon=":material/error:")
+
+
+def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
+    """Search-as-you-type patient choice (MRN or name); returns id, mrn, name, treatment_start or None."""
+    import streamlit as st
+
+    from models import queries
+
+    choices = queries.patient_choices()
+    if choices.empty:
+        st.info("No patients yet: register one on the Patients page.")
+        return None
+    by_id = {int(row.id): row for row in choices.itertuples()}
+    chosen = st.selectbox(label, list(by_id), index=None, key=key, placeholder="Type an MRN or a name",
+                          format_func=lambda pid: f"{by_id[pid].mrn} · {by_id[pid].name}")
+    if chosen is None:
+        return None
+    row = by_id[chosen]
+    return {"id": int(row.id), "mrn": row.mrn, "name": row.name, "treatment_start": row.treatment_start}
+
+
+def term_label(term: str) -> str:
+    """A CTCAE term with its synonyms, so typing "Stomatitis" finds "Mucositis oral"."""
+    from models import ctcae
+
+    aliases = [synonym for synonym, target in ctcae.synonyms().items() if target == term]
+    return f"{term} ({', '.join(aliases)})" if aliases else term

@@ -128,3 +128,70 @@ def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame
     return frame[["id", "mrn", "name", "treatment_start", "days_on_treatment", "planned_dose_mg",
                   "current_dose_mg", "status", "open_events", "open_grade_3_plus", "worst_grade_30d",
                   "relative_dose_intensity_pct", "last_lab"]]
+
+
+def patient_choices(url: str | None = None) -> pd.DataFrame:
+    """id, mrn, name, treatment_start of active patients, for pickers."""
+    statement = select(Patient.id, Patient.mrn, Patient.name, Patient.treatment_start, Patient.version) \
+        .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
+    return _frame(statement, url, parse_dates=["treatment_start"])
+
+
+def patient_record(patient_id: int, url: str | None = None) -> dict | None:
+    from models.db import read_session
+
+    with read_session(url) as session:
+        row = session.get(Patient, patient_id)
+        return None if row is None else row.model_dump()
+
+
+def event_records(patient_id: int, url: str | None = None) -> pd.DataFrame:
+    """A patient's active adverse events with every column an edit needs (version included)."""
+    statement = select(AdverseEvent).where(AdverseEvent.patient_id == patient_id,
+                                           AdverseEvent.record_status == ACTIVE) \
+        .order_by(AdverseEvent.onset_date.desc(), AdverseEvent.id.desc())
+    frame = _frame(statement, url, parse_dates=["onset_date", "resolved_date", "death_date"])
+    return frame
+
+
+def has_open_event(patient_id: int, term: str, url: str | None = None) -> bool:
+    statement = select(AdverseEvent.id).where(
+        AdverseEvent.patient_id == patient_id, AdverseEvent.term == term, AdverseEvent.record_status == ACTIVE,
+        AdverseEvent.resolved_date.is_(None)).limit(1)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).first() is not None
+
+
+def baseline_lab_value(patient_id: int, test: str, url: str | None = None) -> float | None:
+    """The patient's latest baseline value of a test (for the AST/ALT abnormal-baseline rule)."""
+    statement = select(LabResult.value).where(
+        LabResult.patient_id == patient_id, LabResult.test == test, LabResult.baseline.is_(True),
+        LabResult.record_status == ACTIVE).order_by(LabResult.collected_on.desc(), LabResult.id.desc()).limit(1)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).scalar()
+
+
+def logged_since(username: str, since: datetime, url: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Adverse events and labs this user created since a moment (e.g. the start of today)."""
+    events = select(AdverseEvent.id, Patient.mrn, AdverseEvent.term, AdverseEvent.grade,
+                    AdverseEvent.onset_date, AdverseEvent.record_status, AdverseEvent.created_at) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.created_by == username, AdverseEvent.created_at >= since) \
+        .order_by(AdverseEvent.id.desc())
+    lab_rows = select(LabResult.id, Patient.mrn, LabResult.test, LabResult.value, LabResult.unit,
+                      LabResult.ctcae_grade, LabResult.collected_on, LabResult.record_status,
+                      LabResult.created_at) \
+        .join(Patient, Patient.id == LabResult.patient_id) \
+        .where(LabResult.created_by == username, LabResult.created_at >= since).order_by(LabResult.id.desc())
+    return _frame(events, url), _frame(lab_rows, url)
+
+
+def open_severe_events(url: str | None = None) -> pd.DataFrame:
+    """Open grade >= 3 adverse events (not baseline), oldest first: the patients who need attention."""
+    statement = select(Patient.mrn, Patient.name, AdverseEvent.term, AdverseEvent.grade,
+                       AdverseEvent.onset_date, AdverseEvent.serious) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE,
+               AdverseEvent.resolved_date.is_(None), AdverseEvent.grade >= 3, AdverseEvent.baseline.is_(False)) \
+        .order_by(AdverseEvent.onset_date)
+    return _frame(statement, url, parse_dates=["onset_date"])

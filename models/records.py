@@ -142,6 +142,24 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
                              actor, "entered_in_error", before)
 
 
+def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
+                     url: str | None = None) -> dict:
+    """A new patient and their baseline labs, all or nothing."""
+    with write_session(url) as session:
+        patient = create("patient", values, actor, today=today, session=session)
+        problems = []
+        for lab in baseline_labs:
+            try:
+                create("lab_result", {**lab, "patient_id": patient["id"], "baseline": True}, actor, today=today,
+                       session=session)
+            except ValidationFailed as error:
+                problems += [Problem(f"{lab.get('test')}.{p.field}", f"Baseline {lab.get('test')}: {p.message}")
+                             for p in error.problems]
+        if problems:
+            raise ValidationFailed(problems)
+        return patient
+
+
 def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
                  today: date | None = None, url: str | None = None,
                  session: Session | None = None) -> tuple[dict, dict]:
@@ -249,7 +267,7 @@ def _flush(session, kind: str, clean: dict) -> None:
 def _locked_current(session, table, kind: str, record_id: int, expected_version: int) -> dict:
     statement = select(table).where(table.id == record_id)
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
+        statement = statement.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see check_against_database
     row = session.exec(statement).first()
     if row is None:
         raise RecordNotFound(f"No {kind.replace('_', ' ')} with id {record_id}.")

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from models import ctcae, references
+from models import ctcae, labs, references
 
 SEED_USER = "seed-demo"
 
@@ -72,15 +72,8 @@ def term_profiles() -> list[TermProfile]:
     ]
 
 
-# ASSUMPTION: reference intervals of an adult female patient, used only to draw demo values.
-NORMAL_RANGES = {  # test: (unit, LLN, ULN, typical low, typical high)
-    "hemoglobin": ("g/dL", 12.0, 15.5, 12.3, 14.8),
-    "ast": ("U/L", 10.0, 40.0, 14.0, 36.0),
-    "alt": ("U/L", 7.0, 35.0, 10.0, 32.0),
-    "glucose_fasting": ("mg/dL", 70.0, 100.0, 75.0, 98.0),
-    "platelets": ("10^9/L", 150.0, 400.0, 170.0, 360.0),
-    "neutrophils": ("10^9/L", 2.0, 7.5, 2.3, 6.5),
-}
+# Where demo values fall inside the normal range (seed_data/lab_reference_ranges.csv gives LLN and ULN).
+TYPICAL_SPREAD = 0.05  # ASSUMPTION: values stay 5% inside the limits
 # Values inside each CTCAE band (see seed_data/lab_grading.csv), to draw a lab that matches an event.
 GRADE_BANDS = {
     "hemoglobin": {1: (10.2, 11.8), 2: (8.1, 9.9), 3: (6.6, 7.9), 4: (5.8, 6.5)},
@@ -295,7 +288,11 @@ class _PatientBuilder:
             if profile.lab_test:
                 visit_days += [e.onset + 1 for e in episodes if e.term == profile.term and e.onset + 1 <= last]
         for day in sorted(set(visit_days)):
-            for test, (unit, lln, uln, low, high) in NORMAL_RANGES.items():
+            for test in ctcae.LAB_TESTS:
+                limits = labs.normal_range(test, None)
+                unit, lln, uln = limits.unit, limits.lln, limits.uln
+                margin = (uln - lln) * TYPICAL_SPREAD
+                low, high = lln + margin, uln - margin
                 grade = self._event_grade_on(test, day, episodes)
                 if grade:
                     band_low, band_high = GRADE_BANDS[test][grade]

@@ -1,32 +1,45 @@
-"""Log adverse event: what the clinic logged most recently, and who needs attention."""
+"""Log adverse event: the nurse's fast path for events and labs, and today's work."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time
 
 import streamlit as st
 
-from dashboard.access import require_page
+from dashboard.access import actor, require_page
+from dashboard.event_forms import event_actions, event_form, saved_event_notice
+from dashboard.lab_form import lab_entry
+from dashboard.widgets import patient_picker
 from models import queries
 
 user = require_page("log_event")
 st.title("Log adverse event")
 
-events = queries.adverse_events()
-today = date.today()
-open_events = events[events["resolved_date"].isna() & ~events["baseline"]]
-columns = st.columns(3)
-columns[0].metric("Open adverse events", len(open_events))
-columns[1].metric("Open grade ≥ 3", int((open_events["grade"] >= 3).sum()))
-columns[2].metric("Onset in the last 7 days", int((events["onset_date"] > today - timedelta(days=7)).sum()))
+MODES = ["Adverse event", "Labs", "Today"]
+st.session_state.setdefault("log_mode", MODES[0])  # set here, not as a default: a lab may switch it
+mode = st.segmented_control("What", MODES, key="log_mode", label_visibility="collapsed")
 
-st.subheader("Patients with an open grade ≥ 3 event")
-severe = open_events[open_events["grade"] >= 3].sort_values("onset_date")
-st.dataframe(severe[["mrn", "term", "grade", "onset_date", "serious"]], hide_index=True, width="stretch",
-             column_config={"mrn": "MRN", "term": "CTCAE term", "onset_date": "Onset"})
+if mode == "Today":
+    start_of_day = datetime.combine(date.today(), time.min).astimezone()
+    events, labs = queries.logged_since(user.username, start_of_day)
+    st.subheader("Logged by you today")
+    left, right = st.columns(2)
+    left.markdown(f"**Adverse events** ({len(events)})")
+    left.dataframe(events.drop(columns=["id", "created_at"]), hide_index=True, width="stretch")
+    right.markdown(f"**Labs** ({len(labs)})")
+    right.dataframe(labs.drop(columns=["id", "created_at"]), hide_index=True, width="stretch")
+    st.subheader("Patients with an open grade ≥ 3 event")
+    st.dataframe(queries.open_severe_events(), hide_index=True, width="stretch",
+                 column_config={"mrn": "MRN", "onset_date": "Onset"})
+    st.stop()
 
-st.subheader("Most recent adverse events")
-st.dataframe(events.sort_values(["onset_date", "id"], ascending=False).head(50)
-             [["mrn", "term", "grade", "onset_date", "resolved_date", "serious", "source", "created_by"]],
-             hide_index=True, width="stretch",
-             column_config={"mrn": "MRN", "term": "CTCAE term", "onset_date": "Onset",
-                            "resolved_date": "Resolved", "created_by": "Logged by"})
+patient = patient_picker("log_patient")
+if patient is None:
+    st.caption("Choose a patient to log an adverse event or a lab.")
+    st.stop()
+
+if mode == "Labs":
+    lab_entry(patient, actor(user))
+else:
+    saved_event_notice(actor(user))
+    event_form(patient, actor(user))
+    event_actions(patient, actor(user))

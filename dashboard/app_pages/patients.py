@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.access import require_page
+from dashboard.access import actor, require_page
+from dashboard.patient_forms import edit_form, notice, register_form
 from dashboard.widgets import escape_markdown
-from models import queries
+from models import queries, records
 from models.vocabulary import label
 
 user = require_page("patients")
 st.title("Patients")
 
+may_write = user.role in records.WRITE_ROLES["patient"]
+notice()
+if may_write:
+    with st.expander("Register a patient", icon=":material/person_add:"):
+        register_form(actor(user))
+
 roster = queries.roster()
 roster["status"] = roster["status"].map(label)
-search = st.text_input("Search by MRN or name", placeholder="e.g. DEMO-00012 or Hazel")
+search = st.text_input("Search by MRN or name", placeholder="e.g. DEMO-00012 or Hazel", key="patient_search")
 shown = roster
 if search.strip():
     needle = search.strip().lower()
@@ -45,6 +52,9 @@ if rows:
     st.subheader(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
     st.caption(f"Treatment start {patient['treatment_start']:%Y-%m-%d} · day {patient['days_on_treatment']} · "
                f"{patient['current_dose_mg']:g} mg/day now · status {patient['status'].lower()}")
+    if may_write:
+        with st.expander("Edit patient", icon=":material/edit:"):
+            edit_form(int(patient["id"]), actor(user))
     events, labs, doses = st.tabs(["Adverse events", "Labs", "Doses"])
     events.dataframe(queries.adverse_events(patient_id=int(patient["id"])).drop(columns=["patient_id", "mrn"]),
                      hide_index=True, width="stretch")

@@ -1,0 +1,224 @@
+"""Adverse-event entry and correction widgets for the Log adverse event page."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.widgets import escape_markdown, show_problems, term_label
+from models import ctcae, queries, records
+from models.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS, label
+
+FORM_COUNTER = "event_form_n"        # a new form (fresh fields) after each save
+PREFILL = "event_prefill"            # term/grade/onset handed over from a lab value
+LAST_SAVED = "last_saved_event"
+NOTICE = "event_notice"
+CHOSEN = "event_choice"              # the record acted on below the form
+OPENED_VERSIONS = "opened_event_versions"  # the version each record had when the user opened it
+EARLIEST = date(2000, 1, 1)
+
+
+def prefill_event(term: str, grade: int, onset: date, source: str = "lab") -> None:
+    """Hand a lab-derived event to the event form. A button callback: it runs before the next script run,
+    when widget values may still be set."""
+    st.session_state[PREFILL] = {"term": term, "grade": grade, "onset": onset, "source": source}
+    st.session_state["event_term"] = term
+    st.session_state["log_mode"] = "Adverse event"
+    st.session_state[FORM_COUNTER] = st.session_state.get(FORM_COUNTER, 0) + 1
+
+
+def _grade_radio(label_text: str, term: str, key: str, default: int | None = None) -> int | None:
+    grades = ctcae.get_term(term).grades
+    options = sorted(grades)
+    return st.radio(label_text, options, index=options.index(default) if default in options else None,
+                    key=key, format_func=lambda g: f"Grade {g}", captions=[grades[g] for g in options])
+
+
+def event_form(patient: dict, who: records.Actor) -> None:
+    prefill = st.session_state.get(PREFILL) or {}
+    term = st.selectbox("CTCAE term", ctcae.ordered_terms(), key="event_term", format_func=term_label,
+                        help="BOLERO-2 toxicities first; synonyms such as Stomatitis are listed with their term.")
+    n = st.session_state.setdefault(FORM_COUNTER, 0)
+    today = date.today()
+    with st.form(f"event_form_{n}", enter_to_submit=True):
+        grade = _grade_radio("CTCAE v5 grade", term, f"ev_grade_{n}", prefill.get("grade"))
+        first, second, third = st.columns(3)
+        onset = first.date_input("Onset", value=prefill.get("onset", today), min_value=EARLIEST, max_value=today,
+                                 key=f"ev_onset_{n}", format="YYYY-MM-DD")
+        resolved = second.date_input("Resolved (empty while ongoing)", value=None, min_value=EARLIEST,
+                                     max_value=today, key=f"ev_resolved_{n}", format="YYYY-MM-DD")
+        death = third.date_input("Date of death (grade 5 only)", value=None, min_value=EARLIEST,
+                                 max_value=today, key=f"ev_death_{n}", format="YYYY-MM-DD")
+        first, second = st.columns(2)
+        attribution = first.selectbox("Attribution to everolimus", ATTRIBUTIONS, index=None,
+                                      format_func=label, key=f"ev_attribution_{n}")
+        action = second.selectbox("Action taken with everolimus", ACTIONS_TAKEN, index=None, format_func=label,
+                                  key=f"ev_action_{n}")
+        first, second = st.columns(2)
+        serious = first.checkbox("Serious adverse event", key=f"ev_serious_{n}")
+        baseline = second.checkbox("Pre-existing before treatment (baseline)", key=f"ev_baseline_{n}")
+        notes = st.text_area("Notes", key=f"ev_notes_{n}", max_chars=5000, height=68)
+        submitted = st.form_submit_button("Save event", type="primary", icon=":material/save:")
+    if not submitted:
+        return
+    if grade is None:
+        st.error("Choose a CTCAE grade.", icon=":material/error:")
+        return
+    values = {"patient_id": patient["id"], "term": term, "grade": grade, "onset_date": onset,
+              "resolved_date": resolved, "death_date": death, "serious": serious, "attribution": attribution,
+              "action_taken": action, "baseline": baseline, "notes": notes,
+              "source": prefill.get("source", "reported")}
+    try:
+        saved = records.create("adverse_event", values, who)
+    except records.DuplicateRecord as error:
+        show_problems(error)
+        st.button("Open the existing record", key="open_duplicate", on_click=_choose, args=(error.existing_id,))
+    except records.RecordError as error:
+        show_problems(error)
+    else:
+        st.session_state[LAST_SAVED] = {**saved, "mrn": patient["mrn"]}
+        st.session_state[FORM_COUNTER] = n + 1
+        st.session_state.pop(PREFILL, None)
+        st.rerun()
+
+
+def saved_event_notice(who: records.Actor) -> None:
+    """The event just saved, with its undo path (entered in error, with a reason)."""
+    if notice := st.session_state.pop(NOTICE, None):
+        st.success(notice, icon=":material/check_circle:")
+    saved = st.session_state.get(LAST_SAVED)
+    if not saved:
+        return
+    st.success(f"Saved: {saved['term']} grade {saved['grade']} for {saved['mrn']}, onset {saved['onset_date']}.",
+               icon=":material/check_circle:")
+    with st.expander("Undo: mark this event entered in error"):
+        reason = st.text_input("Reason", key="undo_reason", placeholder="e.g. wrong patient")
+        if st.button("Mark entered in error", key="undo_saved"):
+            _mark_in_error(saved["id"], saved["version"], reason, who)
+
+
+def _mark_in_error(event_id: int, version: int, reason: str, who: records.Actor) -> None:
+    try:
+        records.mark_entered_in_error("adverse_event", event_id, version, reason, who)
+    except records.RecordError as error:
+        show_problems(error)
+        return
+    st.session_state.pop(LAST_SAVED, None)
+    st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
+    st.session_state[NOTICE] = "Marked entered in error; the record stays in the audit trail."
+    st.rerun()
+
+
+def _opened_version(row) -> int:
+    """The version the user saw first: an edit based on it is refused if someone changed it since."""
+    opened = st.session_state.setdefault(OPENED_VERSIONS, {})
+    return opened.setdefault(int(row.id), int(row.version))
+
+
+def _after_write(event_id: int, message: str) -> None:
+    st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
+    st.session_state[NOTICE] = message
+    st.rerun()
+
+
+def event_actions(patient: dict, who: records.Actor) -> None:
+    """The patient's events, and for one of them: change grade, correct, or mark entered in error."""
+    events = queries.event_records(patient["id"])
+    st.subheader(escape_markdown(f"Adverse events of {patient['mrn']}"))
+    if events.empty:
+        st.caption("No adverse events recorded for this patient yet.")
+        return
+    st.dataframe(events[["term", "grade", "onset_date", "resolved_date", "serious", "attribution",
+                         "action_taken", "source", "baseline", "notes", "created_by"]],
+                 hide_index=True, width="stretch",
+                 column_config={"term": "CTCAE term", "onset_date": "Onset", "resolved_date": "Resolved",
+                                "created_by": "Logged by"})
+    by_id = {int(row.id): row for row in events.itertuples()}
+    if st.session_state.get(CHOSEN) not in by_id:
+        st.session_state.pop(CHOSEN, None)
+    chosen = st.selectbox("Record to change", list(by_id), index=None, key=CHOSEN,
+                          placeholder="Choose a record to change its grade, correct it or mark it in error",
+                          format_func=lambda i: _describe(by_id[i]))
+    if chosen is None:
+        return
+    row = by_id[chosen]
+    version = _opened_version(row)
+    what = st.segmented_control("Change", ["Change grade", "Correct", "Entered in error"], default="Change grade",
+                                key=f"event_action_{chosen}")
+    if what == "Change grade":
+        _change_grade_form(row, version, who)
+    elif what == "Correct":
+        _correct_form(row, version, who)
+    elif what == "Entered in error":
+        with st.form(f"error_form_{chosen}"):
+            reason = st.text_input("Why was it entered in error?")
+            if st.form_submit_button("Mark entered in error"):
+                _mark_in_error(chosen, version, reason, who)
+
+
+def _choose(event_id: int) -> None:
+    st.session_state[CHOSEN] = event_id
+
+
+def _describe(row) -> str:
+    state = "open" if pd.isna(row.resolved_date) else f"resolved {row.resolved_date}"
+    return f"{row.onset_date} · {row.term} · grade {row.grade} ({state})"
+
+
+def _change_grade_form(row, version: int, who: records.Actor) -> None:
+    with st.form(f"change_grade_{row.id}"):
+        st.caption("Ends this record the day before the change and opens a new record with the new grade.")
+        grade = _grade_radio("New grade", row.term, f"new_grade_{row.id}")
+        changed_on = st.date_input("Date of the change", value=date.today(), max_value=date.today(),
+                                   min_value=EARLIEST, format="YYYY-MM-DD", key=f"changed_on_{row.id}")
+        if not st.form_submit_button("Change grade", type="primary"):
+            return
+    if grade is None:
+        st.error("Choose the new grade.", icon=":material/error:")
+        return
+    try:
+        records.change_grade(int(row.id), version, grade, changed_on, who)
+    except records.RecordError as error:
+        show_problems(error)
+        if isinstance(error, records.StaleRecord):
+            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        return
+    _after_write(int(row.id), f"{row.term}: grade {row.grade} ended {changed_on}; grade {grade} from {changed_on}.")
+
+
+def _correct_form(row, version: int, who: records.Actor) -> None:
+    with st.form(f"correct_{row.id}"):
+        st.caption("Correct a mistake in this record. For a clinical change of grade use Change grade.")
+        first, second = st.columns(2)
+        grade = first.selectbox("Grade", sorted(ctcae.get_term(row.term).grades), key=f"fix_grade_{row.id}",
+                                index=sorted(ctcae.get_term(row.term).grades).index(row.grade))
+        onset = second.date_input("Onset", value=row.onset_date, min_value=EARLIEST, max_value=date.today(),
+                                  format="YYYY-MM-DD", key=f"fix_onset_{row.id}")
+        first, second = st.columns(2)
+        resolved = first.date_input("Resolved", value=None if pd.isna(row.resolved_date) else row.resolved_date,
+                                    min_value=EARLIEST, max_value=date.today(), format="YYYY-MM-DD",
+                                    key=f"fix_resolved_{row.id}")
+        outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=label, key=f"fix_outcome_{row.id}",
+                                   index=AE_OUTCOMES.index(row.outcome) if row.outcome in AE_OUTCOMES else None)
+        first, second = st.columns(2)
+        attribution = first.selectbox("Attribution", ATTRIBUTIONS, format_func=label, key=f"fix_attr_{row.id}",
+                                      index=ATTRIBUTIONS.index(row.attribution)
+                                      if row.attribution in ATTRIBUTIONS else None)
+        action = second.selectbox("Action taken", ACTIONS_TAKEN, format_func=label, key=f"fix_action_{row.id}",
+                                  index=ACTIONS_TAKEN.index(row.action_taken)
+                                  if row.action_taken in ACTIONS_TAKEN else None)
+        serious = st.checkbox("Serious adverse event", value=bool(row.serious), key=f"fix_serious_{row.id}")
+        notes = st.text_area("Notes", value=row.notes or "", key=f"fix_notes_{row.id}", max_chars=5000)
+        if not st.form_submit_button("Save correction", type="primary"):
+            return
+    changes = {"grade": grade, "onset_date": onset, "resolved_date": resolved, "outcome": outcome,
+               "attribution": attribution, "action_taken": action, "serious": serious, "notes": notes}
+    try:
+        records.update("adverse_event", int(row.id), version, changes, who)
+    except records.RecordError as error:
+        show_problems(error)
+        if isinstance(error, records.StaleRecord):
+            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        return
+    _after_write(int(row.id), f"Corrected the {row.term} record.")

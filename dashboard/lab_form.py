@@ -1,0 +1,86 @@
+"""Lab entry: the value is graded by CTCAE as it is typed, and a graded value offers its adverse event."""
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard.event_forms import prefill_event
+from dashboard.widgets import show_problems
+from models import ctcae, labs, queries, records
+
+LAB_SAVED = "last_saved_lab"
+TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
+               "platelets": "Platelets", "neutrophils": "Neutrophils"}
+
+
+def lab_entry(patient: dict, who: records.Actor) -> None:
+    _offer_event(patient)
+    first, second, third = st.columns(3)
+    test = first.selectbox("Test", ctcae.LAB_TESTS, format_func=TEST_LABELS.get, key="lab_test")
+    unit = second.selectbox("Unit", ctcae.units(test), key=f"lab_unit_{test}")
+    collected = third.date_input("Collected on", value=date.today(), max_value=date.today(),
+                                 min_value=date(2000, 1, 1), format="YYYY-MM-DD", key="lab_collected")
+    limits = labs.normal_range(test, unit)
+    first, second, third = st.columns(3)
+    value = first.number_input(f"Value ({unit})", min_value=0.0, value=None, step=0.1, format="%.2f",
+                               key=f"lab_value_{test}")
+    # Keyed per unit, so the defaults follow the unit; the laboratory's own range may be typed over them.
+    lln = second.number_input("Lower limit of normal", min_value=0.0, value=limits.lln if limits else None,
+                              format="%.2f", key=f"lab_lln_{test}_{unit}")
+    uln = third.number_input("Upper limit of normal", min_value=0.0, value=limits.uln if limits else None,
+                             format="%.2f", key=f"lab_uln_{test}_{unit}")
+    baseline = queries.baseline_lab_value(patient["id"], test) if test in ("ast", "alt") else None
+
+    grade = None
+    if value is not None:
+        try:
+            grade = ctcae.grade_lab(test, value, unit, lln=lln, uln=uln, baseline=baseline)
+        except ValueError as error:
+            st.error(str(error), icon=":material/error:")
+        _show_grade(test, grade, baseline)
+
+    if st.button("Save lab", type="primary", icon=":material/save:", disabled=value is None):
+        try:
+            saved = records.create("lab_result", {
+                "patient_id": patient["id"], "test": test, "value": value, "unit": unit, "lln": lln, "uln": uln,
+                "collected_on": collected, "baseline_value": baseline}, who)
+        except records.RecordError as error:
+            show_problems(error)
+        else:
+            st.session_state[LAB_SAVED] = {**saved, "mrn": patient["mrn"]}
+            st.session_state.pop(f"lab_value_{test}", None)
+            st.rerun()
+
+
+def _show_grade(test: str, grade: int | None, baseline: float | None) -> None:
+    term = ctcae.lab_term(test)
+    if grade is None:
+        st.warning("This value cannot be graded: a needed limit of normal is missing.", icon=":material/help:")
+        return
+    note = ctcae.grade_lab_note(test)
+    basis = f" (relative to the abnormal baseline {baseline:g})" if baseline is not None and grade else ""
+    text = f"CTCAE grade {grade}: {term}{basis}" if grade else f"Within normal limits for {term} (grade 0)"
+    (st.warning if grade else st.info)(text + (f". {note.capitalize()}." if note else "."),
+                                       icon=":material/lab_research:")
+
+
+def _offer_event(patient: dict) -> None:
+    """After a graded lab: offer the matching adverse event when none of that term is open."""
+    saved = st.session_state.get(LAB_SAVED)
+    if not saved or saved["patient_id"] != patient["id"]:
+        return
+    label = TEST_LABELS[saved["test"]]
+    st.success(f"Saved {label} {saved['value']:g} {saved['unit'] or ''} for {saved['mrn']} "
+               f"(collected {saved['collected_on']}).", icon=":material/check_circle:")
+    suggestion = labs.suggested_event(saved["test"], saved["ctcae_grade"])
+    if suggestion and not queries.has_open_event(patient["id"], suggestion.term):
+        note = f" ({suggestion.note})" if suggestion.note else ""
+        st.button(f"Log {suggestion.term} grade {suggestion.grade} from this value{note}",
+                  on_click=_start_event, args=(suggestion.term, suggestion.grade, saved["collected_on"]),
+                  icon=":material/add_alert:", key="log_from_lab")
+
+
+def _start_event(term: str, grade: int, onset: date) -> None:
+    st.session_state.pop(LAB_SAVED, None)
+    prefill_event(term, grade, onset)

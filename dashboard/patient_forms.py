@@ -1,0 +1,105 @@
+"""Register and edit patients (Patients page)."""
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard.lab_form import TEST_LABELS
+from dashboard.widgets import show_problems
+from models import ctcae, labs, queries, records
+from models.vocabulary import PATIENT_STATUSES, label
+
+DOSES_MG = (10.0, 7.5, 5.0, 2.5)
+PROPHYLAXIS = {"Not recorded": None, "Yes": True, "No": False}
+EARLIEST = date(1900, 1, 1)
+COUNTER, NOTICE, OPENED = "patient_form_n", "patient_notice", "opened_patient_versions"
+
+
+def notice() -> None:
+    if message := st.session_state.pop(NOTICE, None):
+        st.success(message, icon=":material/check_circle:")
+
+
+def register_form(who: records.Actor) -> None:
+    n = st.session_state.setdefault(COUNTER, 0)
+    with st.form(f"register_{n}", enter_to_submit=False):
+        first, second = st.columns(2)
+        mrn = first.text_input("MRN", max_chars=64, key=f"reg_mrn_{n}")
+        name = second.text_input("Name", max_chars=200, key=f"reg_name_{n}")
+        first, second, third = st.columns(3)
+        birth = first.date_input("Birth date", value=None, min_value=EARLIEST, max_value=date.today(),
+                                 format="YYYY-MM-DD", key=f"reg_birth_{n}")
+        start = second.date_input("Treatment start (first everolimus dose)", value=date.today(),
+                                  min_value=date(2000, 1, 1), max_value=date.today(), format="YYYY-MM-DD",
+                                  key=f"reg_start_{n}")
+        dose = third.selectbox("Planned daily dose (mg)", DOSES_MG, key=f"reg_dose_{n}")
+        prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", list(PROPHYLAXIS), horizontal=True,
+                               key=f"reg_proph_{n}")
+        notes = st.text_area("Notes", max_chars=5000, key=f"reg_notes_{n}", height=68)
+        st.markdown("**Baseline labs** (optional; default units and normal ranges, edit as your lab reports)")
+        columns = st.columns(3)
+        values = {}
+        for index, test in enumerate(ctcae.LAB_TESTS):
+            unit = ctcae.default_unit(test)
+            values[test] = columns[index % 3].number_input(f"{TEST_LABELS[test]} ({unit})", min_value=0.0,
+                                                           value=None, format="%.2f", key=f"reg_{test}_{n}")
+        submitted = st.form_submit_button("Register patient", type="primary", icon=":material/person_add:")
+    if not submitted:
+        return
+    baseline = []
+    for test, value in values.items():
+        if value is not None:
+            limits = labs.normal_range(test, None)
+            baseline.append({"test": test, "value": value, "unit": limits.unit, "lln": limits.lln,
+                             "uln": limits.uln, "collected_on": start})
+    try:
+        saved = records.register_patient(
+            {"mrn": mrn, "name": name, "birth_date": birth, "treatment_start": start, "planned_dose_mg": dose,
+             "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}, baseline, who)
+    except records.RecordError as error:
+        show_problems(error)
+        return
+    st.session_state[COUNTER] = n + 1
+    st.session_state[NOTICE] = f"Registered {saved['mrn']} with {len(baseline)} baseline lab value(s)."
+    st.rerun()
+
+
+def edit_form(patient_id: int, who: records.Actor) -> None:
+    current = queries.patient_record(patient_id)
+    if current is None:
+        return
+    opened = st.session_state.setdefault(OPENED, {})
+    version = opened.setdefault(patient_id, current["version"])
+    with st.form(f"edit_patient_{patient_id}"):
+        first, second = st.columns(2)
+        mrn = first.text_input("MRN", value=current["mrn"], max_chars=64)
+        name = second.text_input("Name", value=current["name"], max_chars=200)
+        first, second, third, fourth = st.columns(4)
+        birth = first.date_input("Birth date", value=current["birth_date"], min_value=EARLIEST,
+                                 max_value=date.today(), format="YYYY-MM-DD")
+        start = second.date_input("Treatment start", value=current["treatment_start"], min_value=date(2000, 1, 1),
+                                  max_value=date.today(), format="YYYY-MM-DD")
+        dose = third.selectbox("Planned daily dose (mg)", DOSES_MG,
+                               index=DOSES_MG.index(current["planned_dose_mg"])
+                               if current["planned_dose_mg"] in DOSES_MG else 0)
+        status = fourth.selectbox("Status", PATIENT_STATUSES, index=PATIENT_STATUSES.index(current["status"]),
+                                  format_func=label)
+        choices = list(PROPHYLAXIS)
+        prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", choices, horizontal=True,
+                               index=list(PROPHYLAXIS.values()).index(current["dexamethasone_prophylaxis"]))
+        notes = st.text_area("Notes", value=current["notes"] or "", max_chars=5000, height=68)
+        if not st.form_submit_button("Save changes", type="primary"):
+            return
+    changes = {"mrn": mrn, "name": name, "birth_date": birth, "treatment_start": start, "planned_dose_mg": dose,
+               "status": status, "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}
+    try:
+        records.update("patient", patient_id, version, changes, who)
+    except records.RecordError as error:
+        show_problems(error)
+        if isinstance(error, records.StaleRecord):
+            opened.pop(patient_id, None)
+        return
+    opened.pop(patient_id, None)
+    st.session_state[NOTICE] = f"Saved the changes to {mrn}."
+    st.rerun()
