@@ -17,10 +17,11 @@ from dashboard.widgets import escape_markdown  # noqa: E402
 
 st.set_page_config(page_title="ToxWatch", page_icon=":material/monitor_heart:", layout="wide")
 
-# (page key, file, title, icon, menu section), in menu order.
+# (page key for access, file, title, icon, menu section), in menu order; section None = not in the menu.
 PAGES = [
     ("log_event", "app_pages/log_event.py", "Log adverse event", ":material/edit_note:", "Clinic"),
     ("patients", "app_pages/patients.py", "Patients", ":material/groups:", "Clinic"),
+    ("patients", "app_pages/patient_detail.py", "Patient", ":material/person:", None),
     ("cohort", "app_pages/cohort.py", "Cohort vs BOLERO-2", ":material/query_stats:", "Review"),
     ("dosing_audit", "app_pages/dosing_audit.py", "Dosing audit", ":material/medication:", "Review"),
     ("admin", "app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "Settings"),
@@ -37,8 +38,9 @@ else:
     menu: dict[str, list] = {}
     for key, path, title, icon, section in PAGES:
         if may_open(user.role, key):
-            menu.setdefault(section, []).append(
-                st.Page(path, title=title, icon=icon, default=key == HOME_PAGE[user.role]))
+            menu.setdefault(section or "Clinic", []).append(st.Page(
+                path, title=title, icon=icon, visibility="visible" if section else "hidden",
+                default=key == HOME_PAGE[user.role] and section is not None))
     page = st.navigation(menu)
     with st.sidebar:
         st.markdown("**ToxWatch** · everolimus toxicity monitor")

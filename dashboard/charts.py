@@ -35,3 +35,80 @@ def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
     reference = base.mark_tick(color="#d9534f", thickness=3, size=18).encode(x="reference_pct:Q")
     return alt.layer(interval, estimate, reference).properties(height=alt.Step(26)).facet(
         column=alt.Column("band:N", title=None, sort=["Any grade", "Grade >= 3"]))
+
+
+# --- one patient's course: charts share the x axis "day on treatment" ---------------------------------
+
+def day_axis(domain: tuple[int, int]) -> alt.X:
+    return alt.X("start_day:Q", title="Day on treatment", scale=alt.Scale(domain=list(domain), nice=False))
+
+
+def event_timeline(events: pd.DataFrame, domain: tuple[int, int], terms: list[str]) -> alt.LayerChart:
+    """Swimmer chart: a lane per CTCAE term, a bar per record from onset to resolution (open: to today)."""
+    frame = events.assign(onset=events["onset_date"].astype(str),
+                          resolved=events["resolved_date"].map(lambda d: "open" if d is None or pd.isna(d)
+                                                                else str(d)),
+                          kind=events["serious"].map({True: "serious", False: ""}))
+    lanes = alt.Y("term:N", title=None, sort=terms, scale=alt.Scale(domain=terms))
+    tooltip = [alt.Tooltip("term:N", title="CTCAE term"), alt.Tooltip("grade:O", title="Grade"),
+               alt.Tooltip("onset:N", title="Onset"), alt.Tooltip("resolved:N", title="Resolved"),
+               alt.Tooltip("start_day:Q", title="Day"), alt.Tooltip("kind:N", title="Serious")]
+    bars = alt.Chart(frame).mark_bar(height=14, cornerRadius=2).encode(
+        x=day_axis(domain), x2="end_day:Q", y=lanes,
+        color=alt.Color("grade:O", title="CTCAE grade", scale=grade_scale()), tooltip=tooltip)
+    serious = alt.Chart(frame[frame["serious"].astype(bool)]).mark_point(
+        shape="diamond", filled=True, size=90, color="#111111", yOffset=-9).encode(
+        x=day_axis(domain), y=lanes, tooltip=tooltip)
+    return alt.layer(bars, serious).properties(height=alt.Step(22), title="Adverse events")
+
+
+def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) -> alt.LayerChart:
+    """The daily dose as a step line; holds shaded; reductions, escalations and stops labelled."""
+    points = pd.concat([doses[["start_day", "dose_mg", "start_date"]],
+                        doses.tail(1).assign(start_day=doses.tail(1)["end_day"],
+                                             start_date=doses.tail(1)["end_date"])])
+    points = points.assign(date=points["start_date"].astype(str))
+    top = max(planned_mg, float(doses["dose_mg"].max() if not doses.empty else 0)) * 1.25 or 12.5
+    y = alt.Y("dose_mg:Q", title="mg/day", scale=alt.Scale(domain=[0, top]))
+    line = alt.Chart(points).mark_line(interpolate="step-after", strokeWidth=2.5, color="#1f6f78").encode(
+        x=day_axis(domain), y=y, tooltip=[alt.Tooltip("date:N", title="From"),
+                                          alt.Tooltip("dose_mg:Q", title="mg/day")])
+    held = doses[doses["held"]].assign(top=top, start=doses["start_date"].astype(str),
+                                       end=doses["end_date"].astype(str))
+    shade = alt.Chart(held).mark_rect(color="#9aa5ad", opacity=0.35).encode(
+        x=day_axis(domain), x2="end_day:Q", y=alt.value(0), y2=alt.value(120),
+        tooltip=[alt.Tooltip("start:N", title="Held from"), alt.Tooltip("end:N", title="Held to")])
+    changes = doses[doses["action"].isin(["reduce", "escalate", "discontinue"])]
+    changes = changes.assign(text=[_dose_label(a, d) for a, d in zip(changes["action"], changes["dose_mg"])],
+                             date=changes["start_date"].astype(str))
+    labels = alt.Chart(changes).mark_text(align="left", dx=4, dy=-10, fontSize=11, color="#1e2a32").encode(
+        x=day_axis(domain), y=y, text="text:N", tooltip=[alt.Tooltip("date:N", title="Date"),
+                                                       alt.Tooltip("text:N", title="Change")])
+    return alt.layer(shade, line, labels).properties(height=120, title="Everolimus daily dose (holds shaded)")
+
+
+def _dose_label(action: str, dose: float) -> str:
+    return {"reduce": f"reduced to {dose:g} mg", "escalate": f"escalated to {dose:g} mg",
+            "discontinue": "discontinued"}[action]
+
+
+def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]], domain: tuple[int, int],
+              title: str, unit: str) -> alt.LayerChart:
+    """One lab's values over time with the CTCAE grade bands drawn behind them."""
+    values = points["plotted"].astype(float)
+    highest = max([values.max() if not values.empty else 0] + [low for _, low, _ in bands]) * 1.15
+    band_rows = pd.DataFrame([{"grade": g, "low": low, "high": high if high is not None else highest}
+                              for g, low, high in bands], columns=["grade", "low", "high"])
+    y_scale = alt.Scale(domain=[0, highest], nice=False)
+    shade = alt.Chart(band_rows).mark_rect(opacity=0.22).encode(
+        y=alt.Y("low:Q", scale=y_scale, title=unit), y2="high:Q",
+        color=alt.Color("grade:O", scale=grade_scale(), legend=None),
+        tooltip=[alt.Tooltip("grade:O", title="CTCAE grade band")])
+    frame = points.assign(date=points["collected_on"].astype(str),
+                          graded=points["grade"].map(lambda g: "not graded" if pd.isna(g) else f"grade {int(g)}"))
+    line = alt.Chart(frame).mark_line(point=True, color="#1e2a32").encode(
+        x=alt.X("day:Q", title="Day on treatment", scale=alt.Scale(domain=list(domain), nice=False)),
+        y=alt.Y("plotted:Q", scale=y_scale, title=unit),
+        tooltip=[alt.Tooltip("date:N", title="Collected"), alt.Tooltip("value:Q", title="Value"),
+                 alt.Tooltip("unit:N", title="Unit"), alt.Tooltip("graded:N", title="CTCAE")])
+    return alt.layer(shade, line).properties(height=110, title=title)

@@ -357,3 +357,28 @@ def grade_lab(test: str, value, unit: str | None, *, lln=None, uln=None, baselin
         if _holds(number, band.operator, band.cutoff * limit):
             return band.grade
     return 0
+
+
+def grade_bands(test: str, unit: str | None, *, lln: float | None = None,
+                uln: float | None = None) -> list[tuple[int, float, float | None]]:
+    """(grade, low, high) value ranges of each grade, for drawing behind a lab trend; high None = open.
+
+    AST/ALT are drawn as multiples of ULN, so pass uln=1 for them (the baseline-normal rule). Bands that
+    need a missing limit are left out.
+    """
+    spec = _spec(test)
+    bands = spec.bands.get(_unit_key(unit or spec.units[0]), ())
+    limits = {"absolute": 1.0, "lln": lln, "uln": uln, "reference": uln}
+    edges = []
+    for band in bands:  # highest grade first
+        if band.applies_when not in ("any", "baseline_normal") or limits.get(band.relative_to) is None:
+            continue
+        edges.append((band.grade, band.operator, band.cutoff * limits[band.relative_to]))
+    result, previous = [], None
+    for grade, operator, threshold in edges:
+        if operator.startswith("<"):  # low values are worse: the band ends where the worse one starts
+            result.append((grade, previous if previous is not None else 0.0, threshold))
+        else:
+            result.append((grade, threshold, previous))
+        previous = threshold
+    return sorted(result)

@@ -97,39 +97,6 @@ def table_counts(url: str | None = None) -> dict[str, int]:
     return counts
 
 
-def days_on_treatment(treatment_start: date, as_of: date) -> int:
-    """Day 1 is the first dose day."""
-    return (as_of - treatment_start).days + 1
-
-
-def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame:
-    """One row per patient with what a clinician scans first."""
-    from models.dosing import dose_intensity
-
-    as_of = as_of or date.today()
-    people = patients(url)
-    events = adverse_events(url)
-    intensity = dose_intensity(people, dose_events(url), as_of)
-    lab_dates = labs(url).groupby("patient_id")["collected_on"].max().rename("last_lab")
-    current = events[~events["baseline"] & events["resolved_date"].isna() & (events["onset_date"] <= as_of)]
-    window_start = as_of - timedelta(days=30)
-    recent = events[~events["baseline"] & ((events["onset_date"] > window_start)
-                                           | events["resolved_date"].isna()
-                                           | (events["resolved_date"] > window_start))]
-    frame = people.merge(intensity[["patient_id", "current_dose_mg", "relative_dose_intensity_pct"]],
-                         left_on="id", right_on="patient_id", how="left")
-    frame["days_on_treatment"] = frame["treatment_start"].map(
-        lambda start: max(days_on_treatment(start, as_of), 0))
-    frame["open_events"] = frame["id"].map(current.groupby("patient_id").size()).fillna(0).astype(int)
-    frame["open_grade_3_plus"] = frame["id"].map(
-        current[current["grade"] >= 3].groupby("patient_id").size()).fillna(0).astype(int)
-    frame["worst_grade_30d"] = frame["id"].map(recent.groupby("patient_id")["grade"].max()).astype("Int64")
-    frame["last_lab"] = frame["id"].map(lab_dates)
-    return frame[["id", "mrn", "name", "treatment_start", "days_on_treatment", "planned_dose_mg",
-                  "current_dose_mg", "status", "open_events", "open_grade_3_plus", "worst_grade_30d",
-                  "relative_dose_intensity_pct", "last_lab"]]
-
-
 def patient_choices(url: str | None = None) -> pd.DataFrame:
     """id, mrn, name, treatment_start of active patients, for pickers."""
     statement = select(Patient.id, Patient.mrn, Patient.name, Patient.treatment_start, Patient.version) \
@@ -195,3 +162,9 @@ def open_severe_events(url: str | None = None) -> pd.DataFrame:
                AdverseEvent.resolved_date.is_(None), AdverseEvent.grade >= 3, AdverseEvent.baseline.is_(False)) \
         .order_by(AdverseEvent.onset_date)
     return _frame(statement, url, parse_dates=["onset_date"])
+
+
+def patient_id_for_mrn(mrn: str, url: str | None = None) -> int | None:
+    statement = select(Patient.id).where(Patient.mrn == mrn, Patient.record_status == ACTIVE)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).scalar()

@@ -1,0 +1,97 @@
+"""One patient's course on one screen: events, dose and labs on one time axis, and a summary card."""
+from __future__ import annotations
+
+from datetime import date
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard.access import actor, require_page
+from dashboard.patient_forms import edit_form, notice
+from dashboard.widgets import escape_markdown
+from models import ctcae, patient_view, queries, records
+from models.vocabulary import label
+
+user = require_page("patients")
+st.page_link("app_pages/patients.py", label="All patients", icon=":material/arrow_back:")
+
+mrn = st.query_params.get("mrn", "")
+patient_id = queries.patient_id_for_mrn(mrn) if mrn else None
+course = patient_view.patient_course(patient_id) if patient_id else None
+if course is None:
+    st.title("Patient")
+    st.warning("No patient with that MRN. Choose one on the Patients page." if mrn else
+               "Choose a patient on the Patients page.")
+    st.stop()
+
+patient, summary = course.patient, course.summary
+st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
+notice()
+born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
+st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")
+
+cards = st.columns(5)
+cards[0].metric("Day on treatment", summary["days_on_treatment"])
+current = summary["current_dose_mg"]
+cards[1].metric("Current dose", "—" if current is None else f"{current:g} mg/day")
+cards[2].metric("Status", label(summary["status"]))
+rdi = summary["relative_dose_intensity_pct"]
+cards[3].metric("Relative dose intensity", "—" if rdi is None or pd.isna(rdi) else f"{rdi:.0f}%",
+                help="mg taken / (planned mg/day × days from start to the earlier of stop and today)")
+cards[4].metric("Open adverse events", summary["open_events"])
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Worst grade so far** (treatment-emergent)")
+    worst = pd.DataFrame(list(summary["worst_grade_by_term"].items()), columns=["CTCAE term", "worst grade"])
+    st.dataframe(worst, hide_index=True, width="stretch") if not worst.empty else st.caption("No adverse events.")
+with right:
+    st.markdown("**Last labs**")
+    last = pd.DataFrame(summary["last_labs"], columns=["label", "value", "unit", "collected_on", "grade"])
+    st.dataframe(last.rename(columns={"label": "test", "grade": "CTCAE grade"}), hide_index=True,
+                 width="stretch") if not last.empty else st.caption("No labs.")
+
+today_day = summary["days_on_treatment"] + 1
+first_day = min([0] + list(course.labs["day"]) + list(course.events["start_day"]))
+domain = (int(first_day), int(today_day))
+parts = []
+terms = [t for t in ctcae.ordered_terms() if t in set(course.events["term"])]
+if terms:
+    parts.append(charts.event_timeline(course.events, domain, terms))
+if not course.doses.empty:
+    parts.append(charts.dose_steps(course.doses, domain, patient["planned_dose_mg"]))
+for test in patient_view.LAB_ORDER:
+    points = course.labs[course.labs["test"] == test]
+    if points.empty:
+        continue
+    unit = "x ULN" if test in ("ast", "alt") else points["unit"].iloc[-1]
+    last_row = points.iloc[-1]
+    bands = ctcae.grade_bands(test, None if test in ("ast", "alt") else unit,
+                              lln=None if pd.isna(last_row["lln"]) else last_row["lln"],
+                              uln=1.0 if test in ("ast", "alt") else
+                              (None if pd.isna(last_row["uln"]) else last_row["uln"]))
+    parts.append(charts.lab_trend(points, bands, domain, patient_view.LAB_LABELS[test], unit))
+if parts:
+    st.altair_chart(alt.vconcat(*parts).resolve_scale(color="independent"), width="stretch")
+    st.caption("Day 1 is the first everolimus dose; hover for dates. Bars run from onset to resolution (open "
+               "records to today), coloured by CTCAE grade; ◆ marks a serious event. Shaded lab bands are CTCAE "
+               "grades (fasting glucose: CTCAE v4.03 cut points).")
+else:
+    st.info("Nothing recorded for this patient yet: no adverse events, doses or labs.")
+
+events_tab, labs_tab, doses_tab = st.tabs(["Adverse events", "Labs", "Doses"])
+for tab, frame, name in ((events_tab, queries.adverse_events(patient_id=patient_id), "adverse_events"),
+                         (labs_tab, queries.labs(patient_id=patient_id), "labs"),
+                         (doses_tab, course.dose_events, "doses")):
+    with tab:
+        shown = frame.drop(columns=[c for c in ("patient_id", "mrn") if c in frame.columns])
+        st.dataframe(shown, hide_index=True, width="stretch")
+        st.download_button(f"Download {name.replace('_', ' ')} CSV", shown.to_csv(index=False),
+                           file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", mime="text/csv",
+                           key=f"download_{name}")
+
+if user.role in records.WRITE_ROLES["patient"]:
+    with st.expander("Edit patient", icon=":material/edit:"):
+        edit_form(int(patient_id), actor(user))
