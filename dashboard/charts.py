@@ -38,6 +38,7 @@ def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
 
 
 # --- one patient's course: charts share the x axis "day on treatment" ---------------------------------
+CHART_WIDTH = 760  # stacked charts need one fixed width so their day axes line up
 
 def day_axis(domain: tuple[int, int]) -> alt.X:
     return alt.X("start_day:Q", title="Day on treatment", scale=alt.Scale(domain=list(domain), nice=False))
@@ -55,11 +56,12 @@ def event_timeline(events: pd.DataFrame, domain: tuple[int, int], terms: list[st
                alt.Tooltip("start_day:Q", title="Day"), alt.Tooltip("kind:N", title="Serious")]
     bars = alt.Chart(frame).mark_bar(height=14, cornerRadius=2).encode(
         x=day_axis(domain), x2="end_day:Q", y=lanes,
-        color=alt.Color("grade:O", title="CTCAE grade", scale=grade_scale()), tooltip=tooltip)
+        color=alt.Color("grade:O", title="CTCAE grade", scale=grade_scale(), legend=alt.Legend(orient="top")),
+        tooltip=tooltip)
     serious = alt.Chart(frame[frame["serious"].astype(bool)]).mark_point(
         shape="diamond", filled=True, size=90, color="#111111", yOffset=-9).encode(
         x=day_axis(domain), y=lanes, tooltip=tooltip)
-    return alt.layer(bars, serious).properties(height=alt.Step(22), title="Adverse events")
+    return alt.layer(bars, serious).properties(height=alt.Step(22), width=CHART_WIDTH, title="Adverse events")
 
 
 def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) -> alt.LayerChart:
@@ -84,7 +86,8 @@ def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) 
     labels = alt.Chart(changes).mark_text(align="left", dx=4, dy=-10, fontSize=11, color="#1e2a32").encode(
         x=day_axis(domain), y=y, text="text:N", tooltip=[alt.Tooltip("date:N", title="Date"),
                                                        alt.Tooltip("text:N", title="Change")])
-    return alt.layer(shade, line, labels).properties(height=120, title="Everolimus daily dose (holds shaded)")
+    return alt.layer(shade, line, labels).properties(height=120, width=CHART_WIDTH,
+                                                     title="Everolimus daily dose (holds shaded)")
 
 
 def _dose_label(action: str, dose: float) -> str:
@@ -96,11 +99,15 @@ def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]]
               title: str, unit: str) -> alt.LayerChart:
     """One lab's values over time with the CTCAE grade bands drawn behind them."""
     values = points["plotted"].astype(float)
-    highest = max([values.max() if not values.empty else 0] + [low for _, low, _ in bands]) * 1.15
-    band_rows = pd.DataFrame([{"grade": g, "low": low, "high": high if high is not None else highest}
+    # Show the values and the first abnormal band clearly; worse bands are clipped at the top.
+    grade_1_top = next((high for grade, _low, high in bands if grade == 1 and high is not None), None)
+    highest = max(values.max() * 1.2 if not values.empty else 0, (grade_1_top or 0) * 1.15,
+                  max((low for _, low, _ in bands), default=0) if grade_1_top is None else 0) or 1.0
+    band_rows = pd.DataFrame([{"grade": g, "low": min(low, highest),
+                               "high": min(high if high is not None else highest, highest)}
                               for g, low, high in bands], columns=["grade", "low", "high"])
     y_scale = alt.Scale(domain=[0, highest], nice=False)
-    shade = alt.Chart(band_rows).mark_rect(opacity=0.22).encode(
+    shade = alt.Chart(band_rows).mark_rect(opacity=0.22, clip=True).encode(
         y=alt.Y("low:Q", scale=y_scale, title=unit), y2="high:Q",
         color=alt.Color("grade:O", scale=grade_scale(), legend=None),
         tooltip=[alt.Tooltip("grade:O", title="CTCAE grade band")])
@@ -111,4 +118,10 @@ def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]]
         y=alt.Y("plotted:Q", scale=y_scale, title=unit),
         tooltip=[alt.Tooltip("date:N", title="Collected"), alt.Tooltip("value:Q", title="Value"),
                  alt.Tooltip("unit:N", title="Unit"), alt.Tooltip("graded:N", title="CTCAE")])
-    return alt.layer(shade, line).properties(height=110, title=title)
+    return alt.layer(shade, line).properties(height=110, width=CHART_WIDTH, title=title)
+
+
+def stacked(charts: list) -> alt.VConcatChart:
+    """Charts one above the other with their day axes aligned (same width kept for every y axis)."""
+    return alt.vconcat(*charts, spacing=18).resolve_scale(color="independent").configure_axisY(
+        minExtent=190, maxExtent=190, labelLimit=180).configure_title(anchor="start", fontSize=13)

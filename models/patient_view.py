@@ -10,8 +10,9 @@ import pandas as pd
 from models import ctcae, dosing, queries
 
 LAB_ORDER = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
-LAB_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST (x ULN)", "alt": "ALT (x ULN)",
-              "glucose_fasting": "Fasting glucose", "platelets": "Platelets", "neutrophils": "Neutrophils"}
+LAB_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
+              "platelets": "Platelets", "neutrophils": "Neutrophils"}
+RELATIVE_TO_ULN = ("ast", "alt")  # plotted as multiples of ULN: their CTCAE grade depends only on that ratio
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _lab_points(labs: pd.DataFrame, start: date) -> pd.DataFrame:
     frame = labs.copy()
     frame["label"] = frame["test"].map(LAB_LABELS)
     frame["day"] = frame["collected_on"].map(lambda d: day_on_treatment(start, d))
-    relative = frame["test"].isin(["ast", "alt"]) & frame["uln"].notna() & (frame["uln"] > 0)
+    relative = frame["test"].isin(RELATIVE_TO_ULN) & frame["uln"].notna() & (frame["uln"] > 0)
     frame["plotted"] = frame["value"].where(~relative, frame["value"] / frame["uln"])
     frame["plotted_unit"] = frame["unit"].where(~relative, "x ULN")
     frame["grade"] = frame["ctcae_grade"]

@@ -30,16 +30,17 @@ patient, summary = course.patient, course.summary
 st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
 born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
+st.badge(label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
 st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")
 
 cards = st.columns(5)
 cards[0].metric("Day on treatment", summary["days_on_treatment"])
 current = summary["current_dose_mg"]
 cards[1].metric("Current dose", "—" if current is None else f"{current:g} mg/day")
-cards[2].metric("Status", label(summary["status"]))
 rdi = summary["relative_dose_intensity_pct"]
-cards[3].metric("Relative dose intensity", "—" if rdi is None or pd.isna(rdi) else f"{rdi:.0f}%",
+cards[2].metric("Relative dose intensity", "—" if rdi is None or pd.isna(rdi) else f"{rdi:.0f}%",
                 help="mg taken / (planned mg/day × days from start to the earlier of stop and today)")
+cards[3].metric("Days held · reductions", f"{summary['days_held']} · {summary['reductions']}")
 cards[4].metric("Open adverse events", summary["open_events"])
 
 left, right = st.columns(2)
@@ -66,15 +67,16 @@ for test in patient_view.LAB_ORDER:
     points = course.labs[course.labs["test"] == test]
     if points.empty:
         continue
-    unit = "x ULN" if test in ("ast", "alt") else points["unit"].iloc[-1]
+    relative = test in patient_view.RELATIVE_TO_ULN
+    unit = "x ULN" if relative else points["unit"].iloc[-1]
     last_row = points.iloc[-1]
-    bands = ctcae.grade_bands(test, None if test in ("ast", "alt") else unit,
+    bands = ctcae.grade_bands(test, None if relative else unit,
                               lln=None if pd.isna(last_row["lln"]) else last_row["lln"],
-                              uln=1.0 if test in ("ast", "alt") else
-                              (None if pd.isna(last_row["uln"]) else last_row["uln"]))
-    parts.append(charts.lab_trend(points, bands, domain, patient_view.LAB_LABELS[test], unit))
+                              uln=1.0 if relative else (None if pd.isna(last_row["uln"]) else last_row["uln"]))
+    title = f"{patient_view.LAB_LABELS[test]} ({unit})"
+    parts.append(charts.lab_trend(points, bands, domain, title, unit))
 if parts:
-    st.altair_chart(alt.vconcat(*parts).resolve_scale(color="independent"), width="stretch")
+    st.altair_chart(charts.stacked(parts), width="content")
     st.caption("Day 1 is the first everolimus dose; hover for dates. Bars run from onset to resolution (open "
                "records to today), coloured by CTCAE grade; ◆ marks a serious event. Shaded lab bands are CTCAE "
                "grades (fasting glucose: CTCAE v4.03 cut points).")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.patient_forms import notice, register_form
+from dashboard.widgets import patient_picker
 from models import ctcae, records, roster
 from models.vocabulary import label
 
@@ -16,6 +17,10 @@ notice()
 if may_write:
     with st.expander("Register a patient", icon=":material/person_add:"):
         register_form(actor(user))
+
+chosen = patient_picker("open_patient", label="Open a patient")
+if chosen is not None:
+    st.switch_page("app_pages/patient_detail.py", query_params={"mrn": chosen["mrn"]})
 
 table = roster.roster()
 table["status"] = table["status"].map(label)
