@@ -274,7 +274,10 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
         if clash is not None and clash != record_id:
             raise RecordValueError("mrn", f"MRN {clean['mrn']} is already registered.", clash)
         return
-    patient = session.get(Patient, clean["patient_id"])
+    # Lock the patient row (PostgreSQL; SQLite writes are serialized by BEGIN IMMEDIATE), so two concurrent
+    # writes for one patient cannot both pass the duplicate check below. NO KEY UPDATE does not block the
+    # KEY SHARE locks of foreign-key checks, so it cannot deadlock with them.
+    patient = session.get(Patient, clean["patient_id"], with_for_update={"key_share": True})
     if patient is None or patient.record_status != "active":
         raise RecordValueError("patient_id", "The patient does not exist or was entered in error.")
     if kind == "adverse_event":
