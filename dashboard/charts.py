@@ -19,7 +19,7 @@ def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
     reference_source, patients, exposed.
     """
     base = alt.Chart(rows).encode(
-        y=alt.Y("term:N", title=None, sort=None),
+        y=alt.Y("term:N", title=None, sort=None, axis=alt.Axis(labelLimit=280)),
         tooltip=[alt.Tooltip("term:N", title="CTCAE term"), alt.Tooltip("band:N", title="Band"),
                  alt.Tooltip("patients:Q", title="Patients"), alt.Tooltip("exposed:Q", title="Exposed"),
                  alt.Tooltip("pct:Q", title="Cohort %", format=".1f"),
@@ -29,12 +29,14 @@ def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("reference_source:N", title="Reference source")],
     )
     interval = base.mark_rule(strokeWidth=2, color="#1f6f78").encode(
-        x=alt.X("ci_low_pct:Q", title="Patients with the event (%), 95% CI", scale=alt.Scale(domain=[0, 100])),
+        x=alt.X("ci_low_pct:Q", title="Patients with the event (%), 95% CI", scale=alt.Scale(zero=True)),
         x2="ci_high_pct:Q")
     estimate = base.mark_point(filled=True, size=70, color="#1f6f78").encode(x="pct:Q")
     reference = base.mark_tick(color="#d9534f", thickness=3, size=18).encode(x="reference_pct:Q")
-    return alt.layer(interval, estimate, reference).properties(height=alt.Step(26)).facet(
-        column=alt.Column("band:N", title=None, sort=["Any grade", "Grade >= 3"]))
+    # Each band gets its own x scale: grade >= 3 rates are small and would vanish on a 0-100 axis.
+    return alt.layer(interval, estimate, reference).properties(height=alt.Step(26), width=300).facet(
+        column=alt.Column("band:N", title=None, sort=["Any grade", "Grade >= 2", "Grade >= 3"])
+    ).resolve_scale(x="independent")
 
 
 # --- one patient's course: charts share the x axis "day on treatment" ---------------------------------
@@ -125,3 +127,31 @@ def stacked(charts: list) -> alt.VConcatChart:
     """Charts one above the other with their day axes aligned (same width kept for every y axis)."""
     return alt.vconcat(*charts, spacing=18).resolve_scale(color="independent").configure_axisY(
         minExtent=190, maxExtent=190, labelLimit=180).configure_title(anchor="start", fontSize=13)
+
+
+def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, term: str,
+                         max_weeks: float) -> alt.LayerChart:
+    """Kaplan-Meier cumulative incidence of the first event by weeks on treatment, 95% CI shaded, and the
+    published landmarks as labelled rules. `landmarks` has weeks and text columns."""
+    extended = pd.concat([curve, curve.tail(1).assign(day=max_weeks * 7)], ignore_index=True)
+    frame = extended.assign(weeks=extended["day"] / 7, pct=100 * extended["cumulative_incidence"],
+                            low=100 * extended["ci_low"], high=100 * extended["ci_high"])
+    x = alt.X("weeks:Q", title="Weeks on treatment", scale=alt.Scale(domain=[0, max_weeks], nice=False))
+    y = alt.Y("pct:Q", title=f"Patients with a first {term} event (%)", scale=alt.Scale(domain=[0, 100]))
+    band = alt.Chart(frame).mark_area(interpolate="step-after", opacity=0.2, color="#1f6f78").encode(
+        x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 100])), y2="high:Q")
+    line = alt.Chart(frame).mark_line(interpolate="step-after", color="#1f6f78", strokeWidth=2.5).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("weeks:Q", title="Week", format=".1f"),
+                           alt.Tooltip("pct:Q", title="Cumulative incidence %", format=".1f"),
+                           alt.Tooltip("low:Q", title="95% CI low", format=".1f"),
+                           alt.Tooltip("high:Q", title="95% CI high", format=".1f"),
+                           alt.Tooltip("at_risk:Q", title="At risk")])
+    layers = [band, line]
+    if not landmarks.empty:
+        rules = alt.Chart(landmarks).mark_rule(color="#d9534f", strokeDash=[4, 3]).encode(
+            x=alt.X("weeks:Q"), tooltip=[alt.Tooltip("text:N", title="Published landmark")])
+        staggered = landmarks.assign(label_y=[12 + 14 * i for i in range(len(landmarks))])
+        labels = alt.Chart(staggered).mark_text(align="left", dx=4, color="#d9534f", fontSize=11).encode(
+            x="weeks:Q", y=alt.Y("label_y:Q", scale=None), text="short:N")
+        layers += [rules, labels]
+    return alt.layer(*layers).properties(height=300)

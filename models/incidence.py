@@ -86,32 +86,41 @@ def _last_counted_day(stopped_on, as_of: date) -> date:
 
 
 def incidence_table(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.DataFrame, as_of: date,
-                    reference_set: str = references.DEFAULT_REFERENCE_SET) -> tuple[int, list[dict]]:
-    """(exposed patients, one row per term with 'any_grade' and 'grade_3_plus' Comparisons)."""
+                    reference_set: str = references.DEFAULT_REFERENCE_SET,
+                    overrides: dict[tuple[str, str], str] | None = None) -> tuple[int, list[dict]]:
+    """(exposed patients, one row per term with 'any_grade' and 'grade_3_plus' Comparisons, and
+    'grade_2_plus' where a reference gives that band). `overrides` maps (term, band) to another reference
+    set, e.g. SWISH's grade >= 2 stomatitis rate for patients on dexamethasone mouthwash."""
     n = int((patients["treatment_start"] <= as_of).sum())
     if n == 0:
         return 0, []
+    overrides = overrides or {}
     emergent = treatment_emergent(events, patients, doses, as_of)
     worst = emergent.groupby(["term", "patient_id"])["grade"].max().reset_index()
-    reference_terms = [r.ctcae_term for r in references.rates(reference_set)]
+    reference_terms = [r.ctcae_term for r in references.rates(reference_set)] + [t for t, _ in overrides]
     observed = sorted(set(worst["term"]))
     ordered = [t for t in ctcae.ordered_terms() if t in set(reference_terms) | set(observed)]
     ordered += [t for t in observed if t not in ordered]
     rows = []
     for term in ordered:
         per_patient = worst[worst["term"] == term]["grade"]
-        reference = references.reference_rate(reference_set, term)
-        source = _full_source(reference_set, reference.source) if reference is not None else None
-        rows.append({
-            "term": term,
-            "any_grade": compare(int(len(per_patient)), n, references.rate(reference_set, term, "any"), source),
-            "grade_3_plus": compare(int((per_patient >= 3).sum()), n,
-                                    references.rate(reference_set, term, "grade_3_plus"), source),
-        })
+        row = {"term": term}
+        for band, (ref_band, min_grade) in BANDS.items():
+            set_name = overrides.get((term, band), reference_set)
+            reference = references.reference_rate(set_name, term)
+            pct = references.rate(set_name, term, ref_band)
+            if band == "grade_2_plus" and pct is None:
+                continue  # shown only where a reference gives grade >= 2
+            source = _full_source(set_name, reference.source) if reference is not None else None
+            if source and set_name != reference_set:
+                source = f"{set_name}: {source}"
+            row[band] = compare(int((per_patient >= min_grade).sum()), n, pct, source)
+        rows.append(row)
     return n, rows
 
 
-BAND_LABELS = {"any_grade": "Any grade", "grade_3_plus": "Grade >= 3"}
+BANDS = {"any_grade": ("any", 1), "grade_2_plus": ("grade_2_plus", 2), "grade_3_plus": ("grade_3_plus", 3)}
+BAND_LABELS = {"any_grade": "Any grade", "grade_2_plus": "Grade >= 2", "grade_3_plus": "Grade >= 3"}
 
 
 def cohort_incidence(url: str | None = None, *, as_of: date,
@@ -127,6 +136,8 @@ def long_frame(rows: list[dict]) -> pd.DataFrame:
     records = []
     for row in rows:
         for band, label in BAND_LABELS.items():
+            if band not in row:
+                continue
             comparison: Comparison = row[band]
             records.append({"term": row["term"], "band": label, **asdict(comparison),
                             "reading": reading(row["term"], label, comparison)})

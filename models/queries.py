@@ -30,7 +30,8 @@ def patients(url: str | None = None) -> pd.DataFrame:
 def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
     statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, AdverseEvent.term,
                        AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.resolved_date,
-                       AdverseEvent.serious, AdverseEvent.attribution, AdverseEvent.action_taken,
+                       AdverseEvent.death_date, AdverseEvent.serious, AdverseEvent.attribution,
+                       AdverseEvent.action_taken,
                        AdverseEvent.source, AdverseEvent.baseline, AdverseEvent.created_by,
                        AdverseEvent.created_at) \
         .join(Patient, Patient.id == AdverseEvent.patient_id) \
@@ -38,7 +39,7 @@ def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> 
     if patient_id is not None:
         statement = statement.where(AdverseEvent.patient_id == patient_id)
     return _frame(statement.order_by(AdverseEvent.onset_date, AdverseEvent.id), url,
-                  parse_dates=["onset_date", "resolved_date"])
+                  parse_dates=["onset_date", "resolved_date", "death_date"])
 
 
 def labs(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:

@@ -3,45 +3,105 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.access import require_page
-from dashboard.charts import incidence_vs_reference
-from models import incidence, references
+from dashboard.charts import cumulative_incidence, incidence_vs_reference
+from models import cohort, references
+from models.incidence import format_p
 
 user = require_page("cohort")
 st.title("Cohort vs BOLERO-2")
 
-left, right = st.columns([2, 1])
+AGE_BANDS = {"All ages": (None, None), "Under 50": (None, 49), "50-64": (50, 64), "65-74": (65, 74),
+             "75 and over": (75, None)}
+DOSES = {"Any starting dose": None, "10 mg": 10.0, "7.5 mg": 7.5, "5 mg": 5.0, "2.5 mg": 2.5}
+PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash": True, "No mouthwash recorded as given": False}
+
+first, second, third = st.columns([2, 1, 1])
 sets = references.reference_sets()
-reference_set = left.selectbox("Reference set", sets, index=sets.index(references.DEFAULT_REFERENCE_SET),
-                               help="Published rates to compare against; the source of each is in the table.")
-as_of = right.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
-st.caption(references.citation(reference_set))
+reference_set = first.selectbox("Reference set", sets, index=sets.index(references.DEFAULT_REFERENCE_SET),
+                                help="Published rates to compare against; every figure's source is in the table.")
+as_of = second.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
+with third.popover("Filters", icon=":material/filter_list:", width="stretch"):
+    window = st.date_input("Treatment start between", value=(), format="YYYY-MM-DD", max_value=date.today())
+    age = st.selectbox("Age at treatment start", list(AGE_BANDS))
+    dose = st.selectbox("Starting dose", list(DOSES))
+    prophylaxis = st.radio("Stomatitis prophylaxis", list(PROPHYLAXIS))
+start_from = window[0] if len(window) >= 1 else None
+start_to = window[1] if len(window) == 2 else None
+chosen = cohort.CohortFilter(start_from, start_to, *AGE_BANDS[age], DOSES[dose], PROPHYLAXIS[prophylaxis])
+st.caption(f"{references.citation(reference_set)} · cohort: {chosen.describe()}")
 
-exposed, rows = incidence.cohort_incidence(as_of=as_of, reference_set=reference_set)
-if exposed == 0:
-    st.info("No patient had started everolimus on or before the analysis date, so there is nothing to "
-            "compare yet.")
+analysis = cohort.analyse(as_of=as_of, reference_set=reference_set, chosen=chosen)
+if analysis.exposed == 0:
+    st.info("No patient in this selection had started everolimus on or before the analysis date, so there is "
+            "nothing to compare yet.")
     st.stop()
-if exposed < 20:
-    st.warning(f"Only {exposed} patients are exposed: confidence intervals are wide and a difference from "
-               "the reference is hard to show.")
 
-frame = incidence.long_frame(rows)
-st.metric("Exposed patients", exposed)
+metrics = st.columns(3)
+metrics[0].metric("Exposed patients", analysis.exposed)
+follow_up = analysis.median_follow_up_days
+metrics[1].metric("Median follow-up", "—" if follow_up is None else f"{follow_up / 7:.1f} weeks",
+                  help="Treatment start to the analysis date, death, or 30 days after discontinuation.")
+metrics[2].metric("Terms differing from the reference",
+                  int(analysis.table["signal"].isin(["higher", "lower"]).sum()),
+                  help="Rows whose 95% CI lies wholly above or below the reference rate.")
+if analysis.exposed < 20:
+    st.warning(f"Only {analysis.exposed} patients are exposed: the confidence intervals are wide and a "
+               "difference from the reference is hard to show.", icon=":material/warning:")
+st.info("BOLERO-2's rates come from months of exposure. A cohort with shorter follow-up will show lower "
+        "incidence for later toxicities (pneumonitis) even with the same risk: read the time-to-event view "
+        "below alongside.", icon=":material/schedule:")
+for note in analysis.notes:
+    st.info(note, icon=":material/science:")
+
+frame = analysis.table
 st.altair_chart(incidence_vs_reference(frame), width="stretch")
 st.caption("Dot: the cohort's incidence (treatment-emergent, worst grade per patient); line: exact 95% "
            "Clopper-Pearson interval; red tick: the reference rate. Hover for counts and sources.")
 
-for text in frame[frame["signal"].isin(["higher", "lower"])]["reading"]:
-    st.markdown(f"- {text}", unsafe_allow_html=False)
+flagged = frame[frame["signal"].isin(["higher", "lower"])]
+st.markdown("**Reading**")
+if flagged.empty:
+    st.text("Every comparison with a reference rate is consistent with it (95% CI includes the reference).")
+else:
+    st.text("\n".join(f"• {text}" for text in flagged["reading"]))
+with st.expander("Every term and band in words"):
+    st.text("\n".join(f"• {text}" for text in frame["reading"]))
 
-st.dataframe(frame.drop(columns=["reading"]), hide_index=True, width="stretch",
-             column_config={"pct": st.column_config.NumberColumn("Cohort %", format="%.1f"),
-                            "ci_low_pct": st.column_config.NumberColumn("CI low %", format="%.1f"),
-                            "ci_high_pct": st.column_config.NumberColumn("CI high %", format="%.1f"),
+shown = frame.drop(columns=["reading"]).assign(p_value=frame["p_value"].map(format_p))
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"term": "CTCAE term", "band": "Band", "patients": "Patients", "exposed": "Exposed",
+                            "pct": st.column_config.NumberColumn("Cohort %", format="%.1f"),
+                            "ci_low_pct": st.column_config.NumberColumn("95% CI low %", format="%.1f"),
+                            "ci_high_pct": st.column_config.NumberColumn("95% CI high %", format="%.1f"),
                             "reference_pct": st.column_config.NumberColumn("Reference %", format="%g"),
-                            "p_value": st.column_config.NumberColumn("p (exact binomial)", format="%.4f")})
-st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"incidence_{as_of}.csv",
-                   mime="text/csv")
+                            "p_value": "p (exact binomial)", "signal": "Signal",
+                            "reference_source": st.column_config.TextColumn("Reference source", width="large")})
+st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"incidence_{as_of}.csv", mime="text/csv")
+
+st.subheader("Time to first event")
+term = st.selectbox("CTCAE term", list(analysis.time_to_event), key="km_term")
+curve = analysis.time_to_event[term]
+landmarks = pd.DataFrame([
+    {"weeks": lm.value / 7 if lm.unit == "days" else lm.value,
+     "short": f"{lm.landmark} ({lm.value:g} {lm.unit})",
+     "text": f"{lm.landmark}: {lm.value:g} {lm.unit}"
+             + (f", {lm.pct_of_events:g}% of first episodes" if lm.pct_of_events else "") + f" — {lm.source}"}
+    for lm in references.landmarks(term) if lm.value is not None], columns=["weeks", "short", "text"])
+max_weeks = max(8.0, (follow_up or 0) / 7, float(curve["day"].max()) / 7 + 1)
+st.altair_chart(cumulative_incidence(curve, landmarks, term, max_weeks), width="stretch")
+st.caption("Kaplan-Meier cumulative incidence of the first treatment-emergent event (any grade), censored at "
+           "the analysis date, death or 30 days after discontinuation; shaded: 95% CI. Dashed red lines: "
+           "published landmarks (hover for their sources).")
+rates = analysis.exposure_rates
+st.dataframe(rates, hide_index=True, width="stretch",
+             column_config={"term": "CTCAE term", "first_events": "First events",
+                            "patient_months": st.column_config.NumberColumn("Patient-months at risk",
+                                                                            format="%.1f"),
+                            "per_100_patient_months": st.column_config.NumberColumn(
+                                "Per 100 patient-months", format="%.2f"),
+                            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
+                            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f")})

@@ -1,0 +1,133 @@
+"""The cohort comparison behind the "Cohort vs BOLERO-2" page and `report incidence`: filters, incidence
+against a reference set, follow-up, and time to first event."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from models import incidence, queries, references, time_to_event
+
+SWISH_SET = "swish_2017"
+KM_TERMS_DEFAULT = ("Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia")
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    start_from: date | None = None
+    start_to: date | None = None
+    age_min: int | None = None
+    age_max: int | None = None          # inclusive, in whole years at treatment start
+    starting_dose_mg: float | None = None
+    prophylaxis: bool | None = None     # None = everyone; True/False = only patients recorded so
+
+    def describe(self) -> str:
+        parts = []
+        if self.start_from or self.start_to:
+            parts.append(f"treatment start {self.start_from or '…'} to {self.start_to or '…'}")
+        if self.age_min is not None or self.age_max is not None:
+            parts.append(f"age {self.age_min if self.age_min is not None else '…'}-"
+                         f"{self.age_max if self.age_max is not None else '…'}")
+        if self.starting_dose_mg is not None:
+            parts.append(f"starting dose {self.starting_dose_mg:g} mg")
+        if self.prophylaxis is not None:
+            parts.append("dexamethasone mouthwash" if self.prophylaxis else "no dexamethasone mouthwash")
+        return "; ".join(parts) or "all patients"
+
+
+def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame, chosen: CohortFilter) -> pd.DataFrame:
+    keep = pd.Series(True, index=patients.index)
+    if chosen.start_from:
+        keep &= patients["treatment_start"] >= chosen.start_from
+    if chosen.start_to:
+        keep &= patients["treatment_start"] <= chosen.start_to
+    if chosen.age_min is not None or chosen.age_max is not None:
+        ages = patients.apply(lambda p: _age(p["birth_date"], p["treatment_start"]), axis=1)
+        if chosen.age_min is not None:
+            keep &= ages.notna() & (ages >= chosen.age_min)
+        if chosen.age_max is not None:
+            keep &= ages.notna() & (ages <= chosen.age_max)
+    if chosen.starting_dose_mg is not None:
+        keep &= patients["id"].map(starting_doses(patients, doses)) == chosen.starting_dose_mg
+    if chosen.prophylaxis is not None:
+        keep &= patients["dexamethasone_prophylaxis"].map(lambda v: v is not None and not pd.isna(v)
+                                                          and bool(v) == chosen.prophylaxis)
+    return patients[keep]
+
+
+def _age(birth: date | None, at: date) -> float | None:
+    if birth is None or pd.isna(birth):
+        return None
+    return at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
+
+
+def starting_doses(patients: pd.DataFrame, doses: pd.DataFrame) -> pd.Series:
+    """Per patient id: the dose of the first 'start' record, else the planned dose."""
+    starts = doses[doses["action"] == "start"].sort_values(["effective_date", "id"]) \
+        .groupby("patient_id")["dose_mg"].first()
+    planned = patients.set_index("id")["planned_dose_mg"]
+    return planned.where(~planned.index.isin(starts.index), starts.reindex(planned.index))
+
+
+@dataclass
+class CohortAnalysis:
+    as_of: date
+    reference_set: str
+    chosen: CohortFilter
+    exposed: int
+    rows: list[dict]
+    table: pd.DataFrame
+    median_follow_up_days: float | None
+    time_to_event: dict[str, pd.DataFrame] = field(default_factory=dict)
+    exposure_rates: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse(url: str | None = None, *, as_of: date, reference_set: str = references.DEFAULT_REFERENCE_SET,
+            chosen: CohortFilter | None = None, km_terms: tuple[str, ...] = KM_TERMS_DEFAULT) -> CohortAnalysis:
+    chosen = chosen or CohortFilter()
+    all_patients = queries.patients(url)
+    doses = queries.dose_events(url)
+    patients = apply_filter(all_patients, doses, chosen)
+    events = queries.adverse_events(url)
+    events = events[events["patient_id"].isin(patients["id"])]
+    doses = doses[doses["patient_id"].isin(patients["id"])]
+    notes = []
+    overrides = {}
+    if chosen.prophylaxis:
+        overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
+        notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
+                     f"({references.citation(SWISH_SET)}), the fitting reference for them.")
+    exposed, rows = incidence.incidence_table(events, patients, doses, as_of, reference_set, overrides)
+    table = incidence.long_frame(rows)
+    ends = time_to_event.observation_end(patients, events, doses, as_of)
+    emergent = incidence.treatment_emergent(events, patients, doses, as_of) if exposed else events.iloc[0:0]
+    curves, rates = {}, []
+    for term in km_terms:
+        times = time_to_event.first_event_times(emergent, patients, ends, term)
+        curves[term] = time_to_event.kaplan_meier(times)
+        rate = time_to_event.exposure_adjusted_rate(times)
+        rates.append({"term": term, "first_events": rate.first_events, "patient_months": rate.patient_months,
+                      "per_100_patient_months": rate.per_100_patient_months, "ci_low": rate.ci_low,
+                      "ci_high": rate.ci_high})
+    return CohortAnalysis(as_of, reference_set, chosen, exposed, rows, table,
+                          time_to_event.median_follow_up_days(patients, ends), curves, pd.DataFrame(rates), notes)
+
+
+def incidence_report(url: str | None = None, *, as_of: date,
+                     reference_set: str = references.DEFAULT_REFERENCE_SET) -> dict:
+    """`report incidence --format json`, exactly as DESIGN.md specifies."""
+    exposed, rows = incidence.cohort_incidence(url, as_of=as_of, reference_set=reference_set)
+    return {"reference_set": reference_set, "as_of": as_of.isoformat(), "n_patients": exposed,
+            "rows": [{"term": row["term"], "any_grade": row["any_grade"].as_report(),
+                      "grade_3_plus": row["grade_3_plus"].as_report()} for row in rows]}
+
+
+def incidence_report_csv(report: dict) -> str:
+    records = [{"reference_set": report["reference_set"], "as_of": report["as_of"],
+                "n_patients": report["n_patients"], "term": row["term"], "band": band, **row[band]}
+               for row in report["rows"] for band in ("any_grade", "grade_3_plus")]
+    columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
+               "ci_high_pct", "reference_pct", "p_value", "signal"]
+    return pd.DataFrame(records, columns=columns).to_csv(index=False)
