@@ -76,6 +76,63 @@ def _cmd_users(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from models import records, transfer
+    from models.migrate import upgrade_to_head
+
+    upgrade_to_head(args.database_url)
+    actor = records.Actor(_cli_actor(), "admin")
+    try:
+        report = transfer.import_folder(args.folder, actor, dry_run=args.dry_run, url=args.database_url)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}")
+    print(report.summary)
+    if not report.ok:
+        return 1
+    if args.dry_run:
+        print("dry run: nothing written")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from models import transfer
+    from models.migrate import upgrade_to_head
+
+    upgrade_to_head(args.database_url)
+    try:
+        counts = transfer.export_folder(args.folder, url=args.database_url)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    detail = ", ".join(f"{name} {n}" for name, n in counts.items())
+    print(f"Exported {sum(counts.values())} rows to {args.folder} ({detail}).")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    import json
+
+    from models import cohort, references
+
+    if args.report == "incidence":
+        if args.reference not in references.reference_sets():
+            print(f"error: unknown reference set {args.reference!r}; choose one of "
+                  f"{', '.join(references.reference_sets())}", file=sys.stderr)
+            return 2
+        report = cohort.incidence_report(args.database_url, as_of=args.as_of or date.today(),
+                                         reference_set=args.reference)
+        print(json.dumps(report, indent=2) if args.format == "json" else cohort.incidence_report_csv(report),
+              end="\n" if args.format == "json" else "")
+        return 0
+    print(f"error: unknown report {args.report!r}", file=sys.stderr)
+    return 2
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -114,8 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=("nurse", "oncologist", "pharmacist", "admin"))
     add.add_argument("--display-name", default=None)
     user_commands.add_parser("list", help="list the accounts")
+
     for verb in ("disable", "enable"):
         user_commands.add_parser(verb, help=f"{verb} an account").add_argument("username")
+
+    report = commands.add_parser("report", help="print a report as JSON or CSV")
+    report.add_argument("report", choices=("incidence",))
+    report.add_argument("--reference", default="bolero2_interim_2012", help="reference rate set")
+    report.add_argument("--as-of", type=_iso_date, default=None, help="analysis date (default: today)")
+    report.add_argument("--format", choices=("json", "csv"), required=True)
+    report.set_defaults(handler=_cmd_report)
+
+    load = commands.add_parser("import", help="load patients.csv, adverse_events.csv, labs.csv, doses.csv from "
+                                              "a folder, all or nothing")
+    load.add_argument("folder")
+    load.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
+    load.set_defaults(handler=_cmd_import)
+
+    export = commands.add_parser("export", help="write the four CSV files of the active records to a folder")
+    export.add_argument("folder")
+    export.set_defaults(handler=_cmd_export)
     return parser
 
 
