@@ -31,7 +31,7 @@ def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> 
     statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, AdverseEvent.term,
                        AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.resolved_date,
                        AdverseEvent.death_date, AdverseEvent.serious, AdverseEvent.attribution,
-                       AdverseEvent.action_taken,
+                       AdverseEvent.action_taken, AdverseEvent.previous_event_id,
                        AdverseEvent.source, AdverseEvent.baseline, AdverseEvent.created_by,
                        AdverseEvent.created_at) \
         .join(Patient, Patient.id == AdverseEvent.patient_id) \

@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text
 from sqlmodel import Field, SQLModel
 
 from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
-                               LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
+                               FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
 SQLModel.metadata = MetaData(naming_convention={
@@ -187,3 +187,20 @@ class AppSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class FindingReview(ClinicalRecord, table=True):
+    """A pharmacist's review of one dosing-audit finding: accepted (with a comment) or justified."""
+    __tablename__ = "finding_review"
+    __table_args__ = (
+        CheckConstraint(sql_in("decision", FINDING_DECISIONS), name="decision"),
+        *_clinical_checks(),
+        Index("ix_finding_review_key", "finding_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_key: str = Field(max_length=40)     # "event:<id>" or "hold:<id>" (models.dose_audit)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    rule: str = Field(max_length=120)
+    decision: str = Field(max_length=20)
+    comment: str | None = Field(default=None, sa_type=Text)

@@ -9,6 +9,7 @@ ACTIONS_TAKEN = ("none", "held", "reduced", "discontinued")
 AE_OUTCOMES = ("recovering", "recovered", "recovered_with_sequelae", "not_recovered", "fatal", "unknown")
 AE_SOURCES = ("reported", "lab")
 DOSE_ACTIONS = ("start", "hold", "resume", "reduce", "escalate", "discontinue")
+FINDING_DECISIONS = ("accepted", "justified")
 LAB_TESTS = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
 AUDIT_ACTIONS = ("create", "update", "entered_in_error", "sign_in", "sign_in_failed", "sign_out",
                  "import", "seed_demo", "review")

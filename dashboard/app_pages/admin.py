@@ -6,8 +6,9 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard.access import require_page
-from models import auth, ctcae, queries, references
+from dashboard.access import actor, require_page
+from dashboard.import_upload import import_upload
+from models import auth, ctcae, dose_rules, queries, references, transfer
 from models.migrate import current_revision, head_revision
 from models.settings import database_choice, masked_url
 from models.vocabulary import ROLES
@@ -15,8 +16,8 @@ from models.vocabulary import ROLES
 user = require_page("admin")
 st.title("Admin")
 
-users_tab, trail_tab, reference_tab, database_tab = st.tabs(
-    ["Users", "Audit trail", "Reference data", "Database"])
+users_tab, trail_tab, import_tab, reference_tab, database_tab = st.tabs(
+    ["Users", "Audit trail", "Import / export", "Reference data", "Database"])
 
 
 
@@ -93,6 +94,15 @@ with trail_tab:
     st.download_button("Download audit trail CSV", trail.to_csv(index=False), file_name="audit_trail.csv",
                        mime="text/csv")
 
+with import_tab:
+    import_upload(actor(user), "admin_import")
+    st.divider()
+    exported = transfer.export_files()
+    st.caption("Export the active records in the import format (they re-import unchanged).")
+    columns = st.columns(len(exported))
+    for column, (name, text) in zip(columns, exported.items()):
+        column.download_button(name, text, file_name=name, mime="text/csv", key=f"export_{name}")
+
 with reference_tab:
     st.markdown("**CTCAE v5.0 terms used here**")
     terms = pd.DataFrame([{"term": t.name, "MedDRA code": t.meddra_code, "grades defined": ", ".join(
@@ -105,6 +115,10 @@ with reference_tab:
                            "verified": r.verified, "source": r.source}
                           for name in references.reference_sets() for r in references.rates(name, arm="*")])
     st.dataframe(rates, hide_index=True, width="stretch")
+    st.markdown(f"**Dose-modification rules** (version {dose_rules.rules_version()}, from "
+                "seed_data/dose_rules.csv; edit the file to match local protocol)")
+    st.dataframe(pd.DataFrame([{**rule.__dict__, "terms": "; ".join(rule.terms), "expected": rule.expected()}
+                               for rule in dose_rules.rules()]), hide_index=True, width="stretch")
 
 with database_tab:
     choice = database_choice()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.event_forms import event_actions, event_form, saved_event_notice
+from dashboard.import_upload import import_upload
 from dashboard.lab_form import lab_entry
 from dashboard.widgets import patient_picker
 from models import queries
@@ -14,7 +15,7 @@ from models import queries
 user = require_page("log_event")
 st.title("Log adverse event")
 
-MODES = ["Adverse event", "Labs", "Today"]
+MODES = ["Adverse event", "Labs", "Today", "Import CSV"]
 st.session_state.setdefault("log_mode", MODES[0])  # set here, not as a default: a lab may switch it
 mode = st.segmented_control("What", MODES, key="log_mode", label_visibility="collapsed")
 
@@ -30,6 +31,10 @@ if mode == "Today":
     st.subheader("Patients with an open grade ≥ 3 event")
     st.dataframe(queries.open_severe_events(), hide_index=True, width="stretch",
                  column_config={"mrn": "MRN", "onset_date": "Onset"})
+    st.stop()
+
+if mode == "Import CSV":
+    import_upload(actor(user), "nurse_import")
     st.stop()
 
 patient = patient_picker("log_patient")

@@ -1,0 +1,26 @@
+"""CSV upload with the same all-or-nothing import and problem report as `python -m models import`."""
+from __future__ import annotations
+
+import streamlit as st
+
+from models import records, transfer
+
+
+def import_upload(who: records.Actor, key: str) -> None:
+    st.caption("Upload any of patients.csv, adverse_events.csv, labs.csv, doses.csv (UTF-8, header row, dates "
+               "YYYY-MM-DD). Check first: nothing is written unless every row is valid.")
+    files = st.file_uploader("CSV files", type="csv", accept_multiple_files=True, key=f"{key}_files")
+    if not files:
+        return
+    contents = {upload.name: upload.getvalue() for upload in files}
+    check, load = st.columns(2)
+    dry_run = check.button("Check (dry run)", key=f"{key}_check", icon=":material/fact_check:")
+    do_import = load.button("Import", key=f"{key}_import", type="primary", icon=":material/upload:")
+    if not (dry_run or do_import):
+        return
+    report = transfer.import_files(contents, who, dry_run=dry_run)
+    (st.success if report.ok else st.error)(report.summary)
+    for note in report.notes:
+        st.caption(note)
+    if report.problems:
+        st.code("\n".join(report.problems), language=None)
