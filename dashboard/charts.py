@@ -77,8 +77,8 @@ def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) 
     line = alt.Chart(points).mark_line(interpolate="step-after", strokeWidth=2.5, color="#1f6f78").encode(
         x=day_axis(domain), y=y, tooltip=[alt.Tooltip("date:N", title="From"),
                                           alt.Tooltip("dose_mg:Q", title="mg/day")])
-    held = doses[doses["held"]].assign(top=top, start=doses["start_date"].astype(str),
-                                       end=doses["end_date"].astype(str))
+    held = doses[doses["held"]]
+    held = held.assign(top=top, start=held["start_date"].astype(str), end=held["end_date"].astype(str))
     shade = alt.Chart(held).mark_rect(color="#9aa5ad", opacity=0.35).encode(
         x=day_axis(domain), x2="end_day:Q", y=alt.value(0), y2=alt.value(120),
         tooltip=[alt.Tooltip("start:N", title="Held from"), alt.Tooltip("end:N", title="Held to")])

@@ -118,6 +118,7 @@ def _opened_version(row) -> int:
 
 def _after_write(event_id: int, message: str) -> None:
     st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
+    st.session_state.pop(CHOSEN, None)  # its label would keep showing the old grade
     st.session_state[NOTICE] = message
     st.rerun()
 

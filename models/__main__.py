@@ -117,15 +117,22 @@ def _cmd_export(args) -> int:
 def _cmd_report(args) -> int:
     import json
 
-    from models import cohort, references
+    from models import cohort, dose_audit, references
 
+    as_of = args.as_of or date.today()
+    if args.report == "audit":
+        report = dose_audit.audit_report(args.database_url, as_of=as_of)
+        if args.format == "json":
+            print(json.dumps(report, indent=2))
+        else:
+            sys.stdout.write(dose_audit.audit_report_csv(report))
+        return 0
     if args.report == "incidence":
         if args.reference not in references.reference_sets():
             print(f"error: unknown reference set {args.reference!r}; choose one of "
                   f"{', '.join(references.reference_sets())}", file=sys.stderr)
             return 2
-        report = cohort.incidence_report(args.database_url, as_of=args.as_of or date.today(),
-                                         reference_set=args.reference)
+        report = cohort.incidence_report(args.database_url, as_of=as_of, reference_set=args.reference)
         print(json.dumps(report, indent=2) if args.format == "json" else cohort.incidence_report_csv(report),
               end="\n" if args.format == "json" else "")
         return 0
@@ -176,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         user_commands.add_parser(verb, help=f"{verb} an account").add_argument("username")
 
     report = commands.add_parser("report", help="print a report as JSON or CSV")
-    report.add_argument("report", choices=("incidence",))
-    report.add_argument("--reference", default="bolero2_interim_2012", help="reference rate set")
+    report.add_argument("report", choices=("incidence", "audit"))
+    report.add_argument("--reference", default="bolero2_interim_2012", help="reference rate set (incidence)")
     report.add_argument("--as-of", type=_iso_date, default=None, help="analysis date (default: today)")
     report.add_argument("--format", choices=("json", "csv"), required=True)
     report.set_defaults(handler=_cmd_report)

@@ -231,3 +231,15 @@ def audit_report(url: str | None = None, *, as_of: date) -> dict:
     return {"as_of": as_of.isoformat(), "findings": [f.as_report() for f in findings],
             "dose_intensity": [{"mrn": row.mrn, "relative_dose_intensity_pct": row.relative_dose_intensity_pct}
                                for row in intensity.itertuples()]}
+
+
+def audit_report_csv(report: dict) -> str:
+    """The findings, then each patient's dose intensity, as one CSV (a `section` column tells which)."""
+    findings = pd.DataFrame([{"section": "finding", "as_of": report["as_of"], **f} for f in report["findings"]])
+    intensity = pd.DataFrame([{"section": "dose_intensity", "as_of": report["as_of"], **d}
+                              for d in report["dose_intensity"]])
+    columns = ["section", "as_of", "mrn", "term", "grade", "onset_date", "rule", "expected", "actual", "status",
+               "relative_dose_intensity_pct"]
+    frame = pd.concat([findings, intensity], ignore_index=True).reindex(columns=columns)
+    frame["grade"] = frame["grade"].astype("Int64")
+    return frame.to_csv(index=False)

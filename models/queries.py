@@ -7,7 +7,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from models.db import get_engine
-from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
 
 ACTIVE = "active"
 
@@ -169,3 +169,12 @@ def patient_id_for_mrn(mrn: str, url: str | None = None) -> int | None:
     statement = select(Patient.id).where(Patient.mrn == mrn, Patient.record_status == ACTIVE)
     with get_engine(url).connect() as connection:
         return connection.execute(statement).scalar()
+
+
+def finding_reviews(url: str | None = None) -> pd.DataFrame:
+    """The latest active review of each dosing-audit finding."""
+    statement = select(FindingReview.id, FindingReview.finding_key, FindingReview.decision, FindingReview.comment,
+                       FindingReview.created_by, FindingReview.created_at, FindingReview.version) \
+        .where(FindingReview.record_status == ACTIVE).order_by(FindingReview.id)
+    frame = _frame(statement, url)
+    return frame.drop_duplicates("finding_key", keep="last")

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sqlmodel import select
 
 from models import ctcae
+from models.dose_sequence import check_dose_record
 from models.tables import AdverseEvent, Patient
 from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, CDISC_ACTIONS_TAKEN,
-                               DOSE_ACTIONS, LAB_TESTS, PATIENT_STATUSES)
+                               DOSE_ACTIONS, FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES)
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_DAILY_DOSE_MG = 20.0
@@ -260,9 +261,36 @@ class DoseEventInput(_Input):
         return self
 
 
+class FindingReviewInput(_Input):
+    finding_key: str
+    patient_id: int
+    rule: str
+    decision: str
+    comment: str | None = None
+
+    @field_validator("decision", mode="before")
+    @classmethod
+    def _decision(cls, value):
+        decision = _choice(value, FINDING_DECISIONS, "Decision")
+        if decision is None:
+            raise ValueError("Choose accepted or justified.")
+        return decision
+
+    @field_validator("comment", mode="before")
+    @classmethod
+    def _comment(cls, value):
+        return _text(value, field="Comment", max_length=MAX_NOTE_LENGTH, required=False)
+
+    @model_validator(mode="after")
+    def _needs_comment(self):
+        if self.decision == "accepted" and not self.comment:
+            raise ValueError("Accepting a finding needs a comment (what was done about it).")
+        return self
+
+
 INPUT_MODELS = {
     "patient": PatientInput, "adverse_event": AdverseEventInput, "lab_result": LabResultInput,
-    "dose_event": DoseEventInput,
+    "dose_event": DoseEventInput, "finding_review": FindingReviewInput,
 }
 
 
@@ -282,10 +310,14 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
         raise RecordValueError("patient_id", "The patient does not exist or was entered in error.")
     if kind == "adverse_event":
         _check_adverse_event(session, clean, record_id, patient)
-    elif kind == "dose_event" and clean.get("adverse_event_id") is not None:
-        event = session.get(AdverseEvent, clean["adverse_event_id"])
-        if event is None or event.patient_id != patient.id:
-            raise RecordValueError("adverse_event_id", "The linked adverse event belongs to another patient.")
+    elif kind == "dose_event":
+        if clean.get("adverse_event_id") is not None:
+            event = session.get(AdverseEvent, clean["adverse_event_id"])
+            if event is None or event.patient_id != patient.id:
+                raise RecordValueError("adverse_event_id", "The linked adverse event belongs to another patient.")
+        problem = check_dose_record(session, clean, record_id, patient)
+        if problem:
+            raise RecordValueError("action", problem)
     elif kind == "lab_result" and not clean["baseline"] and clean["collected_on"] < patient.treatment_start:
         clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
 

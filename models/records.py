@@ -22,17 +22,20 @@ from sqlmodel import Session, SQLModel, select
 from models import ctcae
 from models.db import write_session
 from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database
-from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient, utc_now
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, utc_now
 
 RECORD_TABLES: dict[str, type[SQLModel]] = {
     "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
+    "finding_review": FindingReview,
 }
 WRITE_ROLES = {
     "patient": {"nurse", "oncologist", "admin"},
     "adverse_event": {"nurse", "oncologist", "admin"},
     "lab_result": {"nurse", "oncologist", "admin"},
     "dose_event": {"pharmacist", "oncologist", "admin"},
+    "finding_review": {"pharmacist", "admin"},
 }
+VERIFY_ROLES = {"pharmacist", "admin"}
 SYSTEM_COLUMNS = {"id", "record_status", "entered_in_error_reason", "version", "created_by", "created_at",
                   "updated_by", "updated_at"}
 READ_ONLY_AFTER_CREATE = {"patient_id"}
@@ -112,6 +115,8 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
     forbidden = (set(changes) & (SYSTEM_COLUMNS | READ_ONLY_AFTER_CREATE)) - {"entered_in_error_reason"}
     if forbidden:
         raise ValidationFailed([Problem(f, f"{f} cannot be changed here.") for f in sorted(forbidden)])
+    if ({"verified_by", "verified_at"} & set(changes)) and actor.role not in VERIFY_ROLES:
+        raise NotPermitted("Only a pharmacist verifies dose records.")
     with _transaction(url, session) as session:
         before = _locked_current(session, table, kind, record_id, expected_version)
         if before["record_status"] != "active":
@@ -190,6 +195,15 @@ def change_grade(event_id: int, expected_version: int, new_grade: int, change_da
         opened = create("adverse_event", {**carried, "grade": new_grade, "onset_date": change_date,
                                           "previous_event_id": event_id}, actor, today=today, session=session)
         return ended, opened
+
+
+def verify_dose_event(dose_id: int, expected_version: int, actor: Actor, *, url: str | None = None) -> dict:
+    """A pharmacist confirms a dose record (who and when are kept on the record and in the audit trail)."""
+    current = get("dose_event", dose_id, url=url)
+    if current["verified_by"]:
+        raise ValidationFailed([Problem("verified_by", f"Already verified by {current['verified_by']}.")])
+    return update("dose_event", dose_id, expected_version, {"verified_by": actor.username,
+                                                           "verified_at": utc_now()}, actor, url=url)
 
 
 def get(kind: str, record_id: int, *, url: str | None = None) -> dict:

@@ -29,7 +29,8 @@ def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame
     events = events[~events["baseline"].astype(bool) & (events["onset_date"] <= as_of)]
     doses = queries.dose_events(url)
     labs = queries.labs(url)
-    labs = labs[labs["collected_on"] <= as_of]
+    # queries.labs does not join the patient: drop labs of patients entered in error (not on the roster)
+    labs = labs[(labs["collected_on"] <= as_of) & labs["patient_id"].isin(people["id"])]
     intensity = dose_intensity(people, doses, as_of).set_index("patient_id")
 
     frame = people[["id", "mrn", "name", "treatment_start", "planned_dose_mg", "status"]].copy()
@@ -40,8 +41,11 @@ def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame
     frame["open_grade_3_plus"] = frame["id"].map(
         open_events[open_events["grade"] >= 3].groupby("patient_id").size()).fillna(0).astype(int)
     window_start = as_of - timedelta(days=RECENT_DAYS)
-    recent = events[(events["onset_date"] > window_start) | events["resolved_date"].isna()
-                    | (events["resolved_date"] > window_start)]
+    # as datetimes: when no event is resolved, pandas reads the column as all-NaT datetime64, which a
+    # comparison with a date would refuse (TypeError)
+    resolved = pd.to_datetime(events["resolved_date"])
+    recent = events[(events["onset_date"] > window_start) | resolved.isna()
+                    | (resolved > pd.Timestamp(window_start))]
     worst = recent.groupby(["patient_id", "term"])["grade"].max()
     for term in ctcae.BOLERO2_TERMS:
         per_patient = worst.xs(term, level="term") if term in worst.index.get_level_values("term") else {}
@@ -62,7 +66,7 @@ def _flags(patient_ids: pd.Series, events: pd.DataFrame, doses: pd.DataFrame, la
            as_of: date) -> pd.Series:
     flags: dict[int, list[str]] = {int(pid): [] for pid in patient_ids}
     new_since = as_of - timedelta(days=NEW_EVENT_DAYS)
-    for pid in events[(events["grade"] >= 3) & (events["onset_date"] > new_since)]["patient_id"].unique():
+    for pid in events[(events["grade"] >= 3) & (events["onset_date"] >= new_since)]["patient_id"].unique():
         flags[int(pid)].append(FLAG_NEW_SEVERE)
     for pid in events[events["term"] == "Pneumonitis"]["patient_id"].unique():
         flags[int(pid)].append(FLAG_PNEUMONITIS)
@@ -78,7 +82,8 @@ def long_holds(doses: pd.DataFrame, as_of: date) -> set[int]:
     found = set()
     for pid, history in doses[doses["effective_date"] <= as_of].groupby("patient_id"):
         history = history.sort_values(["effective_date", "id"])
-        following = list(history["effective_date"].iloc[1:]) + [as_of]
+        # an ongoing hold includes the analysis date itself, as in dosing.dose_segments (days held)
+        following = list(history["effective_date"].iloc[1:]) + [as_of + timedelta(days=1)]
         for action, start, end in zip(history["action"], history["effective_date"], following):
             if action == "hold" and (end - start).days > LONG_HOLD_DAYS:
                 found.add(int(pid))

@@ -84,3 +84,21 @@ def masked_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+DOSE_STEPS_ENV = "TOXWATCH_DOSE_STEPS"
+DEFAULT_DOSE_STEPS_MG = (10.0, 5.0, 2.5)
+
+
+def dose_steps_mg() -> tuple[float, ...]:
+    """The clinic's everolimus dose steps, highest first (env "10,7.5,5", then secrets, then 10/5/2.5)."""
+    raw = os.environ.get(DOSE_STEPS_ENV) or _secret("dose_steps_mg")
+    if raw is None:
+        return DEFAULT_DOSE_STEPS_MG
+    try:
+        values = [float(v) for v in (raw.split(",") if isinstance(raw, str) else raw)]
+    except (TypeError, ValueError):
+        raise ValueError(f"{DOSE_STEPS_ENV} must list doses in mg, e.g. 10,5,2.5 (got {raw!r})") from None
+    if not values or any(v <= 0 or v > 20 for v in values):
+        raise ValueError(f"{DOSE_STEPS_ENV} doses must be above 0 and at most 20 mg (got {raw!r})")
+    return tuple(sorted(set(values), reverse=True))

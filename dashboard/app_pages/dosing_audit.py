@@ -1,42 +1,124 @@
-"""Dosing audit: dose holds, reductions and relative dose intensity per patient."""
+"""Dosing audit: holds, reductions and stops checked against the label's rules; dose intensity."""
 from __future__ import annotations
 
 from datetime import date
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
-from dashboard.access import require_page
-from models import dosing, queries
+from dashboard.access import actor, require_page
+from dashboard.dose_form import dose_form, notice, verify_list
+from dashboard.widgets import patient_picker, show_problems
+from models import dose_audit, dose_rules, queries, records
+
+
+
+def _review_text(review) -> str:
+    return f"{review['decision']} by {review['created_by']}: {review['comment'] or ''}".strip()
+
 
 user = require_page("dosing_audit")
 st.title("Dosing audit")
+notice()
+if message := st.session_state.pop("review_notice", None):
+    st.success(message, icon=":material/check_circle:")
 
-as_of = st.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
-patients = queries.patients()
-doses = queries.dose_events()
-intensity = dosing.dose_intensity(patients, doses, as_of)
+checks = sum(rule.status != "checked" for rule in dose_rules.rules())
+st.caption(f"Rules: seed_data/dose_rules.csv, version {dose_rules.rules_version()} ({len(dose_rules.rules())} rows, "
+           f"{checks} marked 'check wording'; see Admin → Reference data).")
 
-if intensity.empty:
-    st.info("No patient had started everolimus on or before the analysis date.")
-    st.stop()
+first, second, third = st.columns([1, 1, 2])
+as_of = first.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
+grace = second.number_input("Grace period (days)", min_value=0, max_value=14, value=dose_audit.DEFAULT_GRACE_DAYS,
+                            help="Days allowed between an event's onset and the dose action it calls for.")
+shown_statuses = third.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"])
 
-columns = st.columns(4)
-columns[0].metric("Median relative dose intensity", f"{intensity['relative_dose_intensity_pct'].median():.0f}%")
-columns[1].metric("Patients with a reduction", int((intensity["reductions"] > 0).sum()))
-columns[2].metric("Patients with a hold", int((intensity["days_held"] > 0).sum()))
-columns[3].metric("Dose events", len(doses[doses["effective_date"] <= as_of]))
+findings, intensity, holds = dose_audit.cohort_audit(as_of=as_of, grace_days=int(grace))
+reviews = queries.finding_reviews().set_index("finding_key")
+table = pd.DataFrame([f.__dict__ for f in findings],
+                     columns=["key", "patient_id", "mrn", "term", "grade", "onset_date", "rule", "rule_status",
+                              "expected", "actual", "status"])
 
-st.subheader("Relative dose intensity per patient")
+
+table["review"] = table["key"].map(lambda key: _review_text(reviews.loc[key]) if key in reviews.index else "")
+metrics = st.columns(4)
+deviations = table[table["status"] == "deviation"]
+metrics[0].metric("Deviations", len(deviations))
+metrics[1].metric("Not yet reviewed", int((deviations["review"] == "").sum()))
+metrics[2].metric("Open (held, not recovered)", int((table["status"] == "open").sum()))
+rdi = intensity["relative_dose_intensity_pct"].dropna()
+metrics[3].metric("Median relative dose intensity", f"{rdi.median():.0f}%" if not rdi.empty else "—")
+
+st.subheader("Findings")
+search = st.text_input("Filter by MRN, term or rule", key="finding_search")
+view = table[table["status"].isin(shown_statuses)]
+if search.strip():
+    needle = search.strip().lower()
+    view = view[view[["mrn", "term", "rule"]].apply(lambda r: needle in " ".join(r).lower(), axis=1)]
+st.dataframe(view.drop(columns=["key", "patient_id"]), hide_index=True, width="stretch",
+             column_config={"mrn": "MRN", "term": "CTCAE term", "onset_date": "Onset", "rule_status": "Rule status",
+                            "expected": st.column_config.TextColumn("Expected (label rule)", width="large"),
+                            "actual": st.column_config.TextColumn("What the dose record shows", width="large")})
+st.download_button("Download findings CSV", view.drop(columns=["key", "patient_id"]).to_csv(index=False),
+                   file_name=f"dosing_findings_{as_of}.csv", mime="text/csv")
+
+reviewable = table[table["status"] != "compliant"]
+if not reviewable.empty:
+    with st.expander("Review a finding", icon=":material/rate_review:", expanded=True):
+        options = {row.key: f"{row.mrn} · {row.term} · {row.rule} · {row.status}" for row in reviewable.itertuples()}
+        key = st.selectbox("Finding", list(options), index=None, format_func=options.get, key="review_choice")
+        if key is not None:
+            finding = reviewable[reviewable["key"] == key].iloc[0]
+            st.text(f"Expected: {finding['expected']}\nRecorded: {finding['actual']}")
+            previous = reviews.loc[key] if key in reviews.index else None
+            if previous is not None:
+                st.caption(f"Current review: {_review_text(previous)}")
+            with st.form(f"review_{key}"):
+                decision = st.radio("Decision", ["accepted", "justified"], horizontal=True,
+                                    captions=["a real deviation, with what was done about it",
+                                              "clinically justified (say why)"])
+                comment = st.text_area("Comment", max_chars=2000)
+                if st.form_submit_button("Save review", type="primary"):
+                    values = {"finding_key": key, "patient_id": int(finding["patient_id"]), "rule": finding["rule"],
+                              "decision": decision, "comment": comment}
+                    try:
+                        if previous is None:
+                            records.create("finding_review", values, actor(user))
+                        else:
+                            records.update("finding_review", int(previous["id"]), int(previous["version"]),
+                                           {"decision": decision, "comment": comment}, actor(user))
+                    except records.RecordError as error:
+                        show_problems(error)
+                    else:
+                        st.session_state["review_notice"] = f"Review saved for {options[key]}."
+                        st.rerun()
+
+st.subheader("Open holds")
+if holds.empty:
+    st.caption("No patient is held today.")
+else:
+    st.dataframe(holds, hide_index=True, width="stretch", column_config={"mrn": "MRN"})
+
+st.subheader("Relative dose intensity")
+chart = alt.Chart(intensity.dropna(subset=["relative_dose_intensity_pct"])).mark_bar(color="#1f6f78").encode(
+    x=alt.X("relative_dose_intensity_pct:Q", bin=alt.Bin(step=10), title="Relative dose intensity (%)"),
+    y=alt.Y("count():Q", title="Patients"), tooltip=[alt.Tooltip("count():Q", title="Patients")])
+st.altair_chart(chart.properties(height=220), width="stretch")
 st.dataframe(intensity.drop(columns=["patient_id"]).sort_values("relative_dose_intensity_pct"),
              hide_index=True, width="stretch",
              column_config={"mrn": "MRN", "relative_dose_intensity_pct": st.column_config.ProgressColumn(
                  "RDI %", min_value=0, max_value=100, format="%.0f%%")})
 st.caption("RDI = mg taken / (planned mg/day × days from start to the earlier of discontinuation and the "
-           "analysis date).")
-
-st.subheader("Holds, reductions and discontinuations")
-changes = doses[(doses["action"] != "start") & (doses["effective_date"] <= as_of)]
-st.dataframe(changes.drop(columns=["id", "patient_id"]).sort_values("effective_date", ascending=False),
-             hide_index=True, width="stretch")
+           "analysis date); every-other-day dosing counts half.")
 st.download_button("Download dose intensity CSV", intensity.to_csv(index=False),
                    file_name=f"dose_intensity_{as_of}.csv", mime="text/csv")
+
+if user.role in records.WRITE_ROLES["dose_event"]:
+    with st.expander("Record a dose change", icon=":material/medication:"):
+        patient = patient_picker("dose_patient")
+        if patient is not None:
+            dose_form(patient, actor(user))
+if user.role in records.VERIFY_ROLES:
+    with st.expander("Verify dose changes", icon=":material/verified:"):
+        verify_list(actor(user))

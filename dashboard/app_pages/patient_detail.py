@@ -9,6 +9,8 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.access import actor, require_page
+from dashboard.dose_form import dose_form
+from dashboard.dose_form import notice as dose_notice
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown
 from models import ctcae, patient_view, queries, records
@@ -29,6 +31,7 @@ if course is None:
 patient, summary = course.patient, course.summary
 st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
+dose_notice()
 born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
 st.badge(label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
 st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")
@@ -94,6 +97,9 @@ for tab, frame, name in ((events_tab, queries.adverse_events(patient_id=patient_
                            file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", mime="text/csv",
                            key=f"download_{name}")
 
+if user.role in records.WRITE_ROLES["dose_event"]:
+    with st.expander("Record a dose change", icon=":material/medication:"):
+        dose_form({**patient, "id": int(patient_id)}, actor(user))
 if user.role in records.WRITE_ROLES["patient"]:
     with st.expander("Edit patient", icon=":material/edit:"):
         edit_form(int(patient_id), actor(user))

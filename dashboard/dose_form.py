@@ -1,0 +1,72 @@
+"""Recording a dose change (pharmacists, oncologists) and verifying dose records (pharmacists)."""
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard.widgets import show_problems
+from models import queries, records
+from models.settings import dose_steps_mg
+from models.vocabulary import DOSE_ACTIONS, label
+
+COUNTER, NOTICE = "dose_form_n", "dose_notice"
+
+
+def notice() -> None:
+    if message := st.session_state.pop(NOTICE, None):
+        st.success(message, icon=":material/check_circle:")
+
+
+def dose_form(patient: dict, who: records.Actor) -> None:
+    n = st.session_state.setdefault(COUNTER, 0)
+    events = queries.event_records(patient["id"])
+    event_options = {int(row.id): f"{row.onset_date} · {row.term} · grade {row.grade}" for row in events.itertuples()}
+    with st.form(f"dose_form_{patient['id']}_{n}"):
+        first, second, third = st.columns(3)
+        action = first.selectbox("Action", DOSE_ACTIONS, index=1, format_func=label, key=f"dose_action_{n}")
+        when = second.date_input("Effective date", value=date.today(), max_value=date.today(),
+                                 min_value=patient["treatment_start"], format="YYYY-MM-DD", key=f"dose_date_{n}")
+        dose = third.selectbox("Daily dose after the action (mg)", (0.0,) + dose_steps_mg(), key=f"dose_mg_{n}",
+                               format_func=lambda mg: "0 (held or stopped)" if mg == 0 else f"{mg:g} mg",
+                               help="0 for a hold or a discontinuation.")
+        first, second = st.columns(2)
+        event_id = first.selectbox("Because of adverse event", list(event_options), index=None,
+                                   format_func=event_options.get, key=f"dose_event_{n}")
+        every_other_day = second.checkbox("Every other day", key=f"dose_eod_{n}",
+                                          help="Only at the lowest step, where the rule table allows it.")
+        reason = st.text_input("Reason", key=f"dose_reason_{n}", max_chars=500)
+        if not st.form_submit_button("Record dose change", type="primary", icon=":material/medication:"):
+            return
+    try:
+        records.create("dose_event", {"patient_id": patient["id"], "effective_date": when, "action": action,
+                                      "dose_mg": dose, "adverse_event_id": event_id,
+                                      "every_other_day": every_other_day, "reason": reason}, who)
+    except records.RecordError as error:
+        show_problems(error)
+        return
+    st.session_state[COUNTER] = n + 1
+    st.session_state[NOTICE] = f"Recorded {label(action).lower()} for {patient['mrn']} on {when}."
+    st.rerun()
+
+
+def verify_list(who: records.Actor) -> None:
+    """Dose records no pharmacist has verified yet, with a verify action."""
+    doses = queries.dose_events()
+    pending = doses[doses["verified_by"].isna() & (doses["action"] != "start")]
+    st.caption(f"{len(pending)} dose changes not yet verified by a pharmacist.")
+    if pending.empty:
+        return
+    options = {int(row.id): f"{row.mrn} · {row.effective_date} · {label(row.action)} to {row.dose_mg:g} mg"
+               for row in pending.sort_values("effective_date", ascending=False).itertuples()}
+    chosen = st.selectbox("Dose change to verify", list(options), index=None, format_func=options.get,
+                          key="verify_choice")
+    if chosen is not None and st.button("Verify", key="verify_button", icon=":material/verified:"):
+        version = records.get("dose_event", chosen)["version"]
+        try:
+            records.verify_dose_event(chosen, version, who)
+        except records.RecordError as error:
+            show_problems(error)
+            return
+        st.session_state[NOTICE] = f"Verified: {options[chosen]}."
+        st.rerun()
