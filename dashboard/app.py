@@ -10,8 +10,10 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import streamlit as st  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from dashboard.access import current_user, may_open, sign_out  # noqa: E402
+from models.db import database_problem  # noqa: E402
 from dashboard.state import ensure_database  # noqa: E402
 from dashboard.widgets import escape_markdown  # noqa: E402
 
@@ -54,4 +56,9 @@ else:
 if status.first_run_message and not st.session_state.get("first_run_message_shown"):
     st.session_state["first_run_message_shown"] = True
     st.success(status.first_run_message, icon=":material/database:")
-page.run()
+try:
+    page.run()
+except OperationalError as error:
+    # The database went away or stayed locked mid-page: say so and keep every widget's input; the next
+    # rerun reconnects (pool_pre_ping), so nothing needs a restart.
+    st.error(database_problem(error), icon=":material/cloud_off:")

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from models.db import DatabaseUnavailableError
+from sqlalchemy.exc import OperationalError
+
+from models.db import DatabaseUnavailableError, database_problem
 from models.demo import is_demo_database
 from models.settings import DatabaseChoice, database_choice, masked_url
 from models.startup import prepare_database
@@ -39,6 +41,8 @@ def ensure_database() -> DatabaseStatus:
     url = choice.url
     try:
         return _prepare(choice)
+    except OperationalError as error:
+        st.error(database_problem(error), icon=":material/cloud_off:")
     except (DatabaseUnavailableError, OSError) as error:
         st.error(f"The database cannot be reached: {error}", icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - any driver error must reach the user as a message

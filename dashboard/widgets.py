@@ -26,7 +26,7 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
 
     from models import queries
 
-    choices = queries.patient_choices()
+    choices = last_known(f"choices_{key}", queries.patient_choices)
     if choices.empty:
         st.info("No patients yet: register one on the Patients page.")
         return None
@@ -45,3 +45,22 @@ def term_label(term: str) -> str:
 
     aliases = [synonym for synonym, target in ctcae.synonyms().items() if target == term]
     return f"{term} ({', '.join(aliases)})" if aliases else term
+
+
+def last_known(key: str, load):
+    """`load()`, remembered for this session; while the database is unreachable the remembered result is
+    used instead, so the widgets built from it (and what the user typed into them) stay on the page."""
+    import streamlit as st
+    from sqlalchemy.exc import OperationalError
+
+    remembered = f"_last_known_{key}"
+    try:
+        result = load()
+    except OperationalError:
+        if remembered not in st.session_state:
+            raise
+        st.warning("The database cannot be reached: showing the list as it was a moment ago.",
+                   icon=":material/cloud_off:")
+        return st.session_state[remembered]
+    st.session_state[remembered] = result
+    return result

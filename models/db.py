@@ -28,6 +28,16 @@ class DatabaseUnavailableError(RuntimeError):
     """The database cannot be reached or is locked; the message is meant for the user."""
 
 
+def database_problem(error: Exception) -> str:
+    """A user-facing sentence for a connection failure or a lock time-out (never the raw driver text)."""
+    text = str(getattr(error, "orig", error)).lower()
+    if "locked" in text or "busy" in text:
+        return ("The database is busy with other changes and did not answer in time; nothing was saved. "
+                "Your entry is still here: try again in a moment.")
+    return ("The database cannot be reached right now; nothing was saved. Your entry is still here: try again "
+            "when the connection is back.")
+
+
 def is_sqlite(engine_or_url: Engine | str) -> bool:
     url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
     return url.startswith("sqlite")

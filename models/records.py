@@ -6,6 +6,7 @@ has a version: an update names the version it was based on, and a stale one is r
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterator
@@ -16,11 +17,11 @@ from datetime import date, datetime, timedelta
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from models import ctcae
-from models.db import write_session
+from models.db import database_problem, write_session
 from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database
 from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, utc_now
 
@@ -84,6 +85,21 @@ class NotPermitted(RecordError):
     pass
 
 
+class DatabaseUnavailable(RecordError):
+    """The database could not be reached or stayed locked; nothing was saved."""
+
+
+def _database_errors(function):
+    """Connection failures and lock time-outs become a clear RecordError; the caller keeps the input."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OperationalError as error:
+            raise DatabaseUnavailable(database_problem(error)) from error
+    return wrapper
+
+
 @contextmanager
 def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
     """The caller's transaction (e.g. an all-or-nothing import), or a new one of our own."""
@@ -94,6 +110,7 @@ def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
             yield own
 
 
+@_database_errors
 def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None,
            session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -109,6 +126,7 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
         return after
 
 
+@_database_errors
 def update(kind: str, record_id: int, expected_version: int, changes: dict, actor: Actor, *,
            today: date | None = None, url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -130,6 +148,7 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
                              before)
 
 
+@_database_errors
 def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reason: str, actor: Actor, *,
                           url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -147,6 +166,7 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
                              actor, "entered_in_error", before)
 
 
+@_database_errors
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
                      url: str | None = None) -> dict:
     """A new patient and their baseline labs, all or nothing."""
@@ -165,6 +185,7 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
         return patient
 
 
+@_database_errors
 def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
                  today: date | None = None, url: str | None = None,
                  session: Session | None = None) -> tuple[dict, dict]:
@@ -197,6 +218,7 @@ def change_grade(event_id: int, expected_version: int, new_grade: int, change_da
         return ended, opened
 
 
+@_database_errors
 def verify_dose_event(dose_id: int, expected_version: int, actor: Actor, *, url: str | None = None) -> dict:
     """A pharmacist confirms a dose record (who and when are kept on the record and in the audit trail)."""
     current = get("dose_event", dose_id, url=url)

@@ -227,9 +227,17 @@ class TemporaryPostgres:
             raise PostgresServerError(self._describe(
                 f"initdb failed with exit code {result.returncode}: {shlex.join(result.args)}", result.stdout))
 
-    def _start_server(self, attempts: int = 3) -> None:
+    def pause(self) -> None:
+        """Stop the server but keep its data, as an outage would (tests of recovery)."""
+        self._pg_ctl_stop("fast")
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port."""
+        self._start_server(attempts=1, port=self.port)
+
+    def _start_server(self, attempts: int = 3, port: int | None = None) -> None:
         for attempt in range(1, attempts + 1):
-            self.port = _free_port()
+            self.port = port or _free_port()
             # A fast, disposable test server: -F / fsync=off, synchronous_commit=off and
             # full_page_writes=off drop the durability work (the data dies with the temp dir anyway);
             # max_connections=200 leaves room for several engines' pools plus Streamlit servers.
