@@ -23,7 +23,8 @@ def _cmd_seed_demo(args) -> int:
 
     upgrade_to_head(args.database_url)
     try:
-        summary = seed_demo(args.database_url, patients=args.patients, seed=args.seed, today=args.today)
+        summary = seed_demo(args.database_url, patients=args.patients, seed=args.seed, today=args.today,
+                            registry=args.profile == "registry")
     except DatabaseNotEmptyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--today", type=_iso_date, default=None,
                       help="the cohort's 'today' (default: the real date); fixes the output for a seed")
+    seed.add_argument("--profile", choices=("clinic", "registry"), default="clinic",
+                      help="clinic: BOLERO-2 rates (default); registry: load-test volume, about 50 adverse-event "
+                           "records and 100 labs per patient")
     seed.set_defaults(handler=_cmd_seed_demo)
 
     users = commands.add_parser("users", help="manage sign-in accounts")

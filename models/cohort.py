@@ -36,7 +36,8 @@ class CohortFilter:
         return "; ".join(parts) or "all patients"
 
 
-def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame, chosen: CohortFilter) -> pd.DataFrame:
+def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: CohortFilter) -> pd.DataFrame:
+    """The patients the filter keeps; `doses` (the start records at least) is needed for the dose filter."""
     keep = pd.Series(True, index=patients.index)
     if chosen.start_from:
         keep &= patients["treatment_start"] >= chosen.start_from
@@ -48,7 +49,7 @@ def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame, chosen: CohortFilt
             keep &= ages.notna() & (ages >= chosen.age_min)
         if chosen.age_max is not None:
             keep &= ages.notna() & (ages <= chosen.age_max)
-    if chosen.starting_dose_mg is not None:
+    if chosen.starting_dose_mg is not None and doses is not None:
         keep &= patients["id"].map(starting_doses(patients, doses)) == chosen.starting_dose_mg
     if chosen.prophylaxis is not None:
         keep &= patients["dexamethasone_prophylaxis"].map(lambda v: v is not None and not pd.isna(v)
@@ -86,26 +87,27 @@ class CohortAnalysis:
 
 def analyse(url: str | None = None, *, as_of: date, reference_set: str = references.DEFAULT_REFERENCE_SET,
             chosen: CohortFilter | None = None, km_terms: tuple[str, ...] = KM_TERMS_DEFAULT) -> CohortAnalysis:
+    """Everything the page shows, from the onset summary the write path keeps (models/summary.py), the
+    patients, and their discontinuation and death dates: no scan of every event."""
     chosen = chosen or CohortFilter()
-    all_patients = queries.patients(url)
-    doses = queries.dose_events(url)
-    patients = apply_filter(all_patients, doses, chosen)
-    events = queries.adverse_events(url)
-    events = events[events["patient_id"].isin(patients["id"])]
-    doses = doses[doses["patient_id"].isin(patients["id"])]
+    patients = apply_filter(queries.patients(url),
+                            queries.start_doses(url) if chosen.starting_dose_mg is not None else None, chosen)
+    onsets = queries.term_onsets(url)
+    onsets = onsets[onsets["patient_id"].isin(patients["id"])]
+    stops = queries.first_discontinuations(url, as_of=as_of)
     notes = []
     overrides = {}
     if chosen.prophylaxis:
         overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
         notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
                      f"({references.citation(SWISH_SET)}), the fitting reference for them.")
-    exposed, rows = incidence.incidence_table(events, patients, doses, as_of, reference_set, overrides)
+    exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides)
     table = incidence.long_frame(rows)
-    ends = time_to_event.observation_end(patients, events, doses, as_of)
-    emergent = incidence.treatment_emergent(events, patients, doses, as_of) if exposed else events.iloc[0:0]
+    ends = time_to_event.observation_end_from(patients, stops, queries.death_dates(url), as_of)
     curves, rates = {}, []
     for term in km_terms:
-        times = time_to_event.first_event_times(emergent, patients, ends, term)
+        first = onsets[onsets["term"] == term].set_index("patient_id")["first_onset"]
+        times = time_to_event.event_times_from(first, patients, ends)
         curves[term] = time_to_event.kaplan_meier(times)
         rate = time_to_event.exposure_adjusted_rate(times)
         rates.append({"term": term, "first_events": rate.first_events, "patient_months": rate.patient_months,
@@ -118,7 +120,8 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
 def incidence_report(url: str | None = None, *, as_of: date,
                      reference_set: str = references.DEFAULT_REFERENCE_SET) -> dict:
     """`report incidence --format json`, exactly as DESIGN.md specifies."""
-    exposed, rows = incidence.cohort_incidence(url, as_of=as_of, reference_set=reference_set)
+    analysis = analyse(url, as_of=as_of, reference_set=reference_set, km_terms=())
+    exposed, rows = analysis.exposed, analysis.rows
     return {"reference_set": reference_set, "as_of": as_of.isoformat(), "n_patients": exposed,
             "rows": [{"term": row["term"], "any_grade": row["any_grade"].as_report(),
                       "grade_3_plus": row["grade_3_plus"].as_report()} for row in rows]}

@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy import func, insert, select, text
 
+from models import summary as onset_summary
 from models.auth import create_demo_users
 from models.db import read_session, write_session
 from models.tables import AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient
@@ -39,11 +40,11 @@ def patient_count(url: str | None = None) -> int:
 
 
 def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
-              today: date | None = None) -> SeedSummary:
+              today: date | None = None, registry: bool = False) -> SeedSummary:
     """Fill an empty database with the demo cohort in one transaction; refuse one that holds patients."""
     from seed_data.demo_cohort import SEED_USER, generate
 
-    cohort = generate(patients=patients, seed=seed, today=today)
+    cohort = generate(patients=patients, seed=seed, today=today, registry=registry)
     with write_session(url) as session:
         existing = session.scalar(select(func.count()).select_from(Patient))
         if existing:
@@ -61,6 +62,7 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
                 connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+        onset_summary.rebuild(session)
         session.merge(AppSetting(key=DEMO_MODE_KEY, value="true"))
         create_demo_users(session)
         summary = SeedSummary(len(cohort.patients), len(cohort.adverse_events), len(cohort.labs),

@@ -127,8 +127,11 @@ def _judge(rule, row, recurrence: bool, recovered_on: date | None, history: pd.D
         return _judge_stop(stops, deadline, as_of, onset)
     holds = after[after["action"].isin(["hold", "discontinue"])]
     first = holds.iloc[0] if not holds.empty else None
+    if first is not None and state is None:  # started on the onset day: the dose before is the start's
+        dose_before = _dose_on_drug(_before(history, first))
     if state == "hold":
         held_on = onset  # already held when the event began
+        first = None
     elif first is not None and first["effective_date"] <= deadline:
         if first["action"] == "discontinue":
             return "compliant", f"discontinued on {first['effective_date']}"
@@ -147,7 +150,20 @@ def _judge(rule, row, recurrence: bool, recovered_on: date | None, history: pd.D
         return "open", f"within the {grace_days}-day grace period; no hold recorded yet"
     else:
         return "deviation", f"no hold recorded (expected by {deadline})"
-    return _judge_resume(rule, recurrence, recovered_on, history, held_on, dose_before, as_of, wants_stop)
+    # what follows the hold: a record entered after it (a start on the same day came before it)
+    following = history.drop(_before(history, first).index) if first is not None else history
+    return _judge_resume(rule, recurrence, recovered_on, following, held_on, dose_before, as_of, wants_stop)
+
+
+def _before(history: pd.DataFrame, record) -> pd.DataFrame:
+    """The records before one, in (effective date, id) order."""
+    same_day = (history["effective_date"] == record["effective_date"]) & (history["id"] < record["id"])
+    return history[(history["effective_date"] < record["effective_date"]) | same_day]
+
+
+def _dose_on_drug(history: pd.DataFrame) -> float:
+    on_drug = history[history["action"].isin(ON_DRUG_ACTIONS)]
+    return float(on_drug.iloc[-1]["dose_mg"]) if not on_drug.empty else 0.0
 
 
 def _judge_stop(stops: pd.DataFrame, deadline: date, as_of: date, onset: date) -> tuple[str, str]:

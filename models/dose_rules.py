@@ -96,20 +96,19 @@ def load_rules(path: str | Path | None = None) -> tuple[DoseRule, ...]:
                               resume_when, resume_dose, recurrence_action, max_hold,
                               row.choice("every_other_day_allowed", ("yes", "no")) == "yes",
                               row.text("version"), row.text("source"), row.choice("status", STATUSES)))
-    _check_overlaps(rules, path or RULES_FILE)
+    _check_overlaps(rows, rules)
     return tuple(rules)
 
 
-def _check_overlaps(rules: list[DoseRule], path) -> None:
-    from models.reference_data import ReferenceDataError
-
+def _check_overlaps(rows, rules: list[DoseRule]) -> None:
+    """Refuse, at the line of the later row, a term and grade two rules cover."""
     seen: dict[tuple[str, int], str] = {}
-    for rule in rules:
+    for row, rule in zip(rows, rules):
         for term in rule.terms:
             for grade in range(rule.grade_min, rule.grade_max + 1):
                 if (term, grade) in seen:
-                    raise ReferenceDataError(path, None, f"{term} grade {grade} is covered by both "
-                                                         f"{seen[(term, grade)]} and {rule.rule_id}")
+                    raise row.error(f"{term} grade {grade} is covered by both {seen[(term, grade)]} and "
+                                    f"{rule.rule_id}")
                 seen[(term, grade)] = rule.rule_id
 
 

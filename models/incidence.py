@@ -80,7 +80,7 @@ def _full_source(reference_set: str, source: str) -> str:
 
 
 def _last_counted_day(stopped_on, as_of: date) -> date:
-    if not isinstance(stopped_on, date):
+    if stopped_on is None or not isinstance(stopped_on, date):
         return as_of
     return min(as_of, stopped_on + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
 
@@ -91,19 +91,61 @@ def incidence_table(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.Data
     """(exposed patients, one row per term with 'any_grade' and 'grade_3_plus' Comparisons, and
     'grade_2_plus' where a reference gives that band). `overrides` maps (term, band) to another reference
     set, e.g. SWISH's grade >= 2 stomatitis rate for patients on dexamethasone mouthwash."""
-    n = int((patients["treatment_start"] <= as_of).sum())
+    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
+        .groupby("patient_id")["effective_date"].min()
+    return incidence_from_onsets(onsets_from_events(events, patients), patients, stops, as_of, reference_set,
+                                 overrides)
+
+
+ONSET_COLUMNS = {1: "first_onset", 2: "first_onset_grade_2", 3: "first_onset_grade_3"}
+
+
+def onsets_from_events(events: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    """Per patient and term, the first onset at any grade, grade >= 2 and grade >= 3 among events that can
+    be treatment-emergent (not baseline, onset on or after treatment start). The database keeps the same
+    summary up to date (models/summary.py); this builds it from event rows."""
+    columns = ["patient_id", "term", *ONSET_COLUMNS.values(), "worst_grade"]
+    frame = events[~events["baseline"].astype(bool)].merge(
+        patients[["id", "treatment_start"]], left_on="patient_id", right_on="id", suffixes=("", "_patient"))
+    frame = frame[frame["onset_date"] >= frame["treatment_start"]]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = frame.groupby(["patient_id", "term"])
+    result = grouped["onset_date"].min().rename("first_onset").to_frame()
+    for grade in (2, 3):
+        result[ONSET_COLUMNS[grade]] = frame[frame["grade"] >= grade].groupby(["patient_id", "term"])[
+            "onset_date"].min()
+    result["worst_grade"] = grouped["grade"].max()
+    result = result.reset_index()
+    for column in ONSET_COLUMNS.values():
+        result[column] = result[column].astype(object).where(result[column].notna(), None)
+    return result[columns]
+
+
+def incidence_from_onsets(onsets: pd.DataFrame, patients: pd.DataFrame, stops: pd.Series, as_of: date,
+                          reference_set: str = references.DEFAULT_REFERENCE_SET,
+                          overrides: dict[tuple[str, str], str] | None = None) -> tuple[int, list[dict]]:
+    """The incidence table from the onset summary: a patient counts for a band when their first onset at
+    that grade falls on or before their last counted day (analysis date, or 30 days after stopping)."""
+    exposed = patients[patients["treatment_start"] <= as_of]
+    n = len(exposed)
     if n == 0:
         return 0, []
     overrides = overrides or {}
-    emergent = treatment_emergent(events, patients, doses, as_of)
-    worst = emergent.groupby(["term", "patient_id"])["grade"].max().reset_index()
+    last_day = {int(pid): _last_counted_day(stops.get(pid), as_of) for pid in exposed["id"]}
+    onsets = onsets[onsets["patient_id"].isin(last_day)]
+    limit = onsets["patient_id"].map(last_day)
+    counted = {grade: onsets[onsets[column].map(lambda d: d is not None and not pd.isna(d))
+                             & (onsets[column].map(lambda d: d if d is not None and not pd.isna(d) else date.max)
+                                <= limit)]
+               for grade, column in ONSET_COLUMNS.items()}
     reference_terms = [r.ctcae_term for r in references.rates(reference_set)] + [t for t, _ in overrides]
-    observed = sorted(set(worst["term"]))
+    observed = sorted(set(counted[1]["term"]))
     ordered = [t for t in ctcae.ordered_terms() if t in set(reference_terms) | set(observed)]
     ordered += [t for t in observed if t not in ordered]
+    per_term = {grade: frame.groupby("term")["patient_id"].nunique() for grade, frame in counted.items()}
     rows = []
     for term in ordered:
-        per_patient = worst[worst["term"] == term]["grade"]
         row = {"term": term}
         for band, (ref_band, min_grade) in BANDS.items():
             set_name = overrides.get((term, band), reference_set)
@@ -114,7 +156,7 @@ def incidence_table(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.Data
             source = _full_source(set_name, reference.source) if reference is not None else None
             if source and set_name != reference_set:
                 source = f"{set_name}: {source}"
-            row[band] = compare(int((per_patient >= min_grade).sum()), n, pct, source)
+            row[band] = compare(int(per_term[min_grade].get(term, 0)), n, pct, source)
         rows.append(row)
     return n, rows
 

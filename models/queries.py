@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.db import get_engine
-from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
+from models.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient,
+                           TermOnsetSummary)
 
 ACTIVE = "active"
 
@@ -87,7 +88,6 @@ def audit_trail(url: str | None = None, *, username: str | None = None, mrn: str
 
 
 def table_counts(url: str | None = None) -> dict[str, int]:
-    from sqlalchemy import func
 
     counts = {}
     with get_engine(url).connect() as connection:
@@ -178,3 +178,37 @@ def finding_reviews(url: str | None = None) -> pd.DataFrame:
         .where(FindingReview.record_status == ACTIVE).order_by(FindingReview.id)
     frame = _frame(statement, url)
     return frame.drop_duplicates("finding_key", keep="last")
+
+
+def term_onsets(url: str | None = None) -> pd.DataFrame:
+    """The onset summary kept by the write path (models/summary.py), for active patients."""
+    statement = select(TermOnsetSummary.patient_id, TermOnsetSummary.term, TermOnsetSummary.first_onset,
+                       TermOnsetSummary.first_onset_grade_2, TermOnsetSummary.first_onset_grade_3,
+                       TermOnsetSummary.worst_grade) \
+        .join(Patient, Patient.id == TermOnsetSummary.patient_id).where(Patient.record_status == ACTIVE)
+    return _frame(statement, url, parse_dates=["first_onset", "first_onset_grade_2", "first_onset_grade_3"])
+
+
+def first_discontinuations(url: str | None = None, *, as_of: date) -> pd.Series:
+    """Per patient id: the first discontinuation on or before the analysis date."""
+    statement = select(DoseEvent.patient_id, func.min(DoseEvent.effective_date).label("stopped_on")) \
+        .where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "discontinue",
+               DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id)
+    frame = _frame(statement, url, parse_dates=["stopped_on"])
+    return frame.set_index("patient_id")["stopped_on"]
+
+
+def death_dates(url: str | None = None) -> pd.Series:
+    """Per patient id: the date of death recorded with a grade 5 event."""
+    statement = select(AdverseEvent.patient_id, func.min(AdverseEvent.death_date).label("died_on")) \
+        .where(AdverseEvent.record_status == ACTIVE, AdverseEvent.death_date.is_not(None)) \
+        .group_by(AdverseEvent.patient_id)
+    frame = _frame(statement, url, parse_dates=["died_on"])
+    return frame.set_index("patient_id")["died_on"]
+
+
+def start_doses(url: str | None = None) -> pd.DataFrame:
+    """The 'start' dose records (for the starting-dose filter)."""
+    statement = select(DoseEvent.id, DoseEvent.patient_id, DoseEvent.effective_date, DoseEvent.action,
+                       DoseEvent.dose_mg).where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "start")
+    return _frame(statement, url, parse_dates=["effective_date"])

@@ -20,7 +20,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
-from models import ctcae
+from models import ctcae, summary
 from models.db import database_problem, write_session
 from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database
 from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, utc_now
@@ -122,6 +122,7 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
         session.add(row)
         _flush(session, kind, clean)
         after = _snapshot(row)
+        _refresh_derived(session, kind, after)
         _append_audit(session, actor, "create", kind, row.id, _patient_id(kind, after), None, after)
         return after
 
@@ -329,8 +330,15 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
                                                   f"{str(error.orig).splitlines()[0]}")]) from None
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
              "updated_at": now}
+    _refresh_derived(session, kind, after)
     _append_audit(session, actor, action, kind, record_id, _patient_id(kind, after), before, after)
     return after
+
+
+def _refresh_derived(session, kind: str, values: dict) -> None:
+    """Keep the onset summary in step with the events and the patient, in the same transaction."""
+    if kind in ("adverse_event", "patient"):
+        summary.refresh_patient(session, _patient_id(kind, values))
 
 
 def _stale_message(row) -> str:

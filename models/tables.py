@@ -204,3 +204,18 @@ class FindingReview(ClinicalRecord, table=True):
     rule: str = Field(max_length=120)
     decision: str = Field(max_length=20)
     comment: str | None = Field(default=None, sa_type=Text)
+
+
+class TermOnsetSummary(SQLModel, table=True):
+    """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
+    at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,
+    onset on or after treatment start). Cohort incidence for any analysis date follows from these dates
+    without reading every event (models/summary.py)."""
+    __tablename__ = "term_onset_summary"
+
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True)
+    term: str = Field(max_length=120, primary_key=True)
+    first_onset: date
+    first_onset_grade_2: date | None = None
+    first_onset_grade_3: date | None = None
+    worst_grade: int

@@ -14,19 +14,27 @@ FOLLOW_UP_AFTER_STOP_DAYS = 30
 Z_95 = 1.959963984540054
 
 
+def first_discontinuations(doses: pd.DataFrame, as_of: date) -> pd.Series:
+    """Per patient id: the first discontinuation on or before the analysis date."""
+    return doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
+        .groupby("patient_id")["effective_date"].min()
+
+
 def observation_end(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.Series:
     """Per exposed patient id: the last day observed (analysis date, death, or stop + 30 days)."""
-    exposed = patients[patients["treatment_start"] <= as_of]
-    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
-        .groupby("patient_id")["effective_date"].min()
     deaths = events[events["death_date"].notna()].groupby("patient_id")["death_date"].min() \
         if "death_date" in events.columns else pd.Series(dtype=object)
+    return observation_end_from(patients, first_discontinuations(doses, as_of), deaths, as_of)
+
+
+def observation_end_from(patients: pd.DataFrame, stops: pd.Series, deaths: pd.Series, as_of: date) -> pd.Series:
+    exposed = patients[patients["treatment_start"] <= as_of]
     ends = {}
     for pid in exposed["id"]:
         candidates = [as_of]
         if pid in stops.index:
             candidates.append(stops[pid] + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
-        if pid in deaths.index:
+        if pid in deaths.index and deaths[pid] <= as_of:
             candidates.append(deaths[pid])
         ends[int(pid)] = min(candidates)
     return pd.Series(ends, dtype=object)
@@ -36,14 +44,20 @@ def first_event_times(emergent: pd.DataFrame, patients: pd.DataFrame, ends: pd.S
                       min_grade: int = 1) -> pd.DataFrame:
     """One row per exposed patient: days from treatment start to the first event of the term (event=True)
     or to the end of observation (event=False)."""
-    starts = patients.set_index("id")["treatment_start"]
     hits = emergent[(emergent["term"] == term) & (emergent["grade"] >= min_grade)] \
         .groupby("patient_id")["onset_date"].min()
+    return event_times_from(hits, patients, ends)
+
+
+def event_times_from(first_onsets: pd.Series, patients: pd.DataFrame, ends: pd.Series) -> pd.DataFrame:
+    """As first_event_times, from each patient's first onset (patient id -> date)."""
+    starts = patients.set_index("id")["treatment_start"]
     rows = []
     for pid, end in ends.items():
         start = starts[pid]
-        if pid in hits.index and hits[pid] <= end:
-            rows.append({"patient_id": pid, "days": (hits[pid] - start).days, "event": True})
+        onset = first_onsets.get(pid)
+        if onset is not None and not pd.isna(onset) and onset <= end:
+            rows.append({"patient_id": pid, "days": (onset - start).days, "event": True})
         else:
             rows.append({"patient_id": pid, "days": max((end - start).days, 0), "event": False})
     return pd.DataFrame(rows, columns=["patient_id", "days", "event"])

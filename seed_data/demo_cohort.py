@@ -110,8 +110,10 @@ class _Episode:
 
 
 class _PatientBuilder:
-    def __init__(self, rng: random.Random, cohort: DemoCohort, today: date, profiles: list[TermProfile]):
+    def __init__(self, rng: random.Random, cohort: DemoCohort, today: date, profiles: list[TermProfile],
+                 registry: bool = False):
         self.rng, self.cohort, self.today, self.profiles = rng, cohort, today, profiles
+        self.registry = registry
 
     def build(self, number: int) -> None:
         rng = self.rng
@@ -176,6 +178,21 @@ class _PatientBuilder:
                 later = episodes[-1].end + rng.randint(10, 60)
                 if later <= days_on:
                     episodes.append(self._episode(profile.term, later, rng.choice((1, 2, 2, 3))))
+        if self.registry:
+            episodes += self._registry_episodes(days_on, {e.term: e.end for e in episodes})
+        return episodes
+
+    def _registry_episodes(self, days_on: int, busy_until: dict[str, int]) -> list[_Episode]:
+        """Load-test volume (ASSUMPTION, not clinical rates): mostly low-grade episodes of every term,
+        one after another, about one per term every month on treatment."""
+        rng, episodes = self.rng, []
+        for profile in self.profiles:
+            day = busy_until.get(profile.term, 0) + rng.randint(3, 100)
+            while day <= days_on:
+                grade = rng.choices((1, 2, 3), weights=(70, 25, 5))[0]
+                episode = self._episode(profile.term, day, min(grade, profile.max_grade))
+                episodes.append(episode)
+                day = episode.end + rng.randint(2, 32)
         return episodes
 
     def _worst_grade(self, profile: TermProfile, any_pct: float, g3_pct: float, g2_share: float) -> int:
@@ -283,7 +300,7 @@ class _PatientBuilder:
     def _write_labs(self, days_on: int, episodes: list[_Episode]) -> None:
         last = min(days_on, self.last_day + 30)
         visit_days = [-7] + [d for d in (14, 28, 42, 56) if d <= last]
-        visit_days += list(range(84, last + 1, 28))
+        visit_days += list(range(70 if self.registry else 84, last + 1, 16 if self.registry else 28))
         for profile in self.profiles:  # a lab drawn during each lab-graded event, so labs and events agree
             if profile.lab_test:
                 visit_days += [e.onset + 1 for e in episodes if e.term == profile.term and e.onset + 1 <= last]
@@ -345,13 +362,14 @@ def _draw_exponential(rng: random.Random, median: float) -> float:
     return rng.expovariate(math.log(2) / median)
 
 
-def generate(patients: int = 120, seed: int = 7, today: date | None = None) -> DemoCohort:
-    """The whole cohort as plain rows (ids assigned from 1), ready for bulk insertion."""
+def generate(patients: int = 120, seed: int = 7, today: date | None = None, *, registry: bool = False) -> DemoCohort:
+    """The whole cohort as plain rows (ids assigned from 1), ready for bulk insertion. `registry` adds
+    synthetic volume (about 50 adverse-event records and 100 labs per patient) for load tests."""
     if patients < 1:
         raise ValueError("--patients must be at least 1")
     rng = random.Random(seed)
     cohort = DemoCohort()
-    builder = _PatientBuilder(rng, cohort, today or date.today(), term_profiles())
+    builder = _PatientBuilder(rng, cohort, today or date.today(), term_profiles(), registry)
     for number in range(1, patients + 1):
         builder.build(number)
     return cohort
