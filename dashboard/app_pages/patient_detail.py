@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
