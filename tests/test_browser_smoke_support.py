@@ -1,7 +1,6 @@
 """The browser helpers work on this machine: Debian's Chromium launches with our flags and loads a local
 page, and streamlit_server/wait_for_app_idle run a tiny Streamlit script."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from tests.conftest import require_or_skip
 from tests.support.browser import (
     chromium_unavailable_reason,
     free_port,
@@ -21,12 +21,7 @@ pytestmark = pytest.mark.browser
 
 
 def _require_chromium() -> None:
-    reason = chromium_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":  # CI installs Chromium: a missing browser is a failure there
-        pytest.fail(f"Chromium is required under CI=true: {reason}")
-    pytest.skip(f"browser tests need Chromium: {reason}")
+    require_or_skip(chromium_unavailable_reason(), "Chromium")
 
 
 def _wait_until_served(url: str, proc: subprocess.Popen, timeout_s: float = 15) -> None:

@@ -1,22 +1,16 @@
 """The TemporaryPostgres helper starts a real server that SQLAlchemy can use, and cleans up after itself."""
 
-import os
-
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import require_or_skip
 from tests.support.pg_server import TemporaryPostgres, postgres_unavailable_reason
 
 pytestmark = pytest.mark.postgres
 
 
 def _require_postgres() -> None:
-    reason = postgres_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":  # CI installs PostgreSQL: a missing server is a failure there
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-    pytest.skip(f"PostgreSQL not available: {reason}")
+    require_or_skip(postgres_unavailable_reason(), "PostgreSQL")
 
 
 def test_temporary_postgres_round_trip():
