@@ -8,6 +8,7 @@ import streamlit as st
 from sqlalchemy.exc import OperationalError
 
 from models.db import DatabaseUnavailableError, database_problem
+from models.reference_data import ReferenceDataError
 from models.demo import is_demo_database
 from models.settings import DatabaseChoice, database_choice, masked_url
 from models.startup import prepare_database
@@ -43,6 +44,9 @@ def ensure_database() -> DatabaseStatus:
         return _prepare(choice)
     except OperationalError as error:
         st.error(database_problem(error), icon=":material/cloud_off:")
+    except ReferenceDataError as error:
+        st.error(f"A reference data file is malformed, so ToxWatch will not start: {error}",
+                 icon=":material/error:")
     except (DatabaseUnavailableError, OSError) as error:
         st.error(f"The database cannot be reached: {error}", icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - any driver error must reach the user as a message

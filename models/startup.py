@@ -16,7 +16,20 @@ class StartupReport:
     demo_loaded: SeedSummary | None
 
 
+def check_reference_data() -> None:
+    """Load every seed_data file now, so a malformed one stops the app at start with file:line."""
+    from models import ctcae, dose_rules, labs, references
+
+    ctcae.terms()
+    ctcae.grade_lab("hemoglobin", 12.0, "g/dL", lln=12.0)
+    references.reference_sets()
+    references.landmarks()
+    dose_rules.rules()
+    labs.normal_range("hemoglobin", None)
+
+
 def prepare_database(choice: DatabaseChoice | None = None) -> StartupReport:
+    check_reference_data()
     choice = choice or database_choice()
     changed = upgrade_to_head(choice.url)
     loaded = None

@@ -87,3 +87,22 @@ def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatc
     assert any("First run" in s.value and "120 fictional patients" in s.value for s in app.success)
     assert (tmp_path / "data" / "toxwatch.db").exists()
     assert len(queries.patients(settings.default_database_url())) == 120
+
+
+def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch, tmp_path, demo_sqlite_url):
+    from models import dose_rules
+
+    broken = tmp_path / "dose_rules.csv"
+    lines = dose_rules.RULES_FILE.read_text().splitlines()
+    lines[3] = lines[3].replace(",hold,", ",pause,", 1)
+    broken.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(dose_rules, "RULES_FILE", broken)
+    dose_rules.rules.cache_clear()
+    try:
+        monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.run()
+        assert not app.exception
+        assert any(f"{broken}:4: action:" in e.value for e in app.error), [e.value for e in app.error]
+    finally:
+        dose_rules.rules.cache_clear()
