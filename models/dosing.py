@@ -44,49 +44,56 @@ def dose_segments(doses: pd.DataFrame, treatment_start: date, as_of: date) -> li
     return segments
 
 
-def discontinuation_date(doses: pd.DataFrame, as_of: date) -> date | None:
-    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)]
-    return None if stops.empty else stops["effective_date"].max()
+INTENSITY_COLUMNS = ["patient_id", "mrn", "planned_dose_mg", "current_dose_mg", "days_in_period", "mg_taken",
+                     "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on"]
 
 
 def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """One row per exposed patient: RDI %, mg taken, days held, reductions, current dose."""
-    by_patient = {pid: frame for pid, frame in doses.groupby("patient_id")} if not doses.empty else {}
-    empty = doses.iloc[0:0] if not doses.empty else pd.DataFrame(
-        columns=["id", "effective_date", "action", "dose_mg", "every_other_day"])
-    rows = []
-    for patient in patients.itertuples():
-        if patient.treatment_start > as_of:
-            continue
-        history = by_patient.get(patient.id, empty)
-        stop = discontinuation_date(history, as_of)
-        period_end = stop if stop is not None else as_of + timedelta(days=1)
-        planned_days = max((period_end - patient.treatment_start).days, 0)
-        segments = [s for s in dose_segments(history, patient.treatment_start, as_of) if s.start < period_end]
-        taken = sum(_clip(s, period_end).mg_taken for s in segments)
-        held = sum(_clip(s, period_end).days for s in segments if s.action == "hold")
-        planned_mg = patient.planned_dose_mg * planned_days
-        current = 0.0 if stop is not None or not segments else segments[-1].dose_mg
-        rows.append({
-            "patient_id": patient.id, "mrn": patient.mrn, "planned_dose_mg": patient.planned_dose_mg,
-            "current_dose_mg": current, "days_in_period": planned_days, "mg_taken": round(taken, 2),
-            "relative_dose_intensity_pct": round(100 * taken / planned_mg, 1) if planned_mg else None,
-            "days_held": held, "reductions": _reductions(history, as_of),
-            "discontinued_on": stop,
-        })
-    return pd.DataFrame(rows, columns=["patient_id", "mrn", "planned_dose_mg", "current_dose_mg",
-                                       "days_in_period", "mg_taken", "relative_dose_intensity_pct",
-                                       "days_held", "reductions", "discontinued_on"])
+    """One row per exposed patient: RDI %, mg taken, days held, reductions, current dose.
 
-
-def _reductions(history: pd.DataFrame, as_of: date) -> int:
-    """Dose reductions on or before the analysis date (later ones have not happened yet as of then)."""
-    if history.empty:
-        return 0
-    return int(((history["action"] == "reduce") & (history["effective_date"] <= as_of)).sum())
-
-
-def _clip(segment: DoseSegment, period_end: date) -> DoseSegment:
-    if segment.end <= period_end:
-        return segment
-    return DoseSegment(segment.start, period_end, segment.dose_mg, segment.every_other_day, segment.action)
+    Vectorised over all dose records (a registry has tens of thousands); the same segments as
+    dose_segments(): each record's dose runs from its date (not before treatment start) to the next record,
+    the last to the analysis date, all clipped at the discontinuation that ends the period."""
+    exposed = patients[patients["treatment_start"] <= as_of]
+    if exposed.empty:
+        return pd.DataFrame(columns=INTENSITY_COLUMNS)
+    day_after = pd.Timestamp(as_of + timedelta(days=1))
+    starts = pd.to_datetime(exposed.set_index("id")["treatment_start"])
+    rows = doses[(doses["effective_date"] <= as_of) & doses["patient_id"].isin(starts.index)] \
+        .sort_values(["patient_id", "effective_date", "id"]) if not doses.empty else doses
+    stops = rows[rows["action"] == "discontinue"].groupby("patient_id")["effective_date"].max() \
+        if not rows.empty else pd.Series(dtype=object)
+    period_end = pd.to_datetime(pd.Series(starts.index.map(stops), index=starts.index)).fillna(day_after)
+    taken = pd.Series(0.0, index=starts.index)
+    held = pd.Series(0, index=starts.index)
+    current = pd.Series(0.0, index=starts.index)
+    reductions = pd.Series(0, index=starts.index)
+    if not rows.empty:
+        when = pd.to_datetime(rows["effective_date"])
+        following = when.groupby(rows["patient_id"]).shift(-1).fillna(day_after)
+        patient_end = rows["patient_id"].map(period_end)
+        begin = pd.concat([when, rows["patient_id"].map(starts)], axis=1).max(axis=1)
+        end = pd.concat([following, patient_end], axis=1).min(axis=1)
+        days = (end - begin).dt.days.clip(lower=0)
+        per_day = rows["dose_mg"].astype(float) / rows["every_other_day"].astype(bool).map({True: 2, False: 1})
+        taken = taken.add((per_day * days).groupby(rows["patient_id"]).sum(), fill_value=0)
+        held = held.add(days[rows["action"] == "hold"].groupby(rows["patient_id"]).sum(), fill_value=0)
+        current = current.add(rows.groupby("patient_id")["dose_mg"].last().astype(float), fill_value=0)
+        reductions = reductions.add((rows["action"] == "reduce").groupby(rows["patient_id"]).sum(), fill_value=0)
+    # .add() returns a union index in sorted order: line every series up with the patients again
+    taken, held, current, reductions = (series.reindex(starts.index, fill_value=0)
+                                        for series in (taken, held, current, reductions))
+    current = current.where(~current.index.isin(stops.index), 0.0)
+    days_in_period = (period_end - starts).dt.days.clip(lower=0)
+    planned = exposed.set_index("id")["planned_dose_mg"].astype(float)
+    planned_mg = planned * days_in_period
+    rdi = (100 * taken / planned_mg.where(planned_mg > 0)).round(1)
+    result = pd.DataFrame({
+        "patient_id": starts.index, "mrn": exposed.set_index("id")["mrn"].reindex(starts.index).values,
+        "planned_dose_mg": planned.values, "current_dose_mg": current.values,
+        "days_in_period": days_in_period.astype(int).values, "mg_taken": taken.round(2).values,
+        "relative_dose_intensity_pct": rdi.astype(object).where(rdi.notna(), None).values,
+        "days_held": held.astype(int).values, "reductions": reductions.astype(int).values,
+        "discontinued_on": [stops.get(pid) for pid in starts.index],
+    })
+    return result[INTENSITY_COLUMNS]

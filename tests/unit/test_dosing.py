@@ -229,10 +229,3 @@ def test_dose_segments_of_a_hold():
 def test_every_other_day_segment_halves_the_mg():
     segment = dosing.DoseSegment(START, jan(21), 5.0, True, "reduce")
     assert segment.days == 20 and segment.mg_taken == 50  # 10 doses x 5 mg
-
-
-def test_discontinuation_date():
-    history = doses_frame((1, START, "start", 10.0), (1, jan(21), "discontinue", 0.0))
-    assert dosing.discontinuation_date(history, AS_OF) == jan(21)
-    assert dosing.discontinuation_date(history, jan(20)) is None  # not yet stopped as of Jan 20
-    assert dosing.discontinuation_date(doses_frame((1, START, "start", 10.0)), AS_OF) is None
