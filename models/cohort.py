@@ -7,7 +7,7 @@ from datetime import date
 
 import pandas as pd
 
-from models import incidence, queries, references, time_to_event
+from models import incidence, queries, references, summary, time_to_event
 
 SWISH_SET = "swish_2017"
 KM_TERMS_DEFAULT = ("Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia")
@@ -21,6 +21,10 @@ class CohortFilter:
     age_max: int | None = None          # inclusive, in whole years at treatment start
     starting_dose_mg: float | None = None
     prophylaxis: bool | None = None     # None = everyone; True/False = only patients recorded so
+
+    @property
+    def everyone(self) -> bool:
+        return self == CohortFilter()
 
     def describe(self) -> str:
         parts = []
@@ -92,8 +96,6 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
     chosen = chosen or CohortFilter()
     patients = apply_filter(queries.patients(url),
                             queries.start_doses(url) if chosen.starting_dose_mg is not None else None, chosen)
-    onsets = queries.term_onsets(url)
-    onsets = onsets[onsets["patient_id"].isin(patients["id"])]
     stops = queries.first_discontinuations(url, as_of=as_of)
     notes = []
     overrides = {}
@@ -101,10 +103,18 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
         overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
         notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
                      f"({references.citation(SWISH_SET)}), the fitting reference for them.")
-    exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides)
+    if chosen.everyone:  # the common case: counted by the database in one GROUP BY over the summary
+        exposed, per_grade = summary.cohort_counts_for(url, as_of)
+        rows = incidence.comparison_rows(exposed, {g: pd.Series(c, dtype=int) for g, c in per_grade.items()},
+                                         reference_set, overrides) if exposed else []
+    else:
+        onsets = queries.term_onsets(url)
+        onsets = onsets[onsets["patient_id"].isin(patients["id"])]
+        exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides)
     table = incidence.long_frame(rows)
     ends = time_to_event.observation_end_from(patients, stops, queries.death_dates(url), as_of)
     curves, rates = {}, []
+    onsets = queries.term_onsets(url, terms=km_terms) if km_terms else None
     for term in km_terms:
         first = onsets[onsets["term"] == term].set_index("patient_id")["first_onset"]
         times = time_to_event.event_times_from(first, patients, ends)

@@ -245,8 +245,13 @@ def audit_report(url: str | None = None, *, as_of: date) -> dict:
     """`report audit --format json`, exactly as DESIGN.md specifies."""
     findings, intensity, _ = cohort_audit(url, as_of=as_of)
     return {"as_of": as_of.isoformat(), "findings": [f.as_report() for f in findings],
-            "dose_intensity": [{"mrn": row.mrn, "relative_dose_intensity_pct": row.relative_dose_intensity_pct}
+            "dose_intensity": [{"mrn": row.mrn, "relative_dose_intensity_pct": _pct(row.relative_dose_intensity_pct)}
                                for row in intensity.itertuples()]}
+
+
+def _pct(value) -> float | None:
+    """No days in the period (stopped on the day it started): null, never NaN, which is not JSON."""
+    return None if pd.isna(value) else float(value)
 
 
 def audit_report_csv(report: dict) -> str:

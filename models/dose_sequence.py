@@ -29,6 +29,10 @@ def check_dose_record(session, clean: dict, record_id: int | None, patient) -> s
     new = {"id": record_id if record_id is not None else float("inf"), **clean, "new": True}
     ordered = sorted(history + [new], key=lambda r: (r["effective_date"], r["id"]))
     position = ordered.index(new)
+    old = next((row for row in existing if row.id == record_id), None)
+    if old is not None:  # an edit also changes the records between its old place and its new one
+        key = (old.effective_date, old.id)
+        position = min(position, sum((r["effective_date"], r["id"]) < key for r in history))
     return _walk(ordered, position, patient.planned_dose_mg)
 
 

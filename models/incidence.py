@@ -131,19 +131,23 @@ def incidence_from_onsets(onsets: pd.DataFrame, patients: pd.DataFrame, stops: p
     n = len(exposed)
     if n == 0:
         return 0, []
-    overrides = overrides or {}
-    last_day = {int(pid): _last_counted_day(stops.get(pid), as_of) for pid in exposed["id"]}
-    onsets = onsets[onsets["patient_id"].isin(last_day)]
+    last_day = pd.to_datetime(exposed["id"].map(
+        lambda pid: _last_counted_day(stops.get(pid), as_of)).set_axis(exposed["id"].astype(int)))
+    onsets = onsets[onsets["patient_id"].isin(last_day.index)]
     limit = onsets["patient_id"].map(last_day)
-    counted = {grade: onsets[onsets[column].map(lambda d: d is not None and not pd.isna(d))
-                             & (onsets[column].map(lambda d: d if d is not None and not pd.isna(d) else date.max)
-                                <= limit)]
-               for grade, column in ONSET_COLUMNS.items()}
+    counted = {grade: onsets[pd.to_datetime(onsets[column]) <= limit] for grade, column in ONSET_COLUMNS.items()}
+    per_term = {grade: frame.groupby("term")["patient_id"].nunique() for grade, frame in counted.items()}
+    return n, comparison_rows(n, per_term, reference_set, overrides)
+
+
+def comparison_rows(n: int, per_term: dict[int, pd.Series], reference_set: str,
+                    overrides: dict[tuple[str, str], str] | None = None) -> list[dict]:
+    """One row per term from patient counts per term at grade >= 1, 2, 3 (per_term[grade][term])."""
+    overrides = overrides or {}
     reference_terms = [r.ctcae_term for r in references.rates(reference_set)] + [t for t, _ in overrides]
-    observed = sorted(set(counted[1]["term"]))
+    observed = sorted(t for t, count in per_term[1].items() if count > 0)
     ordered = [t for t in ctcae.ordered_terms() if t in set(reference_terms) | set(observed)]
     ordered += [t for t in observed if t not in ordered]
-    per_term = {grade: frame.groupby("term")["patient_id"].nunique() for grade, frame in counted.items()}
     rows = []
     for term in ordered:
         row = {"term": term}
@@ -158,7 +162,7 @@ def incidence_from_onsets(onsets: pd.DataFrame, patients: pd.DataFrame, stops: p
                 source = f"{set_name}: {source}"
             row[band] = compare(int(per_term[min_grade].get(term, 0)), n, pct, source)
         rows.append(row)
-    return n, rows
+    return rows
 
 
 BANDS = {"any_grade": ("any", 1), "grade_2_plus": ("grade_2_plus", 2), "grade_3_plus": ("grade_3_plus", 3)}

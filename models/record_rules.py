@@ -19,6 +19,7 @@ from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTI
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_DAILY_DOSE_MG = 20.0
 MAX_NOTE_LENGTH = 5000
+MAX_RECORD_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no record (and overflows the driver)
 
 
 class RecordValueError(ValueError):
@@ -52,6 +53,12 @@ def _choice(value, options: tuple[str, ...], field: str, *, aliases: dict | None
     if key not in options:
         raise ValueError(f"{field} must be one of: {', '.join(options)} (got {value!r}).")
     return key
+
+
+def _record_id(value: int | None, what: str) -> int | None:
+    if value is not None and not 1 <= value <= MAX_RECORD_ID:
+        raise ValueError(f"No {what} with id {value}.")
+    return value
 
 
 def _finite(value: float | None, field: str) -> float | None:
@@ -132,6 +139,16 @@ class AdverseEventInput(_Input):
     notes: str | None = None
     meddra_code: int | None = None  # derived from the term; accepted so an edit can pass the row back
 
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value):
+        return _record_id(value, "patient")
+
+    @field_validator("previous_event_id")
+    @classmethod
+    def _previous_event_id(cls, value):
+        return _record_id(value, "adverse event")
+
     @field_validator("term", mode="before")
     @classmethod
     def _term(cls, value):
@@ -198,6 +215,11 @@ class LabResultInput(_Input):
     ctcae_term: str | None = None
     ctcae_grade: int | None = None
 
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value):
+        return _record_id(value, "patient")
+
     @field_validator("test", mode="before")
     @classmethod
     def _test(cls, value):
@@ -218,6 +240,9 @@ class LabResultInput(_Input):
             _finite(value, label)
             if value is not None and value < 0:
                 raise ValueError(f"{label} cannot be negative.")
+        for label, value in (("LLN", self.lln), ("ULN", self.uln)):
+            if value == 0:  # a limit of 0 cannot scale a CTCAE band (ctcae.grade_lab refuses it)
+                raise ValueError(f"{label} must be above 0.")
         if self.lln is not None and self.uln is not None and self.lln >= self.uln:
             raise ValueError(f"The lower limit of normal ({self.lln:g}) must be below the upper ({self.uln:g}).")
         if self.unit and self.unit.lower() not in {u.lower() for u in ctcae.units(self.test)}:
@@ -236,6 +261,21 @@ class DoseEventInput(_Input):
     reason: str | None = None
     verified_by: str | None = None
     verified_at: datetime | None = None
+
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value):
+        return _record_id(value, "patient")
+
+    @field_validator("adverse_event_id")
+    @classmethod
+    def _adverse_event_id(cls, value):
+        return _record_id(value, "adverse event")
+
+    @field_validator("verified_by", mode="before")
+    @classmethod
+    def _verified_by(cls, value):
+        return _text(value, field="Verified by", max_length=64, required=False)
 
     @field_validator("action", mode="before")
     @classmethod
@@ -267,6 +307,21 @@ class FindingReviewInput(_Input):
     rule: str
     decision: str
     comment: str | None = None
+
+    @field_validator("finding_key", mode="before")
+    @classmethod
+    def _finding_key(cls, value):
+        return _text(value, field="Finding key", max_length=40, required=True)
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _rule(cls, value):
+        return _text(value, field="Rule", max_length=120, required=True)
+
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value):
+        return _record_id(value, "patient")
 
     @field_validator("decision", mode="before")
     @classmethod

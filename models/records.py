@@ -115,6 +115,8 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
            session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
     clean = _validate(kind, values)
+    if (clean.get("verified_by") or clean.get("verified_at")) and actor.role not in VERIFY_ROLES:
+        raise NotPermitted("Only a pharmacist verifies dose records.")
     with _transaction(url, session) as session:
         _check(session, kind, clean, None, today)
         _derive(kind, clean)

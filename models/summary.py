@@ -34,3 +34,50 @@ def rebuild(session) -> None:
     """Recompute every row (after a bulk load that bypassed the write path)."""
     session.execute(delete(TermOnsetSummary))
     session.execute(insert(TermOnsetSummary).from_select(_COLUMNS, _aggregate()))
+
+
+def _days_between(later, earlier, dialect: str):
+    """Whole days from `earlier` to `later` in SQL (SQLite has no date subtraction)."""
+    if dialect == "sqlite":
+        return func.julianday(later) - func.julianday(earlier)
+    return later - earlier
+
+
+def cohort_counts(connection, as_of, follow_up_days: int = 30) -> tuple[int, dict[int, dict[str, int]]]:
+    """(exposed patients, {grade: {term: patients}}) for grades 1, 2 and 3: treatment-emergent first onsets
+    on or before the analysis date and no later than `follow_up_days` after the first discontinuation.
+    One GROUP BY over the summary; no event rows are read."""
+    from models.tables import DoseEvent
+
+    dialect = connection.dialect.name
+    stops = select(DoseEvent.patient_id, func.min(DoseEvent.effective_date).label("stopped_on")).where(
+        DoseEvent.record_status == "active", DoseEvent.action == "discontinue",
+        DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id).subquery()
+
+    def counted(column):
+        within = and_(column.is_not(None), column <= as_of,
+                      (stops.c.stopped_on.is_(None))
+                      | (_days_between(column, stops.c.stopped_on, dialect) <= follow_up_days))
+        return func.sum(case((within, 1), else_=0))
+
+    columns = (TermOnsetSummary.first_onset, TermOnsetSummary.first_onset_grade_2,
+               TermOnsetSummary.first_onset_grade_3)
+    statement = select(TermOnsetSummary.term, *(counted(c) for c in columns)) \
+        .join(Patient, Patient.id == TermOnsetSummary.patient_id) \
+        .outerjoin(stops, stops.c.patient_id == TermOnsetSummary.patient_id) \
+        .where(Patient.record_status == "active", Patient.treatment_start <= as_of) \
+        .group_by(TermOnsetSummary.term)
+    per_grade: dict[int, dict[str, int]] = {1: {}, 2: {}, 3: {}}
+    for term, *counts in connection.execute(statement):
+        for grade, count in zip((1, 2, 3), counts):
+            per_grade[grade][term] = int(count or 0)
+    exposed = connection.execute(select(func.count()).select_from(Patient).where(
+        Patient.record_status == "active", Patient.treatment_start <= as_of)).scalar_one()
+    return int(exposed), per_grade
+
+
+def cohort_counts_for(url: str | None, as_of) -> tuple[int, dict[int, dict[str, int]]]:
+    from models.db import get_engine
+
+    with get_engine(url).connect() as connection:
+        return cohort_counts(connection, as_of)

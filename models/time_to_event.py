@@ -28,16 +28,16 @@ def observation_end(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.Data
 
 
 def observation_end_from(patients: pd.DataFrame, stops: pd.Series, deaths: pd.Series, as_of: date) -> pd.Series:
-    exposed = patients[patients["treatment_start"] <= as_of]
-    ends = {}
-    for pid in exposed["id"]:
-        candidates = [as_of]
-        if pid in stops.index:
-            candidates.append(stops[pid] + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
-        if pid in deaths.index and deaths[pid] <= as_of:
-            candidates.append(deaths[pid])
-        ends[int(pid)] = min(candidates)
-    return pd.Series(ends, dtype=object)
+    exposed = patients[patients["treatment_start"] <= as_of]["id"].astype(int)
+    ends = pd.Series([as_of] * len(exposed), index=exposed.values, dtype=object)
+    stop_limit = exposed.map(stops).map(
+        lambda stop: stop + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS) if isinstance(stop, date) else as_of)
+    death_limit = exposed.map(deaths).map(lambda death: death if isinstance(death, date) and death <= as_of
+                                          else as_of)
+    for limit in (stop_limit, death_limit):
+        values = pd.Series(limit.values, index=exposed.values, dtype=object)
+        ends = ends.where(ends <= values, values)
+    return ends
 
 
 def first_event_times(emergent: pd.DataFrame, patients: pd.DataFrame, ends: pd.Series, term: str,
@@ -51,16 +51,17 @@ def first_event_times(emergent: pd.DataFrame, patients: pd.DataFrame, ends: pd.S
 
 def event_times_from(first_onsets: pd.Series, patients: pd.DataFrame, ends: pd.Series) -> pd.DataFrame:
     """As first_event_times, from each patient's first onset (patient id -> date)."""
-    starts = patients.set_index("id")["treatment_start"]
-    rows = []
-    for pid, end in ends.items():
-        start = starts[pid]
-        onset = first_onsets.get(pid)
-        if onset is not None and not pd.isna(onset) and onset <= end:
-            rows.append({"patient_id": pid, "days": (onset - start).days, "event": True})
-        else:
-            rows.append({"patient_id": pid, "days": max((end - start).days, 0), "event": False})
-    return pd.DataFrame(rows, columns=["patient_id", "days", "event"])
+    columns = ["patient_id", "days", "event"]
+    if ends.empty:
+        return pd.DataFrame(columns=columns)
+    starts = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(ends.index))
+    end = pd.to_datetime(pd.Series(ends.values, index=ends.index))
+    onset = pd.to_datetime(pd.Series(first_onsets, dtype=object).reindex(ends.index))
+    event = onset.notna() & (onset <= end)
+    days = ((onset.where(event, end)) - starts).dt.days
+    days = days.where(event, days.clip(lower=0))
+    return pd.DataFrame({"patient_id": ends.index, "days": days.astype(int).values, "event": event.values},
+                        columns=columns)
 
 
 def kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
@@ -71,10 +72,12 @@ def kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
              "ci_high": 0.0}]
     if times.empty:
         return pd.DataFrame(rows, columns=columns)
+    per_day = times.groupby("days")["event"].agg(["size", "sum"]).sort_index()
+    # at risk on a day: everyone whose time is that day or later
+    at_risk_by_day = per_day["size"][::-1].cumsum()[::-1]
     survival, greenwood = 1.0, 0.0
-    for day, group in times.sort_values("days").groupby("days"):
-        at_risk = int((times["days"] >= day).sum())
-        deaths = int(group["event"].sum())
+    for day, deaths, at_risk in zip(per_day.index, per_day["sum"], at_risk_by_day):
+        deaths, at_risk = int(deaths), int(at_risk)
         if deaths == 0:
             continue
         survival *= 1 - deaths / at_risk
@@ -128,6 +131,6 @@ def median_follow_up_days(patients: pd.DataFrame, ends: pd.Series) -> float | No
     """Median days observed (treatment start to the end of observation) over exposed patients."""
     if ends.empty:
         return None
-    starts = patients.set_index("id")["treatment_start"]
-    days = [(end - starts[pid]).days + 1 for pid, end in ends.items()]
-    return float(pd.Series(days).median())
+    starts = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(ends.index))
+    days = (pd.to_datetime(pd.Series(ends.values, index=ends.index)) - starts).dt.days + 1
+    return float(days.median())

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.access import require_page
+from dashboard.cached import cohort_analysis
 from dashboard.charts import cumulative_incidence, incidence_vs_reference
 from models import cohort, references
 from models.incidence import format_p
@@ -34,7 +35,7 @@ start_to = window[1] if len(window) == 2 else None
 chosen = cohort.CohortFilter(start_from, start_to, *AGE_BANDS[age], DOSES[dose], PROPHYLAXIS[prophylaxis])
 st.caption(f"{references.citation(reference_set)} · cohort: {chosen.describe()}")
 
-analysis = cohort.analyse(as_of=as_of, reference_set=reference_set, chosen=chosen)
+analysis = cohort_analysis(as_of=as_of, reference_set=reference_set, chosen=chosen)
 if analysis.exposed == 0:
     st.info("No patient in this selection had started everolimus on or before the analysis date, so there is "
             "nothing to compare yet.")

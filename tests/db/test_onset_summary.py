@@ -20,7 +20,8 @@ def normalised(frame: pd.DataFrame) -> list[tuple]:
     columns = ["patient_id", "term", "first_onset", "first_onset_grade_2", "first_onset_grade_3", "worst_grade"]
     rows = []
     for row in frame[columns].itertuples(index=False):
-        rows.append(tuple(None if (not isinstance(v, str) and pd.isna(v)) else v for v in row))
+        rows.append(tuple(None if (not isinstance(v, str) and pd.isna(v))
+                          else v.date() if isinstance(v, pd.Timestamp) else v for v in row))
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 

@@ -10,9 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from models import cohort, queries
+from streamlit.testing.v1 import AppTest
+
+from models import cohort, queries, settings
 from tests.conftest import DEMO_TODAY
-from tests.pages.test_pages import open_app
+from tests.pages.test_pages import APP, open_app
 
 PAGE = "app_pages/cohort.py"
 
@@ -187,3 +189,34 @@ def test_an_empty_database_has_nothing_to_compare_yet(monkeypatch, db_url):
     assert [t.value for t in app.title] == ["Cohort vs BOLERO-2"]
     assert any("nothing to compare yet" in i.value for i in app.info)
     assert not app.metric and not app.dataframe and not app.get("vega_lite_chart")
+
+
+def test_the_cached_comparison_follows_every_write(monkeypatch, db_url):
+    """The page caches its analysis; a save anywhere must show up on the next rerun."""
+    from datetime import date, timedelta
+
+    from models import records
+    from models.auth import SignedInUser
+
+    nurse = records.Actor("nurse", "nurse")
+    start = date.today() - timedelta(days=40)
+    patient = records.create("patient", {"mrn": "C-1", "name": "Cache Test", "treatment_start": start}, nurse,
+                             url=db_url)
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, db_url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["user"] = SignedInUser("oncologist", "Demo oncologist", "oncologist")
+    app.run()
+    app.switch_page("app_pages/cohort.py").run()
+
+    def stomatitis_patients() -> int:
+        table = app.dataframe[0].value
+        return int(table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")]["patients"].iloc[0])
+
+    assert stomatitis_patients() == 0
+    event = records.create("adverse_event", {"patient_id": patient["id"], "term": "Stomatitis", "grade": 1,
+                                             "onset_date": start + timedelta(days=10)}, nurse, url=db_url)
+    app.run()
+    assert stomatitis_patients() == 1
+    records.mark_entered_in_error("adverse_event", event["id"], 1, "wrong patient", nurse, url=db_url)
+    app.run()
+    assert stomatitis_patients() == 0
