@@ -6,7 +6,7 @@ from datetime import date
 
 import streamlit as st
 
-from models import cohort, queries
+from models import cohort, queries, roster
 from models.settings import database_url
 
 
@@ -19,3 +19,13 @@ def _cohort_analysis(url: str, version: int, as_of: date, reference_set: str,
 def cohort_analysis(*, as_of: date, reference_set: str, chosen: cohort.CohortFilter) -> cohort.CohortAnalysis:
     url = database_url()
     return _cohort_analysis(url, queries.data_version(url), as_of, reference_set, chosen)
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the roster…")
+def _roster(url: str, version: int, as_of: date):
+    return roster.roster(url, as_of=as_of)
+
+
+def roster_table(as_of: date | None = None):
+    url = database_url()
+    return _roster(url, queries.data_version(url), as_of or date.today()).copy()

@@ -226,3 +226,47 @@ def data_version(url: str | None = None) -> int:
     caches on it, so a cached figure is never older than the last save."""
     with get_engine(url).connect() as connection:
         return int(connection.execute(select(func.max(AuditEntry.id))).scalar() or 0)
+
+
+def roster_events(url: str | None = None, *, as_of: date, since: date) -> pd.DataFrame:
+    """Events the roster looks at: treatment-emergent candidates (not baseline) with onset by the analysis
+    date that were open, or began or ended after `since` — not the whole history."""
+    statement = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
+                       AdverseEvent.resolved_date) \
+        .where(AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False),
+               AdverseEvent.onset_date <= as_of,
+               AdverseEvent.resolved_date.is_(None) | (AdverseEvent.resolved_date > since)
+               | (AdverseEvent.onset_date > since))
+    return _frame(statement, url, parse_dates=["onset_date", "resolved_date"])
+
+
+def patients_with_term(url: str | None = None, *, term: str, as_of: date) -> set[int]:
+    statement = select(AdverseEvent.patient_id).distinct().where(
+        AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False), AdverseEvent.term == term,
+        AdverseEvent.onset_date <= as_of)
+    with get_engine(url).connect() as connection:
+        return {int(pid) for pid in connection.execute(statement).scalars()}
+
+
+def last_assessment_dates(url: str | None = None, *, as_of: date) -> pd.Series:
+    """Per patient id: the latest adverse-event onset or lab collection on or before the analysis date."""
+    events = select(AdverseEvent.patient_id, func.max(AdverseEvent.onset_date).label("day")).where(
+        AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False),
+        AdverseEvent.onset_date <= as_of).group_by(AdverseEvent.patient_id)
+    lab_rows = select(LabResult.patient_id, func.max(LabResult.collected_on).label("day")).where(
+        LabResult.record_status == ACTIVE, LabResult.collected_on <= as_of).group_by(LabResult.patient_id)
+    both = pd.concat([_frame(events, url, parse_dates=["day"]), _frame(lab_rows, url, parse_dates=["day"])])
+    return both.groupby("patient_id")["day"].max()
+
+
+def last_two_lab_grades(url: str | None = None, *, as_of: date) -> pd.DataFrame:
+    """The two latest graded results of each patient and test on or before the analysis date."""
+    order = func.row_number().over(partition_by=(LabResult.patient_id, LabResult.test),
+                                   order_by=(LabResult.collected_on.desc(), LabResult.id.desc())).label("rank")
+    ranked = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.collected_on,
+                    LabResult.ctcae_grade, order).where(
+        LabResult.record_status == ACTIVE, LabResult.ctcae_grade.is_not(None),
+        LabResult.collected_on <= as_of).subquery()
+    statement = select(ranked.c.id, ranked.c.patient_id, ranked.c.test, ranked.c.collected_on,
+                       ranked.c.ctcae_grade).where(ranked.c.rank <= 2)
+    return _frame(statement, url, parse_dates=["collected_on"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.access import actor, require_page
+from dashboard.cached import roster_table
 from dashboard.patient_forms import notice, register_form
 from dashboard.widgets import patient_picker
 from models import ctcae, records, roster
@@ -22,7 +23,7 @@ chosen = patient_picker("open_patient", label="Open a patient")
 if chosen is not None:
     st.switch_page("app_pages/patient_detail.py", query_params={"mrn": chosen["mrn"]})
 
-table = roster.roster()
+table = roster_table()
 table["status"] = table["status"].map(label)
 search = st.text_input("Search by MRN or name", placeholder="e.g. DEMO-00012 or Hazel", key="patient_search")
 shown = table
