@@ -17,7 +17,9 @@ def _frame(statement, url: str | None, *, parse_dates: list[str] | None = None) 
     with get_engine(url).connect() as connection:
         frame = pd.read_sql(statement, connection)
     for column in parse_dates or []:
-        frame[column] = pd.to_datetime(frame[column]).dt.date
+        # object dtype even when every value is missing (then pandas would keep datetime64, which refuses
+        # comparisons with dates)
+        frame[column] = pd.to_datetime(frame[column]).dt.date.astype(object)
     return frame
 
 
