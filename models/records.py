@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from models import ctcae, summary
@@ -296,7 +296,7 @@ def _derive(kind: str, clean: dict) -> None:
 def _flush(session, kind: str, clean: dict) -> None:
     try:
         session.flush()
-    except IntegrityError as error:
+    except (IntegrityError, DataError) as error:
         if kind == "patient" and "mrn" in str(error.orig).lower():
             raise ValidationFailed([Problem("mrn", f"MRN {clean['mrn']} is already registered.")]) from None
         raise ValidationFailed([Problem("record", "The database refused the record: "
@@ -327,7 +327,7 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
                           "apply your change again.")
     try:
         session.flush()
-    except IntegrityError as error:
+    except (IntegrityError, DataError) as error:
         raise ValidationFailed([Problem("record", "The database refused the change: "
                                                   f"{str(error.orig).splitlines()[0]}")]) from None
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
