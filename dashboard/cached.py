@@ -2,11 +2,13 @@
 with every write), so a cached result is never older than the last save."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import streamlit as st
 
-from models import cohort, queries, roster
+from dashboard import charts
+from models import cohort, patient_view, queries, roster
 from models.settings import database_url
 
 
@@ -29,3 +31,24 @@ def _roster(url: str, version: int, as_of: date):
 def roster_table(as_of: date | None = None):
     url = database_url()
     return _roster(url, queries.data_version(url), as_of or date.today()).copy()
+
+
+@dataclass(frozen=True)
+class PatientReview:
+    course: patient_view.PatientCourse | None
+    chart_spec: dict | None      # Vega-Lite, built once per data version (Altair objects are slow to build)
+    events: object               # DataFrame
+    labs: object                 # DataFrame
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _patient_review(url: str, version: int, patient_id: int, as_of: date) -> PatientReview:
+    course = patient_view.patient_course(patient_id, as_of, url)
+    chart = charts.patient_course_chart(course) if course is not None else None
+    return PatientReview(course, chart.to_dict(validate=False) if chart is not None else None,
+                         queries.adverse_events(url, patient_id=patient_id), queries.labs(url, patient_id=patient_id))
+
+
+def patient_review(patient_id: int, as_of: date | None = None) -> PatientReview:
+    url = database_url()
+    return _patient_review(url, queries.data_version(url), int(patient_id), as_of or date.today())

@@ -155,3 +155,31 @@ def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, term: str
             x="weeks:Q", y=alt.Y("label_y:Q", scale=None), text="short:N")
         layers += [rules, labels]
     return alt.layer(*layers).properties(height=300)
+
+
+def patient_course_chart(course) -> alt.VConcatChart | None:
+    """The patient view's stacked charts (events, dose, each lab) on one day axis; None if nothing is
+    recorded. `course` is a models.patient_view.PatientCourse."""
+    from models import ctcae, patient_view
+
+    summary = course.summary
+    first_day = min([0] + list(course.labs["day"]) + list(course.events["start_day"]))
+    domain = (int(first_day), int(summary["days_on_treatment"] + 1))
+    parts = []
+    terms = [t for t in ctcae.ordered_terms() if t in set(course.events["term"])]
+    if terms:
+        parts.append(event_timeline(course.events, domain, terms))
+    if not course.doses.empty:
+        parts.append(dose_steps(course.doses, domain, course.patient["planned_dose_mg"]))
+    for test in patient_view.LAB_ORDER:
+        points = course.labs[course.labs["test"] == test]
+        if points.empty:
+            continue
+        relative = test in patient_view.RELATIVE_TO_ULN
+        unit = "x ULN" if relative else points["unit"].iloc[-1]
+        last = points.iloc[-1]
+        bands = ctcae.grade_bands(test, None if relative else unit,
+                                  lln=None if pd.isna(last["lln"]) else last["lln"],
+                                  uln=1.0 if relative else (None if pd.isna(last["uln"]) else last["uln"]))
+        parts.append(lab_trend(points, bands, domain, f"{patient_view.LAB_LABELS[test]} ({unit})", unit))
+    return stacked(parts) if parts else None

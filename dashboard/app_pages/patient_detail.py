@@ -6,13 +6,13 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
 from dashboard.access import actor, require_page
+from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown
-from models import ctcae, patient_view, queries, records
+from models import queries, records
 from models.vocabulary import label
 
 user = require_page("patients")
@@ -20,7 +20,8 @@ st.page_link("app_pages/patients.py", label="All patients", icon=":material/arro
 
 mrn = st.query_params.get("mrn", "")
 patient_id = queries.patient_id_for_mrn(mrn) if mrn else None
-course = patient_view.patient_course(patient_id) if patient_id else None
+review = patient_review(patient_id) if patient_id else None
+course = review.course if review else None
 if course is None:
     st.title("Patient")
     st.warning("No patient with that MRN. Choose one on the Patients page." if mrn else
@@ -56,29 +57,8 @@ with right:
     st.dataframe(last.rename(columns={"label": "test", "grade": "CTCAE grade"}), hide_index=True,
                  width="stretch") if not last.empty else st.caption("No labs.")
 
-today_day = summary["days_on_treatment"] + 1
-first_day = min([0] + list(course.labs["day"]) + list(course.events["start_day"]))
-domain = (int(first_day), int(today_day))
-parts = []
-terms = [t for t in ctcae.ordered_terms() if t in set(course.events["term"])]
-if terms:
-    parts.append(charts.event_timeline(course.events, domain, terms))
-if not course.doses.empty:
-    parts.append(charts.dose_steps(course.doses, domain, patient["planned_dose_mg"]))
-for test in patient_view.LAB_ORDER:
-    points = course.labs[course.labs["test"] == test]
-    if points.empty:
-        continue
-    relative = test in patient_view.RELATIVE_TO_ULN
-    unit = "x ULN" if relative else points["unit"].iloc[-1]
-    last_row = points.iloc[-1]
-    bands = ctcae.grade_bands(test, None if relative else unit,
-                              lln=None if pd.isna(last_row["lln"]) else last_row["lln"],
-                              uln=1.0 if relative else (None if pd.isna(last_row["uln"]) else last_row["uln"]))
-    title = f"{patient_view.LAB_LABELS[test]} ({unit})"
-    parts.append(charts.lab_trend(points, bands, domain, title, unit))
-if parts:
-    st.altair_chart(charts.stacked(parts), width="content")
+if review.chart_spec is not None:
+    st.vega_lite_chart(review.chart_spec, width="content")
     st.caption("Day 1 is the first everolimus dose; hover for dates. Bars run from onset to resolution (open "
                "records to today), coloured by CTCAE grade; ◆ marks a serious event. Shaded lab bands are CTCAE "
                "grades (fasting glucose: CTCAE v4.03 cut points).")
@@ -86,8 +66,7 @@ else:
     st.info("Nothing recorded for this patient yet: no adverse events, doses or labs.")
 
 events_tab, labs_tab, doses_tab = st.tabs(["Adverse events", "Labs", "Doses"])
-for tab, frame, name in ((events_tab, queries.adverse_events(patient_id=patient_id), "adverse_events"),
-                         (labs_tab, queries.labs(patient_id=patient_id), "labs"),
+for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_tab, review.labs, "labs"),
                          (doses_tab, course.dose_events, "doses")):
     with tab:
         shown = frame.drop(columns=[c for c in ("patient_id", "mrn") if c in frame.columns])
