@@ -124,7 +124,7 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
         session.add(row)
         _flush(session, kind, clean)
         after = _snapshot(row)
-        _refresh_derived(session, kind, after)
+        _refresh_derived(session, kind, None, after)
         _append_audit(session, actor, "create", kind, row.id, _patient_id(kind, after), None, after)
         return after
 
@@ -332,15 +332,18 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
                                                   f"{str(error.orig).splitlines()[0]}")]) from None
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
              "updated_at": now}
-    _refresh_derived(session, kind, after)
+    _refresh_derived(session, kind, before, after)
     _append_audit(session, actor, action, kind, record_id, _patient_id(kind, after), before, after)
     return after
 
 
-def _refresh_derived(session, kind: str, values: dict) -> None:
+def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> None:
     """Keep the onset summary in step with the events and the patient, in the same transaction."""
-    if kind in ("adverse_event", "patient"):
-        summary.refresh_patient(session, _patient_id(kind, values))
+    if kind == "patient":
+        summary.refresh_patient(session, after["id"])
+    elif kind == "adverse_event":
+        terms = tuple({after["term"], (before or after)["term"]})
+        summary.refresh_patient(session, after["patient_id"], terms)
 
 
 def _stale_message(row) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import and_, case, delete, func, insert, select
 from models.tables import AdverseEvent, Patient, TermOnsetSummary
 
 
-def _aggregate(patient_id: int | None = None):
+def _aggregate(patient_id: int | None = None, terms: tuple[str, ...] | None = None):
     eligible = and_(AdverseEvent.record_status == "active", AdverseEvent.baseline.is_(False),
                     AdverseEvent.onset_date >= Patient.treatment_start, Patient.record_status == "active")
     statement = select(
@@ -18,16 +18,22 @@ def _aggregate(patient_id: int | None = None):
     ).join(Patient, Patient.id == AdverseEvent.patient_id).where(eligible)
     if patient_id is not None:
         statement = statement.where(AdverseEvent.patient_id == patient_id)
+    if terms is not None:
+        statement = statement.where(AdverseEvent.term.in_(terms))
     return statement.group_by(AdverseEvent.patient_id, AdverseEvent.term)
 
 
 _COLUMNS = ["patient_id", "term", "first_onset", "first_onset_grade_2", "first_onset_grade_3", "worst_grade"]
 
 
-def refresh_patient(session, patient_id: int) -> None:
-    """Recompute one patient's rows (after any write to their events or to the patient)."""
-    session.execute(delete(TermOnsetSummary).where(TermOnsetSummary.patient_id == patient_id))
-    session.execute(insert(TermOnsetSummary).from_select(_COLUMNS, _aggregate(patient_id)))
+def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = None) -> None:
+    """Recompute one patient's rows (after any write to their events or to the patient); `terms` limits it
+    to the terms an event write touched, which keeps each save short."""
+    stale = delete(TermOnsetSummary).where(TermOnsetSummary.patient_id == patient_id)
+    if terms is not None:
+        stale = stale.where(TermOnsetSummary.term.in_(terms))
+    session.execute(stale)
+    session.execute(insert(TermOnsetSummary).from_select(_COLUMNS, _aggregate(patient_id, terms)))
 
 
 def rebuild(session) -> None:
