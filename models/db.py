@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -99,10 +100,27 @@ def read_session(url: str | None = None) -> Iterator[Session]:
         yield session
 
 
+_sqlite_writers: dict[str, threading.Lock] = {}
+
+
 @contextmanager
 def write_session(url: str | None = None) -> Iterator[Session]:
     """A write transaction: committed when the block ends, rolled back on any exception."""
-    engine = get_engine(url).execution_options(**{_WRITE_OPTION: True})
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
+    base = get_engine(url)
+    engine = base.execution_options(**{_WRITE_OPTION: True})
+    if not is_sqlite(base):
+        with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
+        return
+    # SQLite allows one writer at a time. Writers of this process queue on a lock that wakes the next one
+    # as soon as the database is free, instead of sleeping in SQLite's busy handler (long tail latencies);
+    # other processes are still kept apart by BEGIN IMMEDIATE and the busy timeout.
+    with _engines_lock:
+        lock = _sqlite_writers.setdefault(str(base.url), threading.Lock())
+    if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (busy with other writes)"))
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    finally:
+        lock.release()
