@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
 from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
@@ -97,6 +97,8 @@ class AdverseEvent(ClinicalRecord, table=True):
         CheckConstraint("grade < 5 OR death_date IS NOT NULL", name="grade5_death_date"),
         *_clinical_checks(),
         Index("ix_adverse_event_patient_term", "patient_id", "term"),
+        Index("ix_adverse_event_death_date", "patient_id", "death_date",
+              postgresql_where=text("death_date IS NOT NULL"), sqlite_where=text("death_date IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
