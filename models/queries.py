@@ -202,7 +202,7 @@ def term_onsets(url: str | None = None, *, terms: tuple[str, ...] | None = None)
 
 def first_discontinuations(url: str | None = None, *, as_of: date) -> pd.Series:
     """Per patient id: the first discontinuation on or before the analysis date."""
-    statement = select(DoseEvent.patient_id, func.min(DoseEvent.effective_date).label("stopped_on")) \
+    statement = select(DoseEvent.patient_id, cast(func.min(DoseEvent.effective_date), String).label("stopped_on")) \
         .where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "discontinue",
                DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id)
     frame = _frame(statement, url, parse_dates=["stopped_on"])
@@ -211,7 +211,7 @@ def first_discontinuations(url: str | None = None, *, as_of: date) -> pd.Series:
 
 def death_dates(url: str | None = None) -> pd.Series:
     """Per patient id: the date of death recorded with a grade 5 event."""
-    statement = select(AdverseEvent.patient_id, func.min(AdverseEvent.death_date).label("died_on")) \
+    statement = select(AdverseEvent.patient_id, cast(func.min(AdverseEvent.death_date), String).label("died_on")) \
         .where(AdverseEvent.record_status == ACTIVE, AdverseEvent.death_date.is_not(None)) \
         .group_by(AdverseEvent.patient_id)
     frame = _frame(statement, url, parse_dates=["died_on"])
