@@ -13,9 +13,9 @@ import pandas as pd
 from scipy.stats import beta, binomtest
 
 from models import ctcae, references
+from models.time_to_event import FOLLOW_UP_AFTER_STOP_DAYS, first_discontinuations
 
 CONFIDENCE = 0.95
-FOLLOW_UP_AFTER_STOP_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ def treatment_emergent(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.D
                        as_of: date) -> pd.DataFrame:
     """The events that count: treatment-emergent, active, of exposed patients."""
     exposed = patients[patients["treatment_start"] <= as_of][["id", "treatment_start"]]
-    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
-        .groupby("patient_id")["effective_date"].min().rename("stopped_on")
+    stops = first_discontinuations(doses, as_of).rename("stopped_on")
     frame = events[~events["baseline"].astype(bool)].merge(exposed, left_on="patient_id", right_on="id",
                                                             suffixes=("", "_patient"))
     frame = frame.merge(stops, left_on="patient_id", right_index=True, how="left")
@@ -91,8 +90,7 @@ def incidence_table(events: pd.DataFrame, patients: pd.DataFrame, doses: pd.Data
     """(exposed patients, one row per term with 'any_grade' and 'grade_3_plus' Comparisons, and
     'grade_2_plus' where a reference gives that band). `overrides` maps (term, band) to another reference
     set, e.g. SWISH's grade >= 2 stomatitis rate for patients on dexamethasone mouthwash."""
-    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
-        .groupby("patient_id")["effective_date"].min()
+    stops = first_discontinuations(doses, as_of)
     return incidence_from_onsets(onsets_from_events(events, patients), patients, stops, as_of, reference_set,
                                  overrides)
 
