@@ -8,7 +8,7 @@ from datetime import date
 import streamlit as st
 
 from dashboard import charts
-from models import cohort, patient_view, queries, roster
+from models import cohort, dose_audit, patient_view, queries, roster
 from models.settings import database_url
 
 
@@ -52,3 +52,14 @@ def _patient_review(url: str, version: int, patient_id: int, as_of: date) -> Pat
 def patient_review(patient_id: int, as_of: date | None = None) -> PatientReview:
     url = database_url()
     return _patient_review(url, queries.data_version(url), int(patient_id), as_of or date.today())
+
+
+@st.cache_data(max_entries=16, show_spinner="Auditing the dose records…")
+def _dosing_audit(url: str, version: int, as_of: date, grace_days: int):
+    return dose_audit.cohort_audit(url, as_of=as_of, grace_days=grace_days)
+
+
+def dosing_audit(*, as_of: date, grace_days: int):
+    """(findings, dose intensity, open holds), recomputed only after a write."""
+    url = database_url()
+    return _dosing_audit(url, queries.data_version(url), as_of, grace_days)

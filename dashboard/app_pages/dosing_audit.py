@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.access import actor, require_page
+from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
 from dashboard.widgets import patient_picker, show_problems
 from models import dose_audit, dose_rules, queries, records
@@ -34,7 +35,7 @@ grace = second.number_input("Grace period (days)", min_value=0, max_value=14, va
                             help="Days allowed between an event's onset and the dose action it calls for.")
 shown_statuses = third.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"])
 
-findings, intensity, holds = dose_audit.cohort_audit(as_of=as_of, grace_days=int(grace))
+findings, intensity, holds = dosing_audit(as_of=as_of, grace_days=int(grace))
 reviews = queries.finding_reviews().set_index("finding_key")
 table = pd.DataFrame([f.__dict__ for f in findings],
                      columns=["key", "patient_id", "mrn", "term", "grade", "onset_date", "rule", "rule_status",
