@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from dashboard.access import current_user, may_open, sign_out  # noqa: E402
 from models.db import database_problem  # noqa: E402
-from dashboard.state import ensure_database  # noqa: E402
+from dashboard.state import ensure_database, take_first_run_message  # noqa: E402
 from dashboard.widgets import escape_markdown  # noqa: E402
 
 st.set_page_config(page_title="ToxWatch", page_icon=":material/monitor_heart:", layout="wide")
@@ -53,9 +53,8 @@ else:
             sign_out("You are signed out.")
             st.rerun()
 
-if status.first_run_message and not st.session_state.get("first_run_message_shown"):
-    st.session_state["first_run_message_shown"] = True
-    st.success(status.first_run_message, icon=":material/database:")
+if first_run := take_first_run_message(status):
+    st.success(first_run, icon=":material/database:")
 try:
     page.run()
 except OperationalError as error:

@@ -1,6 +1,7 @@
 """Process-wide app state: the prepared database (cached per URL) and what to tell the user about it."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -53,3 +54,19 @@ def ensure_database() -> DatabaseStatus:
         st.error(f"The database at {masked_url(url)} could not be prepared: {type(error).__name__}: {error}",
                  icon=":material/error:")
     st.stop()
+
+
+_announced: set[str] = set()
+_announced_lock = threading.Lock()
+
+
+def take_first_run_message(status: DatabaseStatus) -> str | None:
+    """The first-run message, for the one browser session whose start prepared the database; later
+    sessions did not see that happen and are not told it did."""
+    if not status.first_run_message:
+        return None
+    with _announced_lock:
+        if status.url in _announced:
+            return None
+        _announced.add(status.url)
+    return status.first_run_message

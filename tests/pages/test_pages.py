@@ -106,3 +106,16 @@ def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch
         assert any(f"{broken}:4: action:" in e.value for e in app.error), [e.value for e in app.error]
     finally:
         dose_rules.rules.cache_clear()
+
+
+def test_only_the_session_that_created_the_database_is_told_so(monkeypatch, tmp_path):
+    monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
+    monkeypatch.setattr(settings, "SECRETS_PATH", tmp_path / "none.toml")
+    monkeypatch.setattr(settings, "DEFAULT_SQLITE_PATH", tmp_path / "data" / "toxwatch.db")
+    first = AppTest.from_file(APP, default_timeout=120)
+    first.run()
+    assert any("First run" in s.value for s in first.success)
+    second = AppTest.from_file(APP, default_timeout=120)  # another browser, same server process
+    second.run()
+    assert not second.exception
+    assert not any("First run" in s.value for s in second.success)
