@@ -8,6 +8,7 @@ import math
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from models import ctcae
@@ -349,6 +350,14 @@ INPUT_MODELS = {
 }
 
 
+# Built once: every save runs them, and building a statement costs more than running it.
+_PATIENT_FOR_WRITE = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg) \
+    .where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
+_SAME_EVENT = select(AdverseEvent.id).where(
+    AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.term == bindparam("term"),
+    AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
+
+
 def check_against_database(session, kind: str, clean: dict, record_id: int | None, today: date) -> None:
     """Rules that need the database or today's date; raises RecordValueError."""
     _not_in_future(kind, clean, today)
@@ -360,7 +369,7 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
     # Lock the patient row (PostgreSQL; SQLite writes are serialized by BEGIN IMMEDIATE), so two concurrent
     # writes for one patient cannot both pass the duplicate check below. NO KEY UPDATE does not block the
     # KEY SHARE locks of foreign-key checks, so it cannot deadlock with them.
-    patient = session.get(Patient, clean["patient_id"], with_for_update={"key_share": True})
+    patient = session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": clean["patient_id"]}).first()
     if patient is None or patient.record_status != "active":
         raise RecordValueError("patient_id", "The patient does not exist or was entered in error.")
     if kind == "adverse_event":
@@ -377,14 +386,13 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
         clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
 
 
-def _check_adverse_event(session, clean: dict, record_id: int | None, patient: Patient) -> None:
+def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -> None:
     if clean["onset_date"] < patient.treatment_start and not clean["baseline"]:
         raise RecordValueError(
             "onset_date", f"Onset {clean['onset_date']} is before the treatment start "
                           f"{patient.treatment_start}; mark the event as baseline (pre-existing) if it was.")
-    duplicate = session.exec(select(AdverseEvent.id).where(
-        AdverseEvent.patient_id == clean["patient_id"], AdverseEvent.term == clean["term"],
-        AdverseEvent.onset_date == clean["onset_date"], AdverseEvent.record_status == "active")).first()
+    duplicate = session.connection().execute(_SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}) \
+        .scalar()
     if duplicate is not None and duplicate != record_id:
         raise RecordValueError("term", f"{clean['term']} with onset {clean['onset_date']} is already recorded "
                                        "for this patient.", duplicate)

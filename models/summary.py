@@ -2,44 +2,55 @@
 refreshed for one patient inside every write that can change it, in the same transaction."""
 from __future__ import annotations
 
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select
 
 from models.tables import AdverseEvent, Patient, TermOnsetSummary
 
 
-def _aggregate(patient_id: int | None = None, terms: tuple[str, ...] | None = None):
+def _aggregate():
     eligible = and_(AdverseEvent.record_status == "active", AdverseEvent.baseline.is_(False),
                     AdverseEvent.onset_date >= Patient.treatment_start, Patient.record_status == "active")
-    statement = select(
+    return select(
         AdverseEvent.patient_id, AdverseEvent.term, func.min(AdverseEvent.onset_date),
         func.min(case((AdverseEvent.grade >= 2, AdverseEvent.onset_date))),
         func.min(case((AdverseEvent.grade >= 3, AdverseEvent.onset_date))),
         func.max(AdverseEvent.grade),
-    ).join(Patient, Patient.id == AdverseEvent.patient_id).where(eligible)
-    if patient_id is not None:
-        statement = statement.where(AdverseEvent.patient_id == patient_id)
-    if terms is not None:
-        statement = statement.where(AdverseEvent.term.in_(terms))
-    return statement.group_by(AdverseEvent.patient_id, AdverseEvent.term)
+    ).join(Patient, Patient.id == AdverseEvent.patient_id).where(eligible) \
+        .group_by(AdverseEvent.patient_id, AdverseEvent.term)
 
 
 _COLUMNS = ["patient_id", "term", "first_onset", "first_onset_grade_2", "first_onset_grade_3", "worst_grade"]
+_SUMMARY = TermOnsetSummary.__table__
+
+
+def _refresh_statements(by_term: bool):
+    """DELETE and INSERT ... SELECT for one patient (and some terms), built once: every save runs them, and
+    building SQLAlchemy statements costs more Python time than SQLite takes to run them."""
+    patient, terms = bindparam("patient_id"), bindparam("terms", expanding=True)
+    stale = delete(TermOnsetSummary.__table__).where(_SUMMARY.c.patient_id == patient)
+    fresh = _aggregate().where(AdverseEvent.patient_id == patient)
+    if by_term:
+        stale = stale.where(_SUMMARY.c.term.in_(terms))
+        fresh = fresh.where(AdverseEvent.term.in_(terms))
+    return stale, insert(_SUMMARY).from_select(_COLUMNS, fresh)
+
+
+_REFRESH = {False: _refresh_statements(False), True: _refresh_statements(True)}
 
 
 def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = None) -> None:
     """Recompute one patient's rows (after any write to their events or to the patient); `terms` limits it
     to the terms an event write touched, which keeps each save short."""
-    stale = delete(TermOnsetSummary).where(TermOnsetSummary.patient_id == patient_id)
-    if terms is not None:
-        stale = stale.where(TermOnsetSummary.term.in_(terms))
-    session.execute(stale)
-    session.execute(insert(TermOnsetSummary).from_select(_COLUMNS, _aggregate(patient_id, terms)))
+    connection = session.connection()
+    parameters = {"patient_id": patient_id} | ({} if terms is None else {"terms": list(terms)})
+    for statement in _REFRESH[terms is not None]:
+        connection.execute(statement, parameters)
 
 
 def rebuild(session) -> None:
     """Recompute every row (after a bulk load that bypassed the write path)."""
-    session.execute(delete(TermOnsetSummary))
-    session.execute(insert(TermOnsetSummary).from_select(_COLUMNS, _aggregate()))
+    session.execute(delete(TermOnsetSummary.__table__))
+    session.execute(insert(_SUMMARY).from_select(_COLUMNS, _aggregate()))
 
 
 def _days_between(later, earlier, dialect: str):

@@ -425,6 +425,22 @@ def test_duplicate_mrn_is_refused(db_url):
     assert records.get("patient", second["id"], url=db_url)["mrn"] == "MRN-556"
 
 
+def test_an_mrn_clash_caught_only_by_the_database_is_a_clear_message(db_url):
+    """Two registrations racing past the MRN check: the unique index refuses the second INSERT, and the
+    user reads which MRN, not a driver error."""
+    from models.db import write_session
+    from models.tables import utc_now
+
+    _patient(db_url, mrn="MRN-777")
+    state = _state(db_url)
+    row = {"mrn": "MRN-777", "name": "Racing Twin", "treatment_start": START, "created_by": ADMIN.username,
+           "created_at": utc_now()}
+    with pytest.raises(ValidationFailed, match="MRN MRN-777 is already registered"):
+        with write_session(db_url) as session:
+            records._insert(session, Patient, "patient", row)
+    assert _state(db_url) == state
+
+
 def test_refused_update_changes_nothing(db_url):
     patient_id = _patient(db_url)["id"]
     event = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
