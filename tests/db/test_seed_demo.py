@@ -11,8 +11,8 @@ from sqlmodel import select
 from models import ctcae, queries
 from models.db import read_session, write_session
 from models.demo import DatabaseNotEmptyError, is_demo_database, seed_demo
-from models.tables import AuditEntry, Patient
-from seed_data.demo_cohort import generate
+from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
+from seed_data.demo_cohort import SEED_USER, generate
 from tests.conftest import DEMO_TODAY
 
 
@@ -105,6 +105,23 @@ def test_seed_demo_fills_an_empty_database_once(db_url):
     with pytest.raises(DatabaseNotEmptyError):
         seed_demo(db_url, patients=5, seed=12, today=DEMO_TODAY)
     assert len(queries.patients(db_url)) == 30
+
+
+def test_seeded_rows_hold_exactly_the_generated_values(db_url):
+    """The bulk load (COPY on PostgreSQL, INSERTs on SQLite) stores every generated value and the table
+    defaults for the rest, the same on both backends."""
+    seed_demo(db_url, patients=12, seed=5, today=DEMO_TODAY, registry=True)
+    cohort = generate(patients=12, seed=5, today=DEMO_TODAY, registry=True)
+    for table, generated in ((Patient, cohort.patients), (AdverseEvent, cohort.adverse_events),
+                             (LabResult, cohort.labs), (DoseEvent, cohort.doses)):
+        with read_session(db_url) as session:
+            stored = {row.id: row.model_dump() for row in session.exec(select(table))}
+        assert len(stored) == len(generated), table.__name__
+        for row in generated:
+            saved = stored[row["id"]]
+            assert {k: saved[k] for k in row} == row, (table.__name__, row["id"])
+            assert (saved["record_status"], saved["version"], saved["created_by"]) == ("active", 1, SEED_USER)
+            assert saved["created_at"] is not None and saved["updated_by"] is None
 
 
 def test_new_rows_after_seeding_get_fresh_ids(db_url):
