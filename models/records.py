@@ -354,12 +354,14 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
 
 
 def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> None:
-    """Keep the onset summary in step with the events and the patient, in the same transaction."""
+    """Keep the onset summary in step with the events, the doses and the patient, in the same transaction."""
     if kind == "patient":
         summary.refresh_patient(session, after["id"])
     elif kind == "adverse_event":
         terms = tuple({after["term"], (before or after)["term"]})
         summary.refresh_patient(session, after["patient_id"], terms)
+    elif kind == "dose_event":
+        summary.refresh_discontinuation(session, after["patient_id"])
 
 
 def _stale_message(row) -> str:

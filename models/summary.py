@@ -2,40 +2,63 @@
 refreshed for one patient inside every write that can change it, in the same transaction."""
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select
+import functools
 
-from models.tables import AdverseEvent, Patient, TermOnsetSummary
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
+
+from models.tables import AdverseEvent, DoseEvent, Patient, TermOnsetSummary
+from models.time_to_event import FOLLOW_UP_AFTER_STOP_DAYS
+
+_SUMMARY = TermOnsetSummary.__table__
+_COLUMNS = ["patient_id", "term", "first_onset", "first_onset_grade_2", "first_onset_grade_3", "worst_grade",
+            "counted_until"]
 
 
-def _aggregate():
+def _plus_days(day, days: int, dialect: str):
+    """A date `days` later, in SQL (SQLite keeps dates as ISO text, which also compares in date order)."""
+    if dialect == "sqlite":
+        return func.date(day, f"+{int(days)} days")
+    return day + days
+
+
+def _counted_until(patient_id, dialect: str):
+    """The last day an onset counts as treatment-emergent: 30 days after the patient's first
+    discontinuation (NULL while they never stopped)."""
+    return select(_plus_days(func.min(DoseEvent.effective_date), FOLLOW_UP_AFTER_STOP_DAYS, dialect)).where(
+        DoseEvent.patient_id == patient_id, DoseEvent.record_status == "active",
+        DoseEvent.action == "discontinue").scalar_subquery()
+
+
+def _aggregate(dialect: str):
     eligible = and_(AdverseEvent.record_status == "active", AdverseEvent.baseline.is_(False),
                     AdverseEvent.onset_date >= Patient.treatment_start, Patient.record_status == "active")
     return select(
         AdverseEvent.patient_id, AdverseEvent.term, func.min(AdverseEvent.onset_date),
         func.min(case((AdverseEvent.grade >= 2, AdverseEvent.onset_date))),
         func.min(case((AdverseEvent.grade >= 3, AdverseEvent.onset_date))),
-        func.max(AdverseEvent.grade),
+        func.max(AdverseEvent.grade), _counted_until(AdverseEvent.patient_id, dialect),
     ).join(Patient, Patient.id == AdverseEvent.patient_id).where(eligible) \
         .group_by(AdverseEvent.patient_id, AdverseEvent.term)
 
 
-_COLUMNS = ["patient_id", "term", "first_onset", "first_onset_grade_2", "first_onset_grade_3", "worst_grade"]
-_SUMMARY = TermOnsetSummary.__table__
-
-
-def _refresh_statements(by_term: bool):
+@functools.cache
+def _refresh_statements(dialect: str, by_term: bool) -> tuple:
     """DELETE and INSERT ... SELECT for one patient (and some terms), built once: every save runs them, and
     building SQLAlchemy statements costs more Python time than SQLite takes to run them."""
     patient, terms = bindparam("patient_id"), bindparam("terms", expanding=True)
     stale = delete(TermOnsetSummary.__table__).where(_SUMMARY.c.patient_id == patient)
-    fresh = _aggregate().where(AdverseEvent.patient_id == patient)
+    fresh = _aggregate(dialect).where(AdverseEvent.patient_id == patient)
     if by_term:
         stale = stale.where(_SUMMARY.c.term.in_(terms))
         fresh = fresh.where(AdverseEvent.term.in_(terms))
     return stale, insert(_SUMMARY).from_select(_COLUMNS, fresh)
 
 
-_REFRESH = {False: _refresh_statements(False), True: _refresh_statements(True)}
+@functools.cache
+def _stop_statement(dialect: str):
+    patient = bindparam("for_patient")  # not "patient_id": UPDATE reserves column names for SET values
+    return update(_SUMMARY).where(_SUMMARY.c.patient_id == patient) \
+        .values(counted_until=_counted_until(patient, dialect))
 
 
 def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = None) -> None:
@@ -43,47 +66,35 @@ def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = No
     to the terms an event write touched, which keeps each save short."""
     connection = session.connection()
     parameters = {"patient_id": patient_id} | ({} if terms is None else {"terms": list(terms)})
-    for statement in _REFRESH[terms is not None]:
+    for statement in _refresh_statements(connection.dialect.name, terms is not None):
         connection.execute(statement, parameters)
+
+
+def refresh_discontinuation(session, patient_id: int) -> None:
+    """Recompute one patient's counted_until (after any write to their dose records)."""
+    connection = session.connection()
+    connection.execute(_stop_statement(connection.dialect.name), {"for_patient": patient_id})
 
 
 def rebuild(session) -> None:
     """Recompute every row (after a bulk load that bypassed the write path)."""
+    dialect = session.connection().dialect.name
     session.execute(delete(TermOnsetSummary.__table__))
-    session.execute(insert(_SUMMARY).from_select(_COLUMNS, _aggregate()))
+    session.execute(insert(_SUMMARY).from_select(_COLUMNS, _aggregate(dialect)))
 
 
-def _days_between(later, earlier, dialect: str):
-    """Whole days from `earlier` to `later` in SQL (SQLite has no date subtraction)."""
-    if dialect == "sqlite":
-        return func.julianday(later) - func.julianday(earlier)
-    return later - earlier
-
-
-def cohort_counts(connection, as_of, follow_up_days: int = 30) -> tuple[int, dict[int, dict[str, int]]]:
+def cohort_counts(connection, as_of) -> tuple[int, dict[int, dict[str, int]]]:
     """(exposed patients, {grade: {term: patients}}) for grades 1, 2 and 3: treatment-emergent first onsets
-    on or before the analysis date and no later than `follow_up_days` after the first discontinuation.
-    One GROUP BY over the summary; no event rows are read."""
-    from models.tables import DoseEvent
-
-    dialect = connection.dialect.name
-    stops = select(DoseEvent.patient_id, func.min(DoseEvent.effective_date).label("stopped_on")).where(
-        DoseEvent.record_status == "active", DoseEvent.action == "discontinue",
-        DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id).subquery()
-
+    on or before the analysis date and no later than 30 days after the first discontinuation.
+    One pass over the summary (a covering index); no event, patient or dose rows are read. That needs no
+    join: a summary row exists only for an active patient, and its onsets are on or after the treatment
+    start, so an onset on or before the analysis date also means the patient was exposed by then."""
     def counted(column):
-        within = and_(column.is_not(None), column <= as_of,
-                      (stops.c.stopped_on.is_(None))
-                      | (_days_between(column, stops.c.stopped_on, dialect) <= follow_up_days))
-        return func.sum(case((within, 1), else_=0))
+        return func.count().filter(column <= as_of, _SUMMARY.c.counted_until.is_(None)
+                                   | (column <= _SUMMARY.c.counted_until))
 
-    columns = (TermOnsetSummary.first_onset, TermOnsetSummary.first_onset_grade_2,
-               TermOnsetSummary.first_onset_grade_3)
-    statement = select(TermOnsetSummary.term, *(counted(c) for c in columns)) \
-        .join(Patient, Patient.id == TermOnsetSummary.patient_id) \
-        .outerjoin(stops, stops.c.patient_id == TermOnsetSummary.patient_id) \
-        .where(Patient.record_status == "active", Patient.treatment_start <= as_of) \
-        .group_by(TermOnsetSummary.term)
+    columns = (_SUMMARY.c.first_onset, _SUMMARY.c.first_onset_grade_2, _SUMMARY.c.first_onset_grade_3)
+    statement = select(_SUMMARY.c.term, *(counted(c) for c in columns)).group_by(_SUMMARY.c.term)
     per_grade: dict[int, dict[str, int]] = {1: {}, 2: {}, 3: {}}
     for term, *counts in connection.execute(statement):
         for grade, count in zip((1, 2, 3), counts):

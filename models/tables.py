@@ -211,9 +211,12 @@ class FindingReview(ClinicalRecord, table=True):
 class TermOnsetSummary(SQLModel, table=True):
     """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
     at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,
-    onset on or after treatment start). Cohort incidence for any analysis date follows from these dates
-    without reading every event (models/summary.py)."""
+    onset on or after treatment start), and the last day an onset counts (30 days after the patient's first
+    discontinuation). Cohort incidence for any analysis date follows from these dates without reading every
+    event (models/summary.py)."""
     __tablename__ = "term_onset_summary"
+    __table_args__ = (Index("ix_term_onset_summary_counts", "term", "first_onset", "first_onset_grade_2",
+                            "first_onset_grade_3", "counted_until"),)
 
     patient_id: int = Field(foreign_key="patient.id", primary_key=True)
     term: str = Field(max_length=120, primary_key=True)
@@ -221,3 +224,4 @@ class TermOnsetSummary(SQLModel, table=True):
     first_onset_grade_2: date | None = None
     first_onset_grade_3: date | None = None
     worst_grade: int
+    counted_until: date | None = None

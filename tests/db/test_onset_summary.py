@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
+from sqlmodel import select
 
 from models import incidence, queries, records, transfer
+from models.db import read_session
 from models.demo import seed_demo
+from models.tables import TermOnsetSummary
 from tests.conftest import DEMO_TODAY
 
 NURSE = records.Actor("nurse", "nurse")
+PHARMACIST = records.Actor("pharmacist", "pharmacist")
 ADMIN = records.Actor("admin", "admin")
 START = date(2026, 1, 5)
 TODAY = date(2026, 6, 1)
@@ -25,9 +29,27 @@ def normalised(frame: pd.DataFrame) -> list[tuple]:
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
+def _as_date(value):
+    return None if value is None or (not isinstance(value, (str, date)) and pd.isna(value)) \
+        else pd.Timestamp(value).date()
+
+
+def counted_until(url: str) -> dict[tuple[int, str], date | None]:
+    with read_session(url) as session:
+        rows = session.exec(select(TermOnsetSummary.patient_id, TermOnsetSummary.term,
+                                   TermOnsetSummary.counted_until)).all()
+    return {(patient_id, term): _as_date(until) for patient_id, term, until in rows}
+
+
 def assert_summary_matches(url: str) -> None:
     expected = incidence.onsets_from_events(queries.adverse_events(url), queries.patients(url))
     assert normalised(queries.term_onsets(url)) == normalised(expected)
+    doses = queries.dose_events(url)
+    stops = doses[doses["action"] == "discontinue"].groupby("patient_id")["effective_date"].min()
+    assert counted_until(url) == {
+        (row.patient_id, row.term): (_as_date(stops[row.patient_id]) + timedelta(days=30)
+                                     if row.patient_id in stops.index else None)
+        for row in expected.itertuples()}
 
 
 def test_the_summary_follows_every_kind_of_write(db_url):
@@ -71,6 +93,48 @@ def test_the_summary_follows_every_kind_of_write(db_url):
 
     records.mark_entered_in_error("patient", pid, 2, "duplicate registration", ADMIN, url=db_url)
     assert queries.term_onsets(db_url).empty
+
+
+def test_the_last_countable_day_follows_every_dose_write(db_url):
+    """30 days after the first discontinuation, on every summary row of the patient: after a start, a
+    discontinuation, an edit of its date, a restart and a second stop, and a stop entered in error."""
+    pid = records.create("patient", {"mrn": "S-2", "name": "Stop Test", "treatment_start": START},
+                         NURSE, today=TODAY, url=db_url)["id"]
+    for term, onset in (("Stomatitis", date(2026, 1, 20)), ("Pneumonitis", date(2026, 3, 1))):
+        records.create("adverse_event", {"patient_id": pid, "term": term, "grade": 2, "onset_date": onset},
+                       NURSE, today=TODAY, url=db_url)
+    records.create("dose_event", {"patient_id": pid, "effective_date": START, "action": "start", "dose_mg": 10},
+                   PHARMACIST, today=TODAY, url=db_url)
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {None}
+
+    stop = records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 2, 10),
+                                         "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY,
+                          url=db_url)
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {date(2026, 3, 12)}
+
+    records.update("dose_event", stop["id"], 1, {"effective_date": date(2026, 2, 14)}, PHARMACIST, today=TODAY,
+                   url=db_url)
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {date(2026, 3, 16)}
+
+    records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 4, 1), "action": "start",
+                                  "dose_mg": 10}, PHARMACIST, today=TODAY, url=db_url)
+    records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 5, 1),
+                                  "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY, url=db_url)
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {date(2026, 3, 16)}, "the first discontinuation counts"
+
+    records.mark_entered_in_error("dose_event", stop["id"], 2, "wrong patient", PHARMACIST, url=db_url)
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {date(2026, 5, 31)}
+
+    # A new event of a patient who stopped carries the stop too.
+    records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1,
+                                     "onset_date": date(2026, 5, 3)}, NURSE, today=TODAY, url=db_url)
+    assert_summary_matches(db_url)
+    assert counted_until(db_url)[(pid, "Fatigue")] == date(2026, 5, 31)
 
 
 def test_the_summary_follows_an_import(db_url, tmp_path):

@@ -29,6 +29,54 @@ def test_upgrade_creates_schema_then_changes_nothing(empty_url):
             "app_setting"} <= set(first)
 
 
+def test_the_migrations_build_exactly_the_tables_the_code_declares(empty_url):
+    """Every column and index of models/tables.py exists after the migrations, and nothing else: a table
+    change without its migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    upgrade_to_head(empty_url)
+    with get_engine(empty_url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []
+
+
+def test_upgrading_a_database_with_data_fills_the_last_countable_day(empty_url):
+    """Migration 0006 computes counted_until for the summary rows already there: 30 days after the first
+    active discontinuation; none for a patient who never stopped."""
+    from alembic import command
+
+    from models.migrate import alembic_config
+
+    command.upgrade(alembic_config(empty_url), "0005")
+    stamp = {"now": "2026-01-05 09:00:00"}
+    with get_engine(empty_url).begin() as connection:
+        for pid in (1, 2):
+            connection.execute(text(
+                "INSERT INTO patient (id, mrn, name, treatment_start, planned_dose_mg, status, record_status, "
+                "version, created_by, created_at) VALUES "
+                f"({pid}, 'M-{pid}', 'P', '2026-01-05', 10, 'on_treatment', 'active', 1, 't', :now)"), stamp)
+            connection.execute(text(
+                "INSERT INTO term_onset_summary (patient_id, term, first_onset, worst_grade) "
+                f"VALUES ({pid}, 'Mucositis oral', '2026-01-20', 2)"))
+        for day, action, dose, status in (("2026-01-05", "start", 10, "active"),
+                                          ("2026-02-01", "discontinue", 0, "entered_in_error"),
+                                          ("2026-02-10", "discontinue", 0, "active"),
+                                          ("2026-04-01", "discontinue", 0, "active")):
+            connection.execute(text(
+                "INSERT INTO dose_event (patient_id, effective_date, action, dose_mg, every_other_day, "
+                "record_status, version, created_by, created_at) "
+                f"VALUES (1, '{day}', '{action}', {dose}, false, '{status}', 1, 't', :now)"), stamp)
+    assert upgrade_to_head(empty_url) is True
+    with get_engine(empty_url).connect() as connection:
+        rows = connection.execute(text("SELECT patient_id, counted_until FROM term_onset_summary "
+                                       "ORDER BY patient_id")).all()
+    assert [(pid, None if until is None else str(until)[:10]) for pid, until in rows] == [
+        (1, "2026-03-12"), (2, None)]
+
+
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     with get_engine(url).connect() as connection:
