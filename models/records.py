@@ -357,6 +357,8 @@ def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> No
     """Keep the onset summary in step with the events, the doses and the patient, in the same transaction."""
     if kind == "patient":
         summary.refresh_patient(session, after["id"])
+    elif kind == "adverse_event" and before is None:
+        summary.add_event(session, after)
     elif kind == "adverse_event":
         terms = tuple({after["term"], (before or after)["term"]})
         summary.refresh_patient(session, after["patient_id"], terms)

@@ -55,6 +55,22 @@ def _refresh_statements(dialect: str, by_term: bool) -> tuple:
 
 
 @functools.cache
+def _add_statement(dialect: str):
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for one patient and term: after a new event the term's
+    row can only appear or change, never go, so one upsert replaces the DELETE and the INSERT."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    fresh = _aggregate(dialect).where(AdverseEvent.patient_id == bindparam("patient_id"),
+                                      AdverseEvent.term == bindparam("term"))
+    statement = upsert(_SUMMARY).from_select(_COLUMNS, fresh)
+    return statement.on_conflict_do_update(
+        index_elements=["patient_id", "term"],
+        set_={column: statement.excluded[column] for column in _COLUMNS if column not in ("patient_id", "term")})
+
+
+@functools.cache
 def _stop_statement(dialect: str):
     patient = bindparam("for_patient")  # not "patient_id": UPDATE reserves column names for SET values
     return update(_SUMMARY).where(_SUMMARY.c.patient_id == patient) \
@@ -68,6 +84,15 @@ def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = No
     parameters = {"patient_id": patient_id} | ({} if terms is None else {"terms": list(terms)})
     for statement in _refresh_statements(connection.dialect.name, terms is not None):
         connection.execute(statement, parameters)
+
+
+def add_event(session, event: dict) -> None:
+    """Bring one patient's row of a term up to date after a new event (a pre-existing one changes nothing)."""
+    if event["baseline"]:
+        return
+    connection = session.connection()
+    connection.execute(_add_statement(connection.dialect.name),
+                       {"patient_id": event["patient_id"], "term": event["term"]})
 
 
 def refresh_discontinuation(session, patient_id: int) -> None:
