@@ -35,9 +35,9 @@ def vectorised(url: str, as_of: date) -> dict:
     stops_sql = select(DoseEvent.patient_id, DoseEvent.effective_date).where(
         DoseEvent.record_status == "active", DoseEvent.action == "discontinue")
     with get_engine(url).connect() as connection:
-        events = pd.read_sql(events_sql, connection)
-        patients = pd.read_sql(patients_sql, connection)
-        stops = pd.read_sql(stops_sql, connection)
+        events = pd.read_sql_query(events_sql, connection)
+        patients = pd.read_sql_query(patients_sql, connection)
+        stops = pd.read_sql_query(stops_sql, connection)
     day = pd.Timestamp(as_of)
     patients["treatment_start"] = pd.to_datetime(patients["treatment_start"])
     patients = patients[patients["treatment_start"] <= day]

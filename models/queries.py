@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pandas as pd
 from sqlalchemy import String, cast, func, select
+from sqlalchemy.exc import OperationalError
 
 from models.db import get_engine
 from models.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient,
@@ -14,13 +15,32 @@ ACTIVE = "active"
 
 
 def _frame(statement, url: str | None, *, parse_dates: list[str] | None = None) -> pd.DataFrame:
-    with get_engine(url).connect() as connection:
-        frame = pd.read_sql(statement, connection)
+    try:
+        with get_engine(url).connect() as connection:
+            frame = pd.read_sql_query(statement, connection)  # not read_sql: it asks has_table() first
+    except pd.errors.DatabaseError as error:
+        # pandas wraps a failure during the query (e.g. the server went away); give the pages the
+        # SQLAlchemy error they turn into a clear message.
+        cause = _database_cause(error)
+        if cause is not None:
+            raise cause from None
+        raise
     for column in parse_dates or []:
         # object dtype even when every value is missing (then pandas would keep datetime64, which refuses
         # comparisons with dates)
         frame[column] = pd.to_datetime(frame[column], format="ISO8601").dt.date.astype(object)
     return frame
+
+
+def _database_cause(error: BaseException) -> OperationalError | None:
+    """The OperationalError behind pandas' wrapper (pandas' own rollback attempt may stand in between)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OperationalError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def patients(url: str | None = None) -> pd.DataFrame:
