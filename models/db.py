@@ -7,18 +7,20 @@ BEGIN IMMEDIATE so that a read-then-write transaction cannot fail half way with 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from models.settings import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+PING_AFTER_IDLE_S = 1.0
 _WRITE_OPTION = "toxwatch_write"
 
 _engines: dict[str, Engine] = {}
@@ -72,7 +74,29 @@ def _create_engine(url: str) -> Engine:
                                                   "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Like pool_pre_ping, but only for a connection that sat unused in the pool for a while: pinging on
+    every checkout costs a round trip per save, and a connection used a moment ago is alive. A dead one (the
+    server restarted) is replaced before the page uses it; should the server restart within that moment,
+    the next write is refused with a clear message and the one after works."""
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        checked_in_at = record.info.get("checked_in_at")  # None: just connected
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # any failure: the pool drops this connection and opens a fresh one
+            raise DisconnectionError(f"stale pooled connection: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -3,6 +3,7 @@ once the database is back — without a restart."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -105,3 +106,25 @@ def test_an_unreachable_postgresql_is_reported_and_the_app_recovers_without_rest
 def _fresh_engines():
     yield
     db._engines.clear()
+
+
+def test_pooled_postgresql_connections_idle_for_a_while_are_checked_before_use(monkeypatch):
+    """After a server restart, a connection that sat in the pool longer than PING_AFTER_IDLE_S is found
+    dead and replaced before the read, so the first page load after the outage just works."""
+    require_or_skip(postgres_unavailable_reason(), "PostgreSQL")
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.2)
+    server = TemporaryPostgres().start()
+    try:
+        url = server.create_database("idle")
+        prepare(url)
+        assert len(queries.patients(url)) == 1  # leaves a connection in the pool
+        server.pause()
+        server.resume()
+        time.sleep(0.3)
+        assert len(queries.patients(url)) == 1
+        assert len(records.create("adverse_event", {"patient_id": int(queries.patients(url)["id"][0]),
+                                                    "term": "Fatigue", "grade": 1,
+                                                    "onset_date": date.today()}, NURSE, url=url)) > 0
+    finally:
+        dispose_engine(url)
+        server.stop()
