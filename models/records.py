@@ -67,6 +67,11 @@ class ValidationFailed(RecordError):
         super().__init__(" ".join(p.message for p in problems))
 
 
+class RefusedByDatabase(ValidationFailed):
+    """A constraint of the database refused the statement (the checks before it had passed). On PostgreSQL
+    the transaction can run nothing more after it."""
+
+
 class DuplicateRecord(ValidationFailed):
     def __init__(self, problem: Problem, existing_id: int):
         self.existing_id = existing_id
@@ -309,8 +314,8 @@ def _insert(session, table: type[SQLModel], kind: str, values: dict) -> dict:
         result = session.connection().execute(_INSERTS[table], row)
     except (IntegrityError, DataError) as error:
         if kind == "patient" and "mrn" in str(error.orig).lower():
-            raise ValidationFailed([Problem("mrn", f"MRN {row['mrn']} is already registered.")]) from None
-        raise ValidationFailed([Problem("record", "The database refused the record: "
+            raise RefusedByDatabase([Problem("mrn", f"MRN {row['mrn']} is already registered.")]) from None
+        raise RefusedByDatabase([Problem("record", "The database refused the record: "
                                                   f"{str(error.orig).splitlines()[0]}")]) from None
     row["id"] = result.inserted_primary_key[0]
     return {column: row.get(column) for column in table.model_fields}
@@ -344,7 +349,7 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
     try:
         session.flush()
     except (IntegrityError, DataError) as error:
-        raise ValidationFailed([Problem("record", "The database refused the change: "
+        raise RefusedByDatabase([Problem("record", "The database refused the change: "
                                                   f"{str(error.orig).splitlines()[0]}")]) from None
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
              "updated_at": now}

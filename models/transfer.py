@@ -2,13 +2,14 @@
 
 Import reads patients.csv, adverse_events.csv, labs.csv and doses.csv (any may be absent; in that order, so
 later files can name patients of the same import by MRN). Every row goes through records.create inside ONE
-write transaction, each row in its own SAVEPOINT so that a refused row does not stop the checking of the
-rest. Any problem, or a dry run, rolls the whole transaction back: nothing is written. Problems read
-`file:line: column: message` (line = physical line, the header is line 1; column "record" = the row as a
-whole, "file" = the whole file). Export writes the same four files, so an export re-imports unchanged.
+write transaction; a refused row does not stop the checking of the rest (see _Run._create for when a row
+needs its own SAVEPOINT). Any problem, or a dry run, rolls the whole transaction back: nothing is written.
+Problems read `file:line: column: message` (line = physical line, the header is line 1; column "record" =
+the row as a whole, "file" = the whole file). Export writes the same four files, so an export re-imports unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -171,6 +172,10 @@ class _RowRefused(Exception):
     pass
 
 
+class _NeedsSavepoints(Exception):
+    """The database refused a row that was not in a SAVEPOINT: the import runs again with one per row."""
+
+
 class _Rollback(Exception):
     pass
 
@@ -228,6 +233,16 @@ def _too_big(size: int) -> str:
 
 
 def _import(files: dict[str, bytes | str], actor, *, dry_run, today, url, source, empty_message) -> ImportReport:
+    try:
+        return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
+                        empty_message=empty_message, savepoints=False)
+    except _NeedsSavepoints:
+        return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
+                        empty_message=empty_message, savepoints=True)
+
+
+def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, source, empty_message,
+             savepoints: bool) -> ImportReport:
     problems = _Problems()
     tables: dict[str, list[_Row] | None] = {}
     for name, data in files.items():
@@ -250,7 +265,7 @@ def _import(files: dict[str, bytes | str], actor, *, dry_run, today, url, source
         return report
     try:
         with write_session(url) as session:
-            run = _Run(session, actor, today or date.today(), problems, report)
+            run = _Run(session, actor, today or date.today(), problems, report, savepoints)
             for name in FILES:
                 if name in tables:
                     run.load(name, tables[name])
@@ -347,8 +362,10 @@ def _label(text: str) -> str:
 class _Run:
     """One import inside one write transaction."""
 
-    def __init__(self, session, actor: records.Actor, today: date, problems: _Problems, report: ImportReport):
+    def __init__(self, session, actor: records.Actor, today: date, problems: _Problems, report: ImportReport,
+                 savepoints: bool):
         self.session, self.actor, self.today, self.problems, self.report = session, actor, today, problems, report
+        self.savepoints = savepoints
         self.patients: dict[str, tuple[int, date]] = {}  # active patients by MRN, database and this import
         self.inactive: set[str] = set()
         self.in_file: dict[str, int] = {}                  # MRN -> its line in patients.csv
@@ -383,10 +400,15 @@ class _Run:
                 self.problems.add(name, row.line, column, message)
 
     def _create(self, kind: str, row: _Row, values: dict) -> dict | None:
+        # A row goes in a SAVEPOINT (a round trip each way on PostgreSQL) only when it may have to be undone:
+        # a cell could not be read (it is still written, to check the rest, then undone). A refusal by the
+        # validation comes before any write; a refusal by the database itself is rare and starts the import
+        # again with a SAVEPOINT around every row.
+        guarded = self.savepoints or bool(row.problems)
         try:
-            with self.session.begin_nested():
+            with self.session.begin_nested() if guarded else contextlib.nullcontext():
                 try:
-                    created = records.create(kind, values, self.actor, today=self.today, session=self.session)
+                    created = self._write(kind, values, guarded)
                 except records.ValidationFailed as error:
                     for problem in error.problems:
                         column = _column(kind, problem)
@@ -402,6 +424,14 @@ class _Run:
                 return created
         except _RowRefused:
             return None
+
+    def _write(self, kind: str, values: dict, guarded: bool) -> dict:
+        try:
+            return records.create(kind, values, self.actor, today=self.today, session=self.session)
+        except (records.RefusedByDatabase, IntegrityError, DataError):
+            if not guarded:
+                raise _NeedsSavepoints from None
+            raise
 
     def _after(self, kind: str, row: _Row, created: dict) -> None:
         if kind == "patient":
