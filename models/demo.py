@@ -61,6 +61,8 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
         onset_summary.rebuild(session)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE")  # plans for the new row counts now, not when autovacuum runs
         session.merge(AppSetting(key=DEMO_MODE_KEY, value="true"))
         create_demo_users(session)
         summary = SeedSummary(len(cohort.patients), len(cohort.adverse_events), len(cohort.labs),
