@@ -2,7 +2,8 @@
 
 RDI = total mg actually taken / (planned daily dose x days from treatment start to the earlier of
 discontinuation and the analysis date). The period is [start, end): a discontinuation date is the first
-day without drug; the analysis date itself counts as a day on treatment.
+day without drug; the analysis date itself counts as a day on treatment. A patient who restarted after a
+discontinuation is on treatment again: their period runs to the analysis date (or their final stop).
 """
 from __future__ import annotations
 
@@ -61,8 +62,11 @@ def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> 
     starts = pd.to_datetime(exposed.set_index("id")["treatment_start"])
     rows = doses[(doses["effective_date"] <= as_of) & doses["patient_id"].isin(starts.index)] \
         .sort_values(["patient_id", "effective_date", "id"]) if not doses.empty else doses
-    stops = rows[rows["action"] == "discontinue"].groupby("patient_id")["effective_date"].max() \
-        if not rows.empty else pd.Series(dtype=object)
+    # The period ends at a discontinuation only if it is the patient's last record: after a restart it runs
+    # on, and the days off drug in between count as days without drug.
+    last = rows.groupby("patient_id")[["effective_date", "action"]].last() if not rows.empty else None
+    stops = last.loc[last["action"] == "discontinue", "effective_date"] if last is not None \
+        else pd.Series(dtype=object)
     period_end = pd.to_datetime(pd.Series(starts.index.map(stops), index=starts.index)).fillna(day_after)
     taken = pd.Series(0.0, index=starts.index)
     held = pd.Series(0, index=starts.index)

@@ -94,6 +94,24 @@ def test_discontinuation_ends_the_period():
     assert row["current_dose_mg"] == 0.0  # a discontinued patient takes nothing now
 
 
+def test_a_restart_after_a_discontinuation_continues_the_period():
+    # Stopped Jan 11 (first day off), started again Jan 21. Period Jan 1..30 = 30 days, 300 mg planned;
+    # taken Jan 1-10 (100 mg) + Jan 21-30 (100 mg) = 200 mg -> 66.7%. On drug now, so not discontinued.
+    row = one((1, START, "start", 10.0), (1, jan(11), "discontinue", 0.0), (1, jan(21), "start", 10.0))
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (30, 200, 66.7)
+    assert row["current_dose_mg"] == 10.0 and row["discontinued_on"] is None
+    assert row["days_held"] == 0  # the gap after a discontinuation is not a hold
+
+
+def test_a_second_discontinuation_after_a_restart_ends_the_period():
+    # As above, stopped again Jan 26: period Jan 1..25 = 25 days, 250 mg planned; taken 100 + Jan 21-25
+    # (50 mg) = 150 mg -> 60%.
+    row = one((1, START, "start", 10.0), (1, jan(11), "discontinue", 0.0), (1, jan(21), "start", 10.0),
+              (1, jan(26), "discontinue", 0.0))
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (25, 150, 60.0)
+    assert row["current_dose_mg"] == 0.0 and row["discontinued_on"] == jan(26)
+
+
 def test_discontinuation_after_a_reduction():
     # Jan 1-10: 10 x 10 = 100; Jan 11-20: 10 x 5 = 50; stopped Jan 21. 150 / (10 mg x 20 d) = 75%
     row = one((1, START, "start", 10.0), (1, jan(11), "reduce", 5.0), (1, jan(21), "discontinue", 0.0),
