@@ -358,6 +358,13 @@ _SAME_EVENT = select(AdverseEvent.id).where(
     AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
 
 
+def lock_patient(session, patient_id: int):
+    """The patient row (id, record_status, treatment_start, planned_dose_mg), locked on PostgreSQL until the
+    transaction ends: every write about a patient takes this lock, so writes that change the patient's
+    derived summary (models/summary.py) follow one another and each sees the last one's result."""
+    return session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": patient_id}).first()
+
+
 def check_against_database(session, kind: str, clean: dict, record_id: int | None, today: date) -> None:
     """Rules that need the database or today's date; raises RecordValueError."""
     _not_in_future(kind, clean, today)
@@ -369,7 +376,7 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
     # Lock the patient row (PostgreSQL; SQLite writes are serialized by BEGIN IMMEDIATE), so two concurrent
     # writes for one patient cannot both pass the duplicate check below. NO KEY UPDATE does not block the
     # KEY SHARE locks of foreign-key checks, so it cannot deadlock with them.
-    patient = session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": clean["patient_id"]}).first()
+    patient = lock_patient(session, clean["patient_id"])
     if patient is None or patient.record_status != "active":
         raise RecordValueError("patient_id", "The patient does not exist or was entered in error.")
     if kind == "adverse_event":

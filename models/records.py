@@ -22,7 +22,7 @@ from sqlmodel import Session, SQLModel, select
 
 from models import ctcae, summary
 from models.db import database_problem, write_session
-from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database
+from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database, lock_patient
 from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, utc_now
 
 RECORD_TABLES: dict[str, type[SQLModel]] = {
@@ -166,6 +166,8 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
         before = _locked_current(session, table, kind, record_id, expected_version)
         if before["record_status"] == "entered_in_error":
             raise StaleRecord("This record is already marked entered in error.")
+        if kind != "patient":  # the same record-then-patient lock order as update()
+            lock_patient(session, before["patient_id"])
         return _apply_update(session, table, kind, record_id, expected_version,
                              {"record_status": "entered_in_error", "entered_in_error_reason": reason},
                              actor, "entered_in_error", before)
@@ -182,6 +184,8 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
             try:
                 create("lab_result", {**lab, "patient_id": patient["id"], "baseline": True}, actor, today=today,
                        session=session)
+            except RefusedByDatabase:
+                raise  # on PostgreSQL the transaction can run nothing more
             except ValidationFailed as error:
                 problems += [Problem(f"{lab.get('test')}.{p.field}", f"Baseline {lab.get('test')}: {p.message}")
                              for p in error.problems]
@@ -313,12 +317,17 @@ def _insert(session, table: type[SQLModel], kind: str, values: dict) -> dict:
     try:
         result = session.connection().execute(_INSERTS[table], row)
     except (IntegrityError, DataError) as error:
-        if kind == "patient" and "mrn" in str(error.orig).lower():
-            raise RefusedByDatabase([Problem("mrn", f"MRN {row['mrn']} is already registered.")]) from None
-        raise RefusedByDatabase([Problem("record", "The database refused the record: "
-                                                  f"{str(error.orig).splitlines()[0]}")]) from None
+        raise _refusal(kind, row, error, "record") from None
     row["id"] = result.inserted_primary_key[0]
     return {column: row.get(column) for column in table.model_fields}
+
+
+def _refusal(kind: str, values: dict, error: Exception, what: str) -> RefusedByDatabase:
+    """A constraint the checks before it did not catch (two users racing past the MRN check, say)."""
+    text = str(error.orig)
+    if kind == "patient" and ("uq_patient_mrn" in text or "patient.mrn" in text):  # PostgreSQL / SQLite
+        return RefusedByDatabase([Problem("mrn", f"MRN {values['mrn']} is already registered.")])
+    return RefusedByDatabase([Problem("record", f"The database refused the {what}: {text.splitlines()[0]}")])
 
 
 _INSERTS = {table: insert(table.__table__) for table in [*RECORD_TABLES.values(), AuditEntry]}
@@ -339,18 +348,16 @@ def _locked_current(session, table, kind: str, record_id: int, expected_version:
 def _apply_update(session, table, kind: str, record_id: int, expected_version: int, values: dict,
                   actor: Actor, action: str, before: dict) -> dict:
     now = utc_now()
-    result = session.execute(
-        sql_update(table).where(table.id == record_id, table.version == expected_version)
-        .values(**values, version=expected_version + 1, updated_by=actor.username, updated_at=now)
-        .execution_options(synchronize_session=False))
+    try:
+        result = session.execute(
+            sql_update(table).where(table.id == record_id, table.version == expected_version)
+            .values(**values, version=expected_version + 1, updated_by=actor.username, updated_at=now)
+            .execution_options(synchronize_session=False))
+    except (IntegrityError, DataError) as error:
+        raise _refusal(kind, {**before, **values}, error, "change") from None
     if result.rowcount != 1:  # someone else's update landed between our read and our write
         raise StaleRecord("Someone else changed this record while you were editing it. Reload it and "
                           "apply your change again.")
-    try:
-        session.flush()
-    except (IntegrityError, DataError) as error:
-        raise RefusedByDatabase([Problem("record", "The database refused the change: "
-                                                  f"{str(error.orig).splitlines()[0]}")]) from None
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
              "updated_at": now}
     _refresh_derived(session, kind, before, after)
@@ -367,7 +374,7 @@ def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> No
     elif kind == "adverse_event":
         terms = tuple({after["term"], (before or after)["term"]})
         summary.refresh_patient(session, after["patient_id"], terms)
-    elif kind == "dose_event":
+    elif kind == "dose_event" and "discontinue" in (after["action"], (before or after)["action"]):
         summary.refresh_discontinuation(session, after["patient_id"])
 
 

@@ -111,7 +111,7 @@ def rebuild(session) -> None:
 def cohort_counts(connection, as_of) -> tuple[int, dict[int, dict[str, int]]]:
     """(exposed patients, {grade: {term: patients}}) for grades 1, 2 and 3: treatment-emergent first onsets
     on or before the analysis date and no later than 30 days after the first discontinuation.
-    One pass over the summary (a covering index); no event, patient or dose rows are read. That needs no
+    The counts are one pass over the summary (a covering index); no event, patient or dose rows. That needs no
     join: a summary row exists only for an active patient, and its onsets are on or after the treatment
     start, so an onset on or before the analysis date also means the patient was exposed by then."""
     def counted(column):

@@ -156,3 +156,42 @@ def test_the_summary_is_rebuilt_after_seeding(db_url):
     seed_demo(db_url, patients=40, seed=3, today=DEMO_TODAY)
     assert_summary_matches(db_url)
     assert not queries.term_onsets(db_url).empty
+
+
+def test_entered_in_error_and_a_new_event_at_the_same_moment_leave_the_summary_exact(db_url):
+    """Marking a discontinuation entered in error while another user saves an event for the same patient:
+    the save waits for the first transaction (both lock the patient), so it sees the stop gone and the
+    new summary row carries no counted_until."""
+    import threading
+    import time
+
+    from models.db import write_session
+
+    pid = records.create("patient", {"mrn": "S-3", "name": "Race Test", "treatment_start": START},
+                         NURSE, today=TODAY, url=db_url)["id"]
+    records.create("dose_event", {"patient_id": pid, "effective_date": START, "action": "start", "dose_mg": 10},
+                   PHARMACIST, today=TODAY, url=db_url)
+    stop = records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 2, 1),
+                                         "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY,
+                          url=db_url)
+    records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1,
+                                     "onset_date": date(2026, 1, 20)}, NURSE, today=TODAY, url=db_url)
+    errors: list[Exception] = []
+
+    def save_events():
+        try:
+            for term, onset in (("Diarrhea", date(2026, 4, 1)), ("Fatigue", date(2026, 4, 2))):
+                records.create("adverse_event", {"patient_id": pid, "term": term, "grade": 2, "onset_date": onset},
+                               NURSE, today=TODAY, url=db_url)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    with write_session(db_url) as session:
+        records.mark_entered_in_error("dose_event", stop["id"], 1, "wrong patient", PHARMACIST, session=session)
+        other = threading.Thread(target=save_events)
+        other.start()
+        time.sleep(0.5)  # the other save is now waiting for this transaction
+    other.join(timeout=30)
+    assert not other.is_alive() and errors == []
+    assert_summary_matches(db_url)
+    assert set(counted_until(db_url).values()) == {None}

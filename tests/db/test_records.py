@@ -441,6 +441,21 @@ def test_an_mrn_clash_caught_only_by_the_database_is_a_clear_message(db_url):
     assert _state(db_url) == state
 
 
+def test_an_mrn_clash_on_an_edit_caught_only_by_the_database_is_a_clear_message(db_url):
+    """Two edits racing past the MRN check: the unique index refuses the UPDATE; a message, no traceback."""
+    from models.db import write_session
+
+    _patient(db_url, mrn="MRN-888")
+    other = _patient(db_url, mrn="MRN-889")
+    state = _state(db_url)
+    with pytest.raises(ValidationFailed, match="MRN MRN-888 is already registered"):
+        with write_session(db_url) as session:
+            records._apply_update(session, Patient, "patient", other["id"], 1, {"mrn": "MRN-888"}, ADMIN,
+                                  "update", other)
+    assert _state(db_url) == state
+    assert records.get("patient", other["id"], url=db_url)["mrn"] == "MRN-889"
+
+
 def test_refused_update_changes_nothing(db_url):
     patient_id = _patient(db_url)["id"]
     event = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
