@@ -130,10 +130,22 @@ def _change(username: str, actor: str, url: str | None, action_detail: str, appl
             raise AccountError(f"No account named {username!r}.")
         before = _public(user)
         apply(user)
+        _keep_an_admin(session, user, before)
         user.version += 1
         session.add(user)
         _audit(session, actor, "update", username, {"change": action_detail}, before, _public(user))
         return _summary(user)
+
+
+def _keep_an_admin(session, user: User, before: dict) -> None:
+    """Refuse to demote or disable the last active admin: nobody could manage accounts any more."""
+    if not (before["role"] == "admin" and before["active"]) or (user.role == "admin" and user.active):
+        return
+    others = session.exec(select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user.id)
+                          .with_for_update()).all()  # two admins demoting each other at once: one waits
+    if not others:
+        raise AccountError(f"{user.username} is the only active admin; make another account admin first, "
+                           "or nobody could manage accounts.")
 
 
 def set_role(username: str, role: str, *, actor: str, url: str | None = None) -> UserSummary:

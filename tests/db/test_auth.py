@@ -228,6 +228,22 @@ def test_role_activity_and_password_changes_are_audited(db_url):
     assert auth.sign_in("nora", OTHER_PASSWORD, url=db_url).user == SignedInUser("nora", "nora", "oncologist")
 
 
+def test_the_last_active_admin_cannot_be_demoted_or_disabled(db_url):
+    _add(db_url, ADMIN, "admin")
+    _add(db_url, "bob", "admin")
+    _add(db_url)
+    auth.set_role("bob", "oncologist", actor=ADMIN, url=db_url)  # another admin is left: allowed
+    trail = _audits(db_url)
+    with pytest.raises(AccountError, match="ada is the only active admin"):
+        auth.set_role(ADMIN, "nurse", actor="bob", url=db_url)
+    with pytest.raises(AccountError, match="ada is the only active admin"):
+        auth.set_active(ADMIN, False, actor="bob", url=db_url)
+    assert _user_row(db_url, ADMIN).role == "admin" and _user_row(db_url, ADMIN).active
+    assert _audits(db_url) == trail
+    auth.set_role("nora", "admin", actor=ADMIN, url=db_url)
+    assert auth.set_active(ADMIN, False, actor="nora", url=db_url).active is False  # now there is another
+
+
 def test_refused_administration_changes_nothing(db_url):
     _add(db_url, ADMIN, "admin")
     _add(db_url)
