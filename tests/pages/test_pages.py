@@ -119,3 +119,18 @@ def test_only_the_session_that_created_the_database_is_told_so(monkeypatch, tmp_
     second.run()
     assert not second.exception
     assert not any("First run" in s.value for s in second.success)
+
+
+def test_admin_page_refuses_to_demote_the_only_admin_and_says_why(monkeypatch, db_url):
+    from models import auth
+
+    auth.add_user("admin", "admin", "long enough pw", actor="setup", url=db_url)
+    auth.add_user("nora", "nurse", "long enough pw", actor="setup", url=db_url)
+    app = open_app(monkeypatch, db_url, "app_pages/admin.py")
+    app.selectbox(key="target_user").select("admin")
+    app.selectbox(key="target_role").select("nurse")
+    next(b for b in app.button if b.label == "Apply changes").click().run()
+    assert not app.exception
+    assert any("admin is the only active admin" in e.value and "Applied before the error: nothing" in e.value
+               for e in app.error), [e.value for e in app.error]
+    assert {u.username: u.role for u in auth.list_users(db_url)} == {"admin": "admin", "nora": "nurse"}
