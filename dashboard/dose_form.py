@@ -5,7 +5,7 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard.widgets import show_problems
+from dashboard.widgets import saved_then_rerun, show_notice, show_problems
 from models import queries, records
 from models.settings import dose_steps_mg
 from models.vocabulary import DOSE_ACTIONS, label
@@ -14,8 +14,7 @@ COUNTER, NOTICE = "dose_form_n", "dose_notice"
 
 
 def notice() -> None:
-    if message := st.session_state.pop(NOTICE, None):
-        st.success(message, icon=":material/check_circle:")
+    show_notice(NOTICE)
 
 
 def dose_form(patient: dict, who: records.Actor) -> None:
@@ -45,9 +44,7 @@ def dose_form(patient: dict, who: records.Actor) -> None:
     except records.RecordError as error:
         show_problems(error)
         return
-    st.session_state[COUNTER] = n + 1
-    st.session_state[NOTICE] = f"Recorded {label(action).lower()} for {patient['mrn']} on {when}."
-    st.rerun()
+    saved_then_rerun(NOTICE, f"Recorded {label(action).lower()} for {patient['mrn']} on {when}.", fresh_form=COUNTER)
 
 
 def verify_list(who: records.Actor) -> None:
@@ -68,5 +65,4 @@ def verify_list(who: records.Actor) -> None:
         except records.RecordError as error:
             show_problems(error)
             return
-        st.session_state[NOTICE] = f"Verified: {options[chosen]}."
-        st.rerun()
+        saved_then_rerun(NOTICE, f"Verified: {options[chosen]}.")

@@ -6,7 +6,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from dashboard.widgets import escape_markdown, show_problems, term_label
+from dashboard.widgets import escape_markdown, saved_then_rerun, show_notice, show_problems, term_label
 from models import ctcae, queries, records
 from models.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS, label
 
@@ -85,8 +85,7 @@ def event_form(patient: dict, who: records.Actor) -> None:
 
 def saved_event_notice(who: records.Actor) -> None:
     """The event just saved, with its undo path (entered in error, with a reason)."""
-    if notice := st.session_state.pop(NOTICE, None):
-        st.success(notice, icon=":material/check_circle:")
+    show_notice(NOTICE)
     saved = st.session_state.get(LAST_SAVED)
     if not saved:
         return
@@ -106,8 +105,7 @@ def _mark_in_error(event_id: int, version: int, reason: str, who: records.Actor)
         return
     st.session_state.pop(LAST_SAVED, None)
     st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
-    st.session_state[NOTICE] = "Marked entered in error; the record stays in the audit trail."
-    st.rerun()
+    saved_then_rerun(NOTICE, "Marked entered in error; the record stays in the audit trail.")
 
 
 def _opened_version(row) -> int:
@@ -118,9 +116,7 @@ def _opened_version(row) -> int:
 
 def _after_write(event_id: int, message: str) -> None:
     st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
-    st.session_state.pop(CHOSEN, None)  # its label would keep showing the old grade
-    st.session_state[NOTICE] = message
-    st.rerun()
+    saved_then_rerun(NOTICE, message, clear=(CHOSEN,))  # CHOSEN's label would keep showing the old grade
 
 
 def event_actions(patient: dict, who: records.Actor) -> None:

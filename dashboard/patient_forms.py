@@ -6,7 +6,7 @@ from datetime import date
 import streamlit as st
 
 from dashboard.lab_form import TEST_LABELS
-from dashboard.widgets import show_problems
+from dashboard.widgets import saved_then_rerun, show_notice, show_problems
 from models import ctcae, labs, queries, records
 from models.vocabulary import PATIENT_STATUSES, label
 
@@ -17,8 +17,7 @@ COUNTER, NOTICE, OPENED = "patient_form_n", "patient_notice", "opened_patient_ve
 
 
 def notice() -> None:
-    if message := st.session_state.pop(NOTICE, None):
-        st.success(message, icon=":material/check_circle:")
+    show_notice(NOTICE)
 
 
 def register_form(who: records.Actor) -> None:
@@ -60,9 +59,8 @@ def register_form(who: records.Actor) -> None:
     except records.RecordError as error:
         show_problems(error)
         return
-    st.session_state[COUNTER] = n + 1
-    st.session_state[NOTICE] = f"Registered {saved['mrn']} with {len(baseline)} baseline lab value(s)."
-    st.rerun()
+    saved_then_rerun(NOTICE, f"Registered {saved['mrn']} with {len(baseline)} baseline lab value(s).",
+                     fresh_form=COUNTER)
 
 
 def edit_form(patient_id: int, who: records.Actor) -> None:
@@ -101,5 +99,4 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
             opened.pop(patient_id, None)
         return
     opened.pop(patient_id, None)
-    st.session_state[NOTICE] = f"Saved the changes to {mrn}."
-    st.rerun()
+    saved_then_rerun(NOTICE, f"Saved the changes to {mrn}.")

@@ -11,6 +11,28 @@ def escape_markdown(text: object) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
 
 
+def saved_then_rerun(notice_key: str, message: str, *, fresh_form: str | None = None,
+                     clear: tuple[str, ...] = ()) -> None:
+    """After a save: the message for the next run (show_notice), a fresh form (a new key suffix) or emptied
+    fields, and that run, which reloads every list from the database."""
+    import streamlit as st
+
+    if fresh_form:
+        st.session_state[fresh_form] = st.session_state.get(fresh_form, 0) + 1
+    for key in clear:
+        st.session_state.pop(key, None)
+    st.session_state[notice_key] = message
+    st.rerun()
+
+
+def show_notice(notice_key: str) -> None:
+    """The message saved_then_rerun left, once."""
+    import streamlit as st
+
+    if message := st.session_state.pop(notice_key, None):
+        st.success(message, icon=":material/check_circle:")
+
+
 def show_problems(error: Exception) -> None:
     """A refused write: one error line per problem, nothing else changes."""
     import streamlit as st

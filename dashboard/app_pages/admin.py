@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
+from dashboard.widgets import saved_then_rerun, show_notice
 from models import auth, ctcae, dose_rules, queries, references, transfer
 from models.migrate import current_revision, head_revision
 from models.settings import database_choice, masked_url
@@ -22,16 +23,11 @@ users_tab, trail_tab, import_tab, reference_tab, database_tab = st.tabs(
 
 
 def done(message: str, *clear_keys: str) -> None:
-    """Show the message after a rerun that reloads the lists, with the form's fields emptied."""
-    st.session_state["admin_notice"] = message
-    for key in clear_keys:
-        st.session_state.pop(key, None)
-    st.rerun()
+    saved_then_rerun("admin_notice", message, clear=clear_keys)
 
 
 with users_tab:
-    if notice := st.session_state.pop("admin_notice", None):
-        st.success(notice)
+    show_notice("admin_notice")
     accounts = auth.list_users()
     st.dataframe(pd.DataFrame([a.__dict__ for a in accounts],
                               columns=["username", "display_name", "role", "active", "locked_until",

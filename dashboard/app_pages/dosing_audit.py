@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
-from dashboard.widgets import patient_picker, show_problems
+from dashboard.widgets import patient_picker, saved_then_rerun, show_notice, show_problems
 from models import dose_audit, dose_rules, queries, records
 
 
@@ -22,8 +22,7 @@ def _review_text(review) -> str:
 user = require_page("dosing_audit")
 st.title("Dosing audit")
 notice()
-if message := st.session_state.pop("review_notice", None):
-    st.success(message, icon=":material/check_circle:")
+show_notice("review_notice")
 
 checks = sum(rule.status != "checked" for rule in dose_rules.rules())
 st.caption(f"Rules: seed_data/dose_rules.csv, version {dose_rules.rules_version()} ({len(dose_rules.rules())} rows, "
@@ -92,8 +91,7 @@ if not reviewable.empty:
                     except records.RecordError as error:
                         show_problems(error)
                     else:
-                        st.session_state["review_notice"] = f"Review saved for {options[key]}."
-                        st.rerun()
+                        saved_then_rerun("review_notice", f"Review saved for {options[key]}.")
 
 st.subheader("Open holds")
 if holds.empty:
