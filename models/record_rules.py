@@ -72,6 +72,16 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class _PatientRecordInput(_Input):
+    """A record about one patient."""
+    patient_id: int
+
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value):
+        return _record_id(value, "patient")
+
+
 class PatientInput(_Input):
     mrn: str
     name: str
@@ -123,8 +133,7 @@ class PatientInput(_Input):
         return self
 
 
-class AdverseEventInput(_Input):
-    patient_id: int
+class AdverseEventInput(_PatientRecordInput):
     term: str
     grade: int
     onset_date: date
@@ -139,11 +148,6 @@ class AdverseEventInput(_Input):
     previous_event_id: int | None = None
     notes: str | None = None
     meddra_code: int | None = None  # derived from the term; accepted so an edit can pass the row back
-
-    @field_validator("patient_id")
-    @classmethod
-    def _patient_id(cls, value):
-        return _record_id(value, "patient")
 
     @field_validator("previous_event_id")
     @classmethod
@@ -203,8 +207,7 @@ class AdverseEventInput(_Input):
         return self
 
 
-class LabResultInput(_Input):
-    patient_id: int
+class LabResultInput(_PatientRecordInput):
     test: str
     value: float
     unit: str | None = None
@@ -215,11 +218,6 @@ class LabResultInput(_Input):
     baseline_value: float | None = None  # the patient's baseline, for the AST/ALT rule; not stored
     ctcae_term: str | None = None
     ctcae_grade: int | None = None
-
-    @field_validator("patient_id")
-    @classmethod
-    def _patient_id(cls, value):
-        return _record_id(value, "patient")
 
     @field_validator("test", mode="before")
     @classmethod
@@ -252,8 +250,7 @@ class LabResultInput(_Input):
         return self
 
 
-class DoseEventInput(_Input):
-    patient_id: int
+class DoseEventInput(_PatientRecordInput):
     effective_date: date
     action: str
     dose_mg: float
@@ -262,11 +259,6 @@ class DoseEventInput(_Input):
     reason: str | None = None
     verified_by: str | None = None
     verified_at: datetime | None = None
-
-    @field_validator("patient_id")
-    @classmethod
-    def _patient_id(cls, value):
-        return _record_id(value, "patient")
 
     @field_validator("adverse_event_id")
     @classmethod
@@ -302,9 +294,8 @@ class DoseEventInput(_Input):
         return self
 
 
-class FindingReviewInput(_Input):
+class FindingReviewInput(_PatientRecordInput):
     finding_key: str
-    patient_id: int
     rule: str
     decision: str
     comment: str | None = None
@@ -318,11 +309,6 @@ class FindingReviewInput(_Input):
     @classmethod
     def _rule(cls, value):
         return _text(value, field="Rule", max_length=120, required=True)
-
-    @field_validator("patient_id")
-    @classmethod
-    def _patient_id(cls, value):
-        return _record_id(value, "patient")
 
     @field_validator("decision", mode="before")
     @classmethod
