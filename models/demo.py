@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, insert, select, text
+from sqlmodel import SQLModel
 
 from models import summary as onset_summary
 from models.auth import create_demo_users
 from models.db import read_session, write_session
-from models.tables import AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient
+from models.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, fixed_defaults,
+                           utc_now)
 
 DEMO_MODE_KEY = "demo_mode"
 _BATCH = 5_000
@@ -53,7 +55,7 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
         connection = session.connection()
         for table, rows in ((Patient, cohort.patients), (AdverseEvent, cohort.adverse_events),
                             (LabResult, cohort.labs), (DoseEvent, cohort.doses)):
-            _bulk_insert(connection, table.__table__, rows, {"created_by": SEED_USER})
+            _bulk_insert(connection, table, rows, {"created_by": SEED_USER, "created_at": utc_now()})
         if connection.dialect.name == "postgresql":
             # Ids were given explicitly: move each sequence past them.
             for table in ("patient", "adverse_event", "lab_result", "dose_event"):
@@ -72,22 +74,19 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
     return summary
 
 
-def _bulk_insert(connection, table, rows: list[dict], common: dict) -> None:
-    """Insert many rows: PostgreSQL's COPY (an INSERT per row is ~10x slower there), batched INSERTs on
-    SQLite. Columns a row leaves out take the table's defaults, as with an INSERT."""
+def _bulk_insert(connection, table: type[SQLModel], rows: list[dict], common: dict) -> None:
+    """Insert many rows (all with the same keys), each with `common` and the table's defaults for what it
+    leaves out: PostgreSQL's COPY (an INSERT per row is ~10x slower there), batched INSERTs on SQLite."""
     if not rows:
         return
+    fixed = fixed_defaults(table) | common
     if connection.dialect.name != "postgresql":
         for start in range(0, len(rows), _BATCH):
-            connection.execute(insert(table), [{**row, **common} for row in rows[start:start + _BATCH]])
+            connection.execute(insert(table), [fixed | row for row in rows[start:start + _BATCH]])
         return
-    given = set(rows[0]) | set(common)
-    defaults = {column.name: (column.default.arg(None) if column.default.is_callable else column.default.arg)
-                for column in table.columns if column.name not in given and column.default is not None}
-    names = [column.name for column in table.columns if column.name in given or column.name in defaults]
-    fixed = {**defaults, **common}
+    names = [name for name in table.model_fields if name in rows[0] or name in fixed]
     quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in names)
     cursor = connection.connection.driver_connection.cursor()
-    with cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
+    with cursor, cursor.copy(f"COPY {table.__tablename__} ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] if name in row else fixed[name] for name in names])

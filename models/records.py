@@ -23,7 +23,8 @@ from sqlmodel import Session, SQLModel, select
 from models import ctcae, summary
 from models.db import database_problem, write_session
 from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database, lock_patient
-from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, utc_now
+from models.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, fixed_defaults,
+                           utc_now)
 
 RECORD_TABLES: dict[str, type[SQLModel]] = {
     "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
@@ -299,18 +300,10 @@ def _derive(kind: str, clean: dict) -> None:
                                                uln=clean["uln"], baseline=baseline_value)
 
 
-@functools.cache
-def _defaults(table: type[SQLModel]) -> dict:
-    """Fixed values a new row takes when the record does not give them (the table model's defaults; a value
-    from a default factory, such as created_at, is always given by the caller)."""
-    return {name: field.default for name, field in table.model_fields.items()
-            if name != "id" and not field.is_required() and field.default_factory is None}
-
-
 def _insert(session, table: type[SQLModel], kind: str, values: dict) -> dict:
     """One INSERT with a Core statement (an ORM flush per save costs more Python time than the write itself);
     returns the new row as a snapshot."""
-    row = _defaults(table) | values
+    row = fixed_defaults(table) | values  # created_at (a default factory) is in values
     unknown = set(row) - set(table.model_fields)
     if unknown:
         raise ValueError(f"not columns of {kind}: {sorted(unknown)}")

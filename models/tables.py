@@ -5,6 +5,7 @@ for optimistic concurrency, and who created / last changed them and when.
 """
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 
 from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text, text
@@ -25,6 +26,14 @@ SQLModel.metadata = MetaData(naming_convention={
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@functools.cache
+def fixed_defaults(table: type[SQLModel]) -> dict:
+    """The fixed values a new row of `table` takes for the columns it is not given (a value from a default
+    factory, such as created_at, is not fixed: the caller gives it)."""
+    return {name: field.default for name, field in table.model_fields.items()
+            if name != "id" and not field.is_required() and field.default_factory is None}
 
 
 def _timestamp(nullable: bool = False) -> Column:
