@@ -12,17 +12,14 @@ import pytest
 
 from models import incidence, references
 from models.cohort import SWISH_SET, CohortFilter, apply_filter, starting_doses
+from tests.support.frames import PATIENT_COLUMNS, doses_frame
 
 AS_OF = date(2025, 12, 31)
 START = date(2025, 1, 1)
 INTERIM = "bolero2_interim_2012"
 
-PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status",
-                   "dexamethasone_prophylaxis"]
 EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "resolved_date", "death_date",
                  "serious", "attribution", "action_taken", "source", "baseline", "created_by", "created_at"]
-DOSE_COLUMNS = ["id", "patient_id", "mrn", "effective_date", "action", "dose_mg", "every_other_day",
-                "adverse_event_id", "reason", "verified_by"]
 
 
 def patient(pid: int, *, start: date = START, birth: date | None = date(1960, 1, 1), planned: float = 10.0,
@@ -34,14 +31,6 @@ def patient(pid: int, *, start: date = START, birth: date | None = date(1960, 1,
 
 def patients_frame(*rows: dict) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=PATIENT_COLUMNS)
-
-
-def doses_frame(*doses: tuple) -> pd.DataFrame:
-    """doses: (patient_id, effective_date, action, dose_mg); ids 1..n in order."""
-    rows = [{"id": i, "patient_id": pid, "mrn": f"MRN{pid:03d}", "effective_date": when, "action": action,
-             "dose_mg": mg, "every_other_day": False, "adverse_event_id": None, "reason": None,
-             "verified_by": None} for i, (pid, when, action, mg) in enumerate(doses, 1)]
-    return pd.DataFrame(rows, columns=DOSE_COLUMNS)
 
 
 def events_frame(*events: tuple) -> pd.DataFrame:

@@ -16,18 +16,15 @@ import pytest
 
 from models import dose_audit, dose_rules
 from models.reference_data import ReferenceDataError
+from tests.support.frames import DOSE_COLUMNS, PATIENT_COLUMNS
 
 START = date(2025, 1, 1)
 ONSET = START + timedelta(days=40)          # 2025-02-10
 AS_OF = date(2025, 12, 31)
 
-PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status",
-                   "dexamethasone_prophylaxis"]
 EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "resolved_date", "death_date",
                  "serious", "attribution", "action_taken", "previous_event_id", "source", "baseline",
                  "created_by", "created_at"]
-DOSE_COLUMNS = ["id", "patient_id", "mrn", "effective_date", "action", "dose_mg", "every_other_day",
-                "adverse_event_id", "reason", "verified_by"]
 
 # The rule rows that cover a CTCAE term tracked here and call for an action (grade-1 "no change" rows and
 # rows without a tracked term are never audited).

@@ -12,14 +12,11 @@ from datetime import date
 import pandas as pd
 
 from models import dosing
+from tests.support.frames import PATIENT_COLUMNS, doses_frame
 
 START = date(2025, 1, 1)
 AS_OF = date(2025, 1, 30)
 
-PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status",
-                   "dexamethasone_prophylaxis"]
-DOSE_COLUMNS = ["id", "patient_id", "mrn", "effective_date", "action", "dose_mg", "every_other_day",
-                "adverse_event_id", "reason", "verified_by"]
 RESULT_COLUMNS = ["patient_id", "mrn", "planned_dose_mg", "current_dose_mg", "days_in_period", "mg_taken",
                   "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on"]
 
@@ -34,14 +31,6 @@ def patients_frame(*patients: tuple) -> pd.DataFrame:
              "treatment_start": p[1], "planned_dose_mg": p[2] if len(p) > 2 else 10.0, "status": "on_treatment",
              "dexamethasone_prophylaxis": False} for p in patients]
     return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
-
-
-def doses_frame(*doses: tuple) -> pd.DataFrame:
-    """doses: (patient_id, effective_date, action, dose_mg[, every_other_day]) (shape of queries.dose_events())."""
-    rows = [{"id": i, "patient_id": d[0], "mrn": f"MRN{d[0]:03d}", "effective_date": d[1], "action": d[2],
-             "dose_mg": d[3], "every_other_day": d[4] if len(d) > 4 else False, "adverse_event_id": None,
-             "reason": None, "verified_by": None} for i, d in enumerate(doses, 1)]
-    return pd.DataFrame(rows, columns=DOSE_COLUMNS)
 
 
 def one(*doses: tuple, start: date = START, planned: float = 10.0, as_of: date = AS_OF) -> dict:

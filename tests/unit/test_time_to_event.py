@@ -19,16 +19,13 @@ from models import incidence
 from models.time_to_event import (DAYS_PER_MONTH, ExposureAdjustedRate, exposure_adjusted_rate,
                                   first_event_times, incidence_at, kaplan_meier, median_follow_up_days,
                                   observation_end)
+from tests.support.frames import PATIENT_COLUMNS, doses_frame
 
 AS_OF = date(2025, 12, 31)
 START = date(2025, 1, 1)
 
-PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status",
-                   "dexamethasone_prophylaxis"]
 EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "resolved_date", "death_date",
                  "serious", "attribution", "action_taken", "source", "baseline", "created_by", "created_at"]
-DOSE_COLUMNS = ["id", "patient_id", "mrn", "effective_date", "action", "dose_mg", "every_other_day",
-                "adverse_event_id", "reason", "verified_by"]
 
 
 def patients_frame(*starts: date) -> pd.DataFrame:
@@ -49,14 +46,6 @@ def events_frame(*events: tuple) -> pd.DataFrame:
                      "serious": grade >= 3, "attribution": "possible", "action_taken": None,
                      "source": "reported", "baseline": False, "created_by": "test", "created_at": None})
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
-
-
-def doses_frame(*doses: tuple) -> pd.DataFrame:
-    """doses: (patient_id, effective_date, action, dose_mg)."""
-    rows = [{"id": i, "patient_id": pid, "mrn": f"MRN{pid:03d}", "effective_date": when, "action": action,
-             "dose_mg": mg, "every_other_day": False, "adverse_event_id": None, "reason": None,
-             "verified_by": None} for i, (pid, when, action, mg) in enumerate(doses, 1)]
-    return pd.DataFrame(rows, columns=DOSE_COLUMNS)
 
 
 def times_frame(events: list[int], censored: list[int]) -> pd.DataFrame:
