@@ -59,5 +59,5 @@ try:
     page.run()
 except OperationalError as error:
     # The database went away or stayed locked mid-page: say so and keep every widget's input; the next
-    # rerun reconnects (pool_pre_ping), so nothing needs a restart.
+    # rerun reconnects (models/db.py replaces a dead pooled connection), so nothing needs a restart.
     st.error(database_problem(error), icon=":material/cloud_off:")

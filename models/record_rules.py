@@ -344,11 +344,65 @@ _SAME_EVENT = select(AdverseEvent.id).where(
     AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
 
 
+_SAME_PATIENT_EVENTS = select(AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
+    AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.record_status == "active")
+_BATCH = "toxwatch_write_batch"
+
+
+class WriteBatch:
+    """Many creates in one transaction (an import): each patient is locked and their events' (term, onset)
+    read once, not per row; records.batched_writes writes the audit entries and summary refreshes together
+    at the end. Used only outside a SAVEPOINT, so nothing a rolled-back savepoint did is remembered."""
+
+    def __init__(self):
+        self.patients: dict[int, object] = {}                         # locked patient rows
+        self.event_keys: dict[int, dict[tuple[str, date], int]] = {}   # patient -> (term, onset) -> event id
+        self.audit_rows: list[dict] = []
+        self.summary_patients: set[int] = set()
+
+    def forget(self, patient_id: int) -> None:
+        """A write this batch did not see (inside a SAVEPOINT, or an update): read the patient again."""
+        self.patients.pop(patient_id, None)
+        self.event_keys.pop(patient_id, None)
+
+    def note_event(self, event: dict) -> None:
+        keys = self.event_keys.get(event["patient_id"])
+        if keys is not None:
+            keys.setdefault((event["term"], event["onset_date"]), event["id"])
+
+
+def start_batch(session) -> WriteBatch:
+    batch = WriteBatch()
+    session.info[_BATCH] = batch
+    return batch
+
+
+def end_batch(session) -> None:
+    session.info.pop(_BATCH, None)
+
+
+def batch_of(session) -> WriteBatch | None:
+    """The session's batch, if it has one (inside or outside a SAVEPOINT)."""
+    return session.info.get(_BATCH)
+
+
+def usable_batch(session) -> WriteBatch | None:
+    """The session's batch where a write may rely on it and defer to it: not inside a SAVEPOINT."""
+    batch = session.info.get(_BATCH)
+    return None if batch is None or session.in_nested_transaction() else batch
+
+
 def lock_patient(session, patient_id: int):
     """The patient row (id, record_status, treatment_start, planned_dose_mg), locked on PostgreSQL until the
     transaction ends: every write about a patient takes this lock, so writes that change the patient's
     derived summary (models/summary.py) follow one another and each sees the last one's result."""
-    return session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": patient_id}).first()
+    batch = usable_batch(session)
+    if batch is not None and patient_id in batch.patients:
+        return batch.patients[patient_id]  # locked earlier in this transaction, and held until it ends
+    row = session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": patient_id}).first()
+    if batch is not None and row is not None:
+        batch.patients[patient_id] = row
+    return row
 
 
 def check_against_database(session, kind: str, clean: dict, record_id: int | None, today: date) -> None:
@@ -384,8 +438,7 @@ def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -
         raise RecordValueError(
             "onset_date", f"Onset {clean['onset_date']} is before the treatment start "
                           f"{patient.treatment_start}; mark the event as baseline (pre-existing) if it was.")
-    duplicate = session.connection().execute(_SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}) \
-        .scalar()
+    duplicate = _same_event(session, clean)
     if duplicate is not None and duplicate != record_id:
         raise RecordValueError("term", f"{clean['term']} with onset {clean['onset_date']} is already recorded "
                                        "for this patient.", duplicate)
@@ -395,6 +448,22 @@ def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -
         if earlier is None or earlier.patient_id != clean["patient_id"] or earlier.term != clean["term"]:
             raise RecordValueError("previous_event_id", "The continued event is not this patient's "
                                                         f"{clean['term']} record.")
+
+
+def _same_event(session, clean: dict) -> int | None:
+    """An active event of the patient with the same term and onset (the patient is locked)."""
+    batch = usable_batch(session)
+    if batch is None:
+        return session.connection().execute(
+            _SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}).scalar()
+    keys = batch.event_keys.get(clean["patient_id"])
+    if keys is None:
+        keys = {}
+        for term, onset, event_id in session.connection().execute(_SAME_PATIENT_EVENTS,
+                                                                  {"patient_id": clean["patient_id"]}):
+            keys.setdefault((term, onset), event_id)
+        batch.event_keys[clean["patient_id"]] = keys
+    return keys.get((clean["term"], clean["onset_date"]))
 
 
 def _not_in_future(kind: str, clean: dict, today: date) -> None:

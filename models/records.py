@@ -22,7 +22,8 @@ from sqlmodel import Session, SQLModel, select
 
 from models import ctcae, summary
 from models.db import database_problem, write_session
-from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database, lock_patient
+from models.record_rules import (INPUT_MODELS, RecordValueError, batch_of, check_against_database, end_batch,
+                                 lock_patient, start_batch, usable_batch)
 from models.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, fixed_defaults,
                            utc_now)
 
@@ -127,6 +128,7 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
         _check(session, kind, clean, None, today)
         _derive(kind, clean)
         after = _insert(session, table, kind, clean | {"created_by": actor.username, "created_at": utc_now()})
+        _note_in_batch(session, kind, after)
         _refresh_derived(session, kind, None, after)
         _append_audit(session, actor, "create", kind, after["id"], _patient_id(kind, after), None, after)
         return after
@@ -193,6 +195,23 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
         if problems:
             raise ValidationFailed(problems)
         return patient
+
+
+@contextmanager
+def batched_writes(session: Session) -> Iterator[None]:
+    """Many creates in `session` (an import): each patient is locked and read once, and the audit entries and
+    summary refreshes are written together when the block ends, not row by row (on PostgreSQL every statement
+    is a round trip). Writes inside a SAVEPOINT still go straight to the database. If the block raises, the
+    caller rolls the transaction back and nothing deferred is written."""
+    batch = start_batch(session)
+    try:
+        yield
+        connection = session.connection()
+        if batch.audit_rows:
+            connection.execute(_INSERTS[AuditEntry], batch.audit_rows)
+        summary.refresh_patients(session, sorted(batch.summary_patients))
+    finally:
+        end_batch(session)
 
 
 @_database_errors
@@ -353,13 +372,33 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
                           "apply your change again.")
     after = {**before, **values, "version": expected_version + 1, "updated_by": actor.username,
              "updated_at": now}
+    if (batch := batch_of(session)) is not None:
+        batch.forget(_patient_id(kind, after))
     _refresh_derived(session, kind, before, after)
     _append_audit(session, actor, action, kind, record_id, _patient_id(kind, after), before, after)
     return after
 
 
+def _note_in_batch(session, kind: str, created: dict) -> None:
+    """Keep a write batch's memory of the patient true (see record_rules.WriteBatch)."""
+    batch = batch_of(session)
+    if batch is None or kind == "patient":
+        return
+    if usable_batch(session) is None:  # inside a SAVEPOINT: it may be rolled back, so read the patient again
+        batch.forget(created["patient_id"])
+    elif kind == "adverse_event":
+        batch.note_event(created)
+
+
 def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> None:
-    """Keep the onset summary in step with the events, the doses and the patient, in the same transaction."""
+    """Keep the onset summary in step with the events, the doses and the patient, in the same transaction
+    (in a write batch: once per patient, when the batch ends)."""
+    batch = usable_batch(session)
+    if batch is not None and before is None:
+        if kind == "patient" or (kind == "adverse_event" and not after["baseline"]) or \
+                (kind == "dose_event" and after["action"] == "discontinue"):
+            batch.summary_patients.add(_patient_id(kind, after))
+        return
     if kind == "patient":
         summary.refresh_patient(session, after["id"])
     elif kind == "adverse_event" and before is None:
@@ -403,9 +442,14 @@ def _plain(value):
 
 def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int, patient_id: int | None,
                   before: dict | None, after: dict | None) -> None:
-    session.connection().execute(_INSERTS[AuditEntry], {
-        "at": utc_now(), "username": actor.username, "action": action, "record_type": kind, "record_id": record_id,
-        "patient_id": patient_id, "before": _json(before), "after": _json(after), "detail": None})
+    entry = {"at": utc_now(), "username": actor.username, "action": action, "record_type": kind,
+             "record_id": record_id, "patient_id": patient_id, "before": _json(before), "after": _json(after),
+             "detail": None}
+    batch = usable_batch(session)
+    if batch is not None:
+        batch.audit_rows.append(entry)
+    else:
+        session.connection().execute(_INSERTS[AuditEntry], entry)
 
 
 def audit_count(url: str | None = None) -> int:

@@ -43,14 +43,16 @@ def _aggregate(dialect: str):
 
 @functools.cache
 def _refresh_statements(dialect: str, by_term: bool) -> tuple:
-    """DELETE and INSERT ... SELECT for one patient (and some terms), built once: every save runs them, and
-    building SQLAlchemy statements costs more Python time than SQLite takes to run them."""
-    patient, terms = bindparam("patient_id"), bindparam("terms", expanding=True)
-    stale = delete(TermOnsetSummary.__table__).where(_SUMMARY.c.patient_id == patient)
-    fresh = _aggregate(dialect).where(AdverseEvent.patient_id == patient)
+    """DELETE and INSERT ... SELECT for some patients (and, for one patient, some terms), built once: every
+    save runs them, and building SQLAlchemy statements costs more Python time than SQLite takes to run them."""
     if by_term:
-        stale = stale.where(_SUMMARY.c.term.in_(terms))
-        fresh = fresh.where(AdverseEvent.term.in_(terms))
+        patient, terms = bindparam("patient_id"), bindparam("terms", expanding=True)
+        stale = delete(TermOnsetSummary.__table__).where(_SUMMARY.c.patient_id == patient, _SUMMARY.c.term.in_(terms))
+        fresh = _aggregate(dialect).where(AdverseEvent.patient_id == patient, AdverseEvent.term.in_(terms))
+    else:
+        patients = bindparam("patient_ids", expanding=True)
+        stale = delete(TermOnsetSummary.__table__).where(_SUMMARY.c.patient_id.in_(patients))
+        fresh = _aggregate(dialect).where(AdverseEvent.patient_id.in_(patients))
     return stale, insert(_SUMMARY).from_select(_COLUMNS, fresh)
 
 
@@ -80,10 +82,24 @@ def _stop_statement(dialect: str):
 def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = None) -> None:
     """Recompute one patient's rows (after any write to their events or to the patient); `terms` limits it
     to the terms an event write touched, which keeps each save short."""
+    if terms is None:
+        refresh_patients(session, [patient_id])
+        return
     connection = session.connection()
-    parameters = {"patient_id": patient_id} | ({} if terms is None else {"terms": list(terms)})
-    for statement in _refresh_statements(connection.dialect.name, terms is not None):
-        connection.execute(statement, parameters)
+    for statement in _refresh_statements(connection.dialect.name, True):
+        connection.execute(statement, {"patient_id": patient_id, "terms": list(terms)})
+
+
+BATCH_PATIENTS = 500  # ids per statement (an IN list; SQLite allows 32,766 parameters)
+
+
+def refresh_patients(session, patient_ids: list[int]) -> None:
+    """Recompute the rows of many patients (the end of an import), a few hundred per statement."""
+    connection = session.connection()
+    statements = _refresh_statements(connection.dialect.name, False)
+    for start in range(0, len(patient_ids), BATCH_PATIENTS):
+        for statement in statements:
+            connection.execute(statement, {"patient_ids": patient_ids[start:start + BATCH_PATIENTS]})
 
 
 def add_event(session, event: dict) -> None:

@@ -2,8 +2,9 @@
 
 Import reads patients.csv, adverse_events.csv, labs.csv and doses.csv (any may be absent; in that order, so
 later files can name patients of the same import by MRN). Every row goes through records.create inside ONE
-write transaction; a refused row does not stop the checking of the rest (see _Run._create for when a row
-needs its own SAVEPOINT). Any problem, or a dry run, rolls the whole transaction back: nothing is written.
+write transaction, batched (records.batched_writes: audit entries and summary refreshes written at the end);
+a refused row does not stop the checking of the rest (see _Run._create for when a row needs its own
+SAVEPOINT). Any problem, or a dry run, rolls the whole transaction back: nothing is written.
 Problems read `file:line: column: message` (line = physical line, the header is line 1; column "record" =
 the row as a whole, "file" = the whole file). Export writes the same four files, so an export re-imports unchanged.
 """
@@ -266,11 +267,12 @@ def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, sourc
     try:
         with write_session(url) as session:
             run = _Run(session, actor, today or date.today(), problems, report, savepoints)
-            for name in FILES:
-                if name in tables:
-                    run.load(name, tables[name])
-            if problems.items or dry_run:
-                raise _Rollback
+            with records.batched_writes(session):
+                for name in FILES:
+                    if name in tables:
+                        run.load(name, tables[name])
+                if problems.items or dry_run:
+                    raise _Rollback
             session.add(AuditEntry(username=actor.username, action="import",
                                    detail=json.dumps({"source": source, "rows": report.counts})))
     except _Rollback:

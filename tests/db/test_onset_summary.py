@@ -152,6 +152,37 @@ def test_the_summary_follows_an_import(db_url, tmp_path):
     assert terms == {"Mucositis oral", "Pneumonitis"}
 
 
+def test_the_summary_follows_an_import_into_patients_with_stored_events(db_url):
+    """An import refreshes its patients' rows once, at its end: stored rows change (earlier onset, worse
+    grade, a stop), new terms appear, and patients the import does not touch keep theirs."""
+    patients = []
+    for mrn in ("S-1", "S-2", "S-3"):
+        patient = records.create("patient", {"mrn": mrn, "name": mrn, "treatment_start": START}, NURSE, url=db_url)
+        records.create("adverse_event", {"patient_id": patient["id"], "term": "Fatigue", "grade": 1,
+                                         "onset_date": date(2026, 3, 1)}, NURSE, today=TODAY, url=db_url)
+        patients.append(patient)
+    files = {
+        "adverse_events.csv": (b"mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+                               b"S-1,Fatigue,3,2026-02-01,,no,,,\n"
+                               b"S-1,Pneumonitis,2,2026-02-10,,no,,,\n"
+                               b"S-2,Fatigue,2,2026-04-01,,no,,,\n"
+                               b"S-2,Fatigue,1,2025-12-01,,no,,,before treatment\n"),
+        "doses.csv": (b"mrn,date,action,dose_mg,reason\n"
+                      b"S-2,2026-01-05,start,10,\n"
+                      b"S-2,2026-02-15,discontinue,0,Progression\n"),
+    }
+    report = transfer.import_files(files, ADMIN, today=TODAY, url=db_url)
+    assert report.ok, report.problems
+    assert_summary_matches(db_url)
+    rows = {(r[0], r[1]): r[2:] for r in normalised(queries.term_onsets(db_url))}
+    s1, s2, s3 = (p["id"] for p in patients)
+    assert rows[(s1, "Fatigue")] == (date(2026, 2, 1), date(2026, 2, 1), date(2026, 2, 1), 3)
+    assert rows[(s1, "Pneumonitis")] == (date(2026, 2, 10), date(2026, 2, 10), None, 2)
+    assert rows[(s2, "Fatigue")] == (date(2026, 3, 1), date(2026, 4, 1), None, 2)
+    assert rows[(s3, "Fatigue")] == (date(2026, 3, 1), None, None, 1)
+    assert counted_until(db_url)[(s2, "Fatigue")] == date(2026, 3, 17)
+
+
 def test_the_summary_is_rebuilt_after_seeding(db_url):
     seed_demo(db_url, patients=40, seed=3, today=DEMO_TODAY)
     assert_summary_matches(db_url)

@@ -121,6 +121,32 @@ def test_valid_folder_imports_every_row_with_one_audit_entry_each(db_url, tmp_pa
         ("start", 10.0, None), ("start", 10.0, None), ("hold", 0.0, "Pneumonitis grade 3")]
 
 
+def test_an_event_already_stored_or_repeated_in_the_file_is_reported_on_its_line(db_url):
+    """The import reads each patient's events once: it must still see the stored ones, the ones of earlier
+    rows, and forget a row that was undone (a cell it could not read)."""
+    patient = records.create("patient", {"mrn": "D-1", "name": "Dee", "treatment_start": date(2026, 1, 5)}, ADMIN,
+                             today=TODAY, url=db_url)
+    records.create("adverse_event", {"patient_id": patient["id"], "term": "Fatigue", "grade": 1,
+                                     "onset_date": date(2026, 2, 1)}, ADMIN, today=TODAY, url=db_url)
+    events = ("mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+              "D-1,Fatigue,2,2026-02-01,,no,,,\n"         # stored already
+              "D-1,Stomatitis,1,2026-02-03,,no,,,\n"
+              "D-1,Stomatitis,2,2026-02-03,,no,,,\n"      # repeats line 3
+              "D-1,Pneumonitis,2,2026-02-05,,maybe,,,\n"  # a cell that cannot be read: written, checked, undone
+              "D-1,Pneumonitis,2,2026-02-05,,no,,,\n")    # so this is not a repeat
+    assert _refused(db_url, {"adverse_events.csv": events}) == [
+        "adverse_events.csv:2: term: Fatigue with onset 2026-02-01 is already recorded for this patient.",
+        "adverse_events.csv:4: term: Mucositis oral with onset 2026-02-03 is already recorded for this patient.",
+        "adverse_events.csv:5: serious: Must be yes or no (got 'maybe')."]
+
+    fixed = events.replace("maybe", "no").splitlines()
+    report = _import(db_url, {"adverse_events.csv": "\n".join(fixed[:1] + fixed[2:3] + fixed[5:]) + "\n"})
+    assert report.ok, report.problems
+    assert _rows(db_url, AdverseEvent, "term", "grade") == [("Fatigue", 1), ("Mucositis oral", 1),
+                                                            ("Pneumonitis", 2)]
+    assert _state(db_url)["audit"] == 2 + 2 + 1  # two creates before, two rows and the import entry
+
+
 def test_dry_run_checks_everything_and_writes_nothing(db_url):
     report = _import(db_url, VALID, dry_run=True)
 
