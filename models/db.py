@@ -41,6 +41,15 @@ def database_problem(error: Exception) -> str:
             "when the connection is back.")
 
 
+IN_LIST_SIZE = 500  # values per "IN (...)" list: far below SQLite's 32,766 parameters, few statements
+
+
+def in_lists(values: list) -> Iterator[list]:
+    """`values` in slices for statements with an IN list."""
+    for start in range(0, len(values), IN_LIST_SIZE):
+        yield values[start:start + IN_LIST_SIZE]
+
+
 def is_sqlite(engine_or_url: Engine | str) -> bool:
     url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
     return url.startswith("sqlite")

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam
 from sqlmodel import select
 
 from models import ctcae
+from models.db import in_lists
 from models.dose_sequence import check_dose_record
 from models.tables import AdverseEvent, Patient
 from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, CDISC_ACTIONS_TAKEN,
@@ -344,21 +345,30 @@ _SAME_EVENT = select(AdverseEvent.id).where(
     AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
 
 
-_SAME_PATIENT_EVENTS = select(AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
-    AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.record_status == "active")
+_PATIENTS_FOR_WRITE = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg) \
+    .where(Patient.id.in_(bindparam("patient_ids", expanding=True))).order_by(Patient.id) \
+    .with_for_update(key_share=True)
+_EVENT_KEYS = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
+    AdverseEvent.patient_id.in_(bindparam("patient_ids", expanding=True)), AdverseEvent.record_status == "active")
 _BATCH = "toxwatch_write_batch"
 
 
 class WriteBatch:
     """Many creates in one transaction (an import): each patient is locked and their events' (term, onset)
     read once, not per row; records.batched_writes writes the audit entries and summary refreshes together
-    at the end. Used only outside a SAVEPOINT, so nothing a rolled-back savepoint did is remembered."""
+    at the end and, on PostgreSQL, holds the rows' INSERTs back until another statement runs. Used only
+    outside a SAVEPOINT, so nothing a rolled-back savepoint did is remembered."""
 
-    def __init__(self):
+    def __init__(self, holds_inserts: bool):
         self.patients: dict[int, object] = {}                         # locked patient rows
         self.event_keys: dict[int, dict[tuple[str, date], int]] = {}   # patient -> (term, onset) -> event id
         self.audit_rows: list[dict] = []
         self.summary_patients: set[int] = set()
+        self.holds_inserts = holds_inserts
+        self.held_rows: dict[type, list[dict]] = {}                    # table -> rows with ids, not yet sent
+        self.free_ids: dict[type, list[int]] = {}                      # ids taken from the table's sequence
+        self.id_blocks: dict[type, int] = {}                           # how many ids the last take was
+        self.writing = False                                           # sending held rows: do not recurse
 
     def forget(self, patient_id: int) -> None:
         """A write this batch did not see (inside a SAVEPOINT, or an update): read the patient again."""
@@ -371,8 +381,8 @@ class WriteBatch:
             keys.setdefault((event["term"], event["onset_date"]), event["id"])
 
 
-def start_batch(session) -> WriteBatch:
-    batch = WriteBatch()
+def start_batch(session, holds_inserts: bool) -> WriteBatch:
+    batch = WriteBatch(holds_inserts)
     session.info[_BATCH] = batch
     return batch
 
@@ -390,6 +400,30 @@ def usable_batch(session) -> WriteBatch | None:
     """The session's batch where a write may rely on it and defer to it: not inside a SAVEPOINT."""
     batch = session.info.get(_BATCH)
     return None if batch is None or session.in_nested_transaction() else batch
+
+
+def prepare_batch(session, patient_ids, *, event_keys: bool) -> None:
+    """Lock the patients a batch will write about (in id order, so two imports cannot deadlock) and, for
+    adverse events, read their events' (term, onset), a few hundred patients per statement."""
+    batch = usable_batch(session)
+    if batch is None:
+        return
+    connection = session.connection()
+    for some in in_lists(sorted({i for i in patient_ids if i not in batch.patients})):
+        for row in connection.execute(_PATIENTS_FOR_WRITE, {"patient_ids": some}):
+            batch.patients[row.id] = row
+    if event_keys:
+        _read_event_keys(session, batch, [i for i in patient_ids if i in batch.patients])
+
+
+def _read_event_keys(session, batch: WriteBatch, patient_ids) -> None:
+    """(Only for locked patients: then no one else adds their events until the transaction ends.)"""
+    missing = sorted({i for i in patient_ids if i not in batch.event_keys})
+    for patient_id in missing:
+        batch.event_keys[patient_id] = {}
+    for some in in_lists(missing):
+        for patient_id, term, onset, event_id in session.connection().execute(_EVENT_KEYS, {"patient_ids": some}):
+            batch.event_keys[patient_id].setdefault((term, onset), event_id)
 
 
 def lock_patient(session, patient_id: int):
@@ -456,14 +490,8 @@ def _same_event(session, clean: dict) -> int | None:
     if batch is None:
         return session.connection().execute(
             _SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}).scalar()
-    keys = batch.event_keys.get(clean["patient_id"])
-    if keys is None:
-        keys = {}
-        for term, onset, event_id in session.connection().execute(_SAME_PATIENT_EVENTS,
-                                                                  {"patient_id": clean["patient_id"]}):
-            keys.setdefault((term, onset), event_id)
-        batch.event_keys[clean["patient_id"]] = keys
-    return keys.get((clean["term"], clean["onset_date"]))
+    _read_event_keys(session, batch, [clean["patient_id"]])
+    return batch.event_keys[clean["patient_id"]].get((clean["term"], clean["onset_date"]))
 
 
 def _not_in_future(kind: str, clean: dict, today: date) -> None:

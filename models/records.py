@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, event, func, insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
@@ -96,7 +96,7 @@ class DatabaseUnavailable(RecordError):
     """The database could not be reached or stayed locked; nothing was saved."""
 
 
-def _database_errors(function):
+def database_errors(function):
     """Connection failures and lock time-outs become a clear RecordError; the caller keeps the input."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -117,7 +117,7 @@ def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
             yield own
 
 
-@_database_errors
+@database_errors
 def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None,
            session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -134,7 +134,7 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
         return after
 
 
-@_database_errors
+@database_errors
 def update(kind: str, record_id: int, expected_version: int, changes: dict, actor: Actor, *,
            today: date | None = None, url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -156,7 +156,7 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
                              before)
 
 
-@_database_errors
+@database_errors
 def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reason: str, actor: Actor, *,
                           url: str | None = None, session: Session | None = None) -> dict:
     table = _table_for(kind, actor)
@@ -176,7 +176,7 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
                              actor, "entered_in_error", before)
 
 
-@_database_errors
+@database_errors
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
                      url: str | None = None) -> dict:
     """A new patient and their baseline labs, all or nothing."""
@@ -200,21 +200,64 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
 @contextmanager
 def batched_writes(session: Session) -> Iterator[None]:
     """Many creates in `session` (an import): each patient is locked and read once, and the audit entries and
-    summary refreshes are written together when the block ends, not row by row (on PostgreSQL every statement
-    is a round trip). Writes inside a SAVEPOINT still go straight to the database. If the block raises, the
-    caller rolls the transaction back and nothing deferred is written."""
-    batch = start_batch(session)
+    summary refreshes are written together when the block ends, not row by row. On PostgreSQL, where every
+    statement is a network round trip, the records' INSERTs (ids taken from their sequences in blocks) are
+    also held back and sent many rows per statement just before any other statement or SAVEPOINT, so every
+    read still sees them. Writes inside a SAVEPOINT go straight to the database. A database refusal of held
+    rows surfaces at a later statement: the caller must then redo the work row by row (transfer does). If the
+    block raises, the caller rolls the transaction back and nothing held back is written."""
+    connection = session.connection()
+    batch = start_batch(session, holds_inserts=connection.dialect.name == "postgresql")
+
+    def send_held_rows(*_args) -> None:
+        _send_held_rows(connection, batch)
+
+    if batch.holds_inserts:
+        event.listen(connection, "before_execute", send_held_rows)
+        event.listen(connection, "savepoint", send_held_rows)
     try:
         yield
-        connection = session.connection()
+        _send_held_rows(connection, batch)
         if batch.audit_rows:
             connection.execute(_INSERTS[AuditEntry], batch.audit_rows)
         summary.refresh_patients(session, sorted(batch.summary_patients))
     finally:
+        if batch.holds_inserts:
+            event.remove(connection, "before_execute", send_held_rows)
+            event.remove(connection, "savepoint", send_held_rows)
         end_batch(session)
 
 
-@_database_errors
+def _send_held_rows(connection, batch) -> None:
+    if batch.writing or not batch.held_rows:
+        return
+    batch.writing = True
+    try:
+        for table in _TABLES_IN_KEY_ORDER:  # a patient before their events, an event before a dose naming it
+            rows = batch.held_rows.pop(table, None)
+            if rows:
+                connection.execute(_INSERTS[table], rows)
+    finally:
+        batch.writing = False
+
+
+def _held_insert(session, batch, table: type[SQLModel], row: dict) -> int:
+    """Hold a row back (see batched_writes); its id comes from the table's sequence, a block at a time."""
+    free = batch.free_ids.setdefault(table, [])
+    if not free:
+        block = batch.id_blocks[table] = min(1024, 2 * batch.id_blocks.get(table, 4))  # grows: few ids unused
+        batch.writing = True  # taking ids is not a read of held rows
+        try:
+            free += session.connection().execute(_NEXT_IDS[table], {"block": block}).scalars().all()
+        finally:
+            batch.writing = False
+        free.reverse()
+    row["id"] = free.pop()
+    batch.held_rows.setdefault(table, []).append(row)
+    return row["id"]
+
+
+@database_errors
 def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
                  today: date | None = None, url: str | None = None,
                  session: Session | None = None) -> tuple[dict, dict]:
@@ -247,7 +290,7 @@ def change_grade(event_id: int, expected_version: int, new_grade: int, change_da
         return ended, opened
 
 
-@_database_errors
+@database_errors
 def verify_dose_event(dose_id: int, expected_version: int, actor: Actor, *, url: str | None = None) -> dict:
     """A pharmacist confirms a dose record (who and when are kept on the record and in the audit trail)."""
     current = get("dose_event", dose_id, url=url)
@@ -326,6 +369,10 @@ def _insert(session, table: type[SQLModel], kind: str, values: dict) -> dict:
     unknown = set(row) - set(table.model_fields)
     if unknown:
         raise ValueError(f"not columns of {kind}: {sorted(unknown)}")
+    batch = usable_batch(session)
+    if batch is not None and batch.holds_inserts and kind != "patient":  # patients: the MRN check reads them
+        _held_insert(session, batch, table, row)
+        return {column: row.get(column) for column in table.model_fields}
     try:
         result = session.connection().execute(_INSERTS[table], row)
     except (IntegrityError, DataError) as error:
@@ -343,6 +390,9 @@ def _refusal(kind: str, values: dict, error: Exception, what: str) -> RefusedByD
 
 
 _INSERTS = {table: insert(table.__table__) for table in [*RECORD_TABLES.values(), AuditEntry]}
+_TABLES_IN_KEY_ORDER = sorted(RECORD_TABLES.values(), key=lambda t: SQLModel.metadata.sorted_tables.index(t.__table__))
+_NEXT_IDS = {table: select(func.nextval(func.pg_get_serial_sequence(table.__tablename__, "id")))
+             .select_from(func.generate_series(1, bindparam("block"))) for table in RECORD_TABLES.values()}
 
 
 def _locked_current(session, table, kind: str, record_id: int, expected_version: int) -> dict:

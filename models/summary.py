@@ -6,6 +6,7 @@ import functools
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 
+from models.db import in_lists
 from models.tables import AdverseEvent, DoseEvent, Patient, TermOnsetSummary
 from models.time_to_event import FOLLOW_UP_AFTER_STOP_DAYS
 
@@ -90,16 +91,13 @@ def refresh_patient(session, patient_id: int, terms: tuple[str, ...] | None = No
         connection.execute(statement, {"patient_id": patient_id, "terms": list(terms)})
 
 
-BATCH_PATIENTS = 500  # ids per statement (an IN list; SQLite allows 32,766 parameters)
-
-
 def refresh_patients(session, patient_ids: list[int]) -> None:
     """Recompute the rows of many patients (the end of an import), a few hundred per statement."""
     connection = session.connection()
     statements = _refresh_statements(connection.dialect.name, False)
-    for start in range(0, len(patient_ids), BATCH_PATIENTS):
+    for some in in_lists(patient_ids):
         for statement in statements:
-            connection.execute(statement, {"patient_ids": patient_ids[start:start + BATCH_PATIENTS]})
+            connection.execute(statement, {"patient_ids": some})
 
 
 def add_event(session, event: dict) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from models import records
 from models.db import get_engine, write_session
+from models.record_rules import prepare_batch
 from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -237,7 +238,7 @@ def _import(files: dict[str, bytes | str], actor, *, dry_run, today, url, source
     try:
         return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
                         empty_message=empty_message, savepoints=False)
-    except _NeedsSavepoints:
+    except (_NeedsSavepoints, IntegrityError, DataError):  # the latter: held-back rows refused (batched_writes)
         return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
                         empty_message=empty_message, savepoints=True)
 
@@ -267,12 +268,12 @@ def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, sourc
     try:
         with write_session(url) as session:
             run = _Run(session, actor, today or date.today(), problems, report, savepoints)
-            with records.batched_writes(session):
+            with records.batched_writes(session):  # its end sends every row, so the database checks them all
                 for name in FILES:
                     if name in tables:
                         run.load(name, tables[name])
-                if problems.items or dry_run:
-                    raise _Rollback
+            if problems.items or dry_run:
+                raise _Rollback
             session.add(AuditEntry(username=actor.username, action="import",
                                    detail=json.dumps({"source": source, "rows": report.counts})))
     except _Rollback:
@@ -391,6 +392,9 @@ class _Run:
             return
         if kind == "lab_result":  # baseline labs (before the first dose) first, for the AST/ALT baseline rule
             rows = sorted(rows, key=lambda r: r.cells["collected_on"].strip() or "9999")
+        if kind != "patient":
+            named = {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows) if mrn in self.patients}
+            prepare_batch(self.session, named, event_keys=kind == "adverse_event")
         for row in rows:
             values = getattr(self, f"_{kind}")(row)
             created = self._create(kind, row, values)

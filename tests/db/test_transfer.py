@@ -592,3 +592,34 @@ def test_a_row_the_database_refuses_does_not_stop_the_checking(db_url, monkeypat
     assert report.problems[0].startswith("patients.csv:4: record: The database refused the row: ")
     assert report.counts == {"patients.csv": 3, "doses.csv": 4}  # the rows after the refused one went in
     assert _state(db_url)["patient"] == 0
+
+
+def test_an_event_the_database_refuses_is_reported_on_its_line(db_url, monkeypatch):
+    """On PostgreSQL an import holds its rows' INSERTs back and sends many at once, so the database refuses a
+    bad row only later: the import is then checked again row by row, and the report names that row."""
+    real_derive = records._derive
+
+    def derive(kind, clean):  # a value the checks before the database let through (they cannot, really)
+        real_derive(kind, clean)
+        if clean.get("notes") == "boom":
+            clean["grade"] = 0
+
+    monkeypatch.setattr(records, "_derive", derive)
+    _import(db_url, {"patients.csv": PATIENTS})
+    before = _state(db_url)
+    events = ("mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+              "P-001,Fatigue,1,2026-02-01,,no,,,\n"
+              "P-001,Stomatitis,2,2026-02-03,,no,,,boom\n"
+              "P-002,Nausea,1,2026-02-04,,no,,,\n"
+              "P-002,Sneezing,1,2026-02-05,,no,,,\n")
+    report = _import(db_url, {"adverse_events.csv": events})
+    assert [p.split(": ", 2)[:2] for p in report.problems] == [["adverse_events.csv:3", "record"],
+                                                               ["adverse_events.csv:5", "term"]]
+    assert report.problems[0].startswith("adverse_events.csv:3: record: The database refused the record: ")
+    assert "grade_range" in report.problems[0]
+    assert report.counts == {"adverse_events.csv": 2} and not report.written
+    assert _state(db_url) == before
+
+    only_refused = _import(db_url, {"adverse_events.csv": events.rsplit("P-002,Sneezing", 1)[0]}, dry_run=True)
+    assert [p.split(": ", 2)[:2] for p in only_refused.problems] == [["adverse_events.csv:3", "record"]]
+    assert _state(db_url) == before
