@@ -18,7 +18,11 @@ def import_upload(who: records.Actor, key: str) -> None:
     do_import = load.button("Import", key=f"{key}_import", type="primary", icon=":material/upload:")
     if not (dry_run or do_import):
         return
-    report = transfer.import_files(contents, who, dry_run=dry_run)
+    try:
+        report = transfer.import_files(contents, who, dry_run=dry_run)
+    except records.DatabaseUnavailable as error:  # the files stay in the uploader for another try
+        st.error(str(error), icon=":material/cloud_off:")
+        return
     (st.success if report.ok else st.error)(report.summary)
     for note in report.notes:
         st.caption(note)

@@ -85,7 +85,7 @@ def _cmd_import(args) -> int:
     actor = records.Actor(_cli_actor(), "admin")
     try:
         report = transfer.import_folder(args.folder, actor, dry_run=args.dry_run, url=args.database_url)
-    except OSError as error:
+    except (OSError, records.DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for problem in report.problems:

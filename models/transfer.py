@@ -184,6 +184,7 @@ class _Rollback(Exception):
 
 # --- import -------------------------------------------------------------------------------------------
 
+@records.database_errors  # the database went away mid-import: records.DatabaseUnavailable, nothing written
 def import_folder(folder: str | Path, actor: records.Actor, *, dry_run: bool = False, today: date | None = None,
                   url: str | None = None) -> ImportReport:
     """Import the CSV files of a folder. Other *.csv files are problems (a misnamed file would otherwise be
@@ -209,6 +210,7 @@ def import_folder(folder: str | Path, actor: records.Actor, *, dry_run: bool = F
     return report
 
 
+@records.database_errors
 def import_files(files: dict[str, bytes], actor: records.Actor, *, dry_run: bool = False,
                  today: date | None = None, url: str | None = None) -> ImportReport:
     """Import uploaded files (file name -> raw bytes); names other than the four CSV files are problems."""

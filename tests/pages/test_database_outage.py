@@ -128,3 +128,27 @@ def test_pooled_postgresql_connections_idle_for_a_while_are_checked_before_use(m
     finally:
         dispose_engine(url)
         server.stop()
+
+
+def test_an_import_while_postgresql_is_unreachable_says_so_and_writes_nothing(tmp_path):
+    require_or_skip(postgres_unavailable_reason(), "PostgreSQL")
+    from models import transfer
+
+    server = TemporaryPostgres().start()
+    files = {"adverse_events.csv": b"mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+                                   + f"OUT-1,Fatigue,1,{date.today() - timedelta(days=3)},,no,,,\n".encode()}
+    try:
+        url = server.create_database("import_outage")
+        prepare(url)
+        queries.patient_id_for_mrn("OUT-1", url)  # a pooled connection, which the pause will break
+        server.pause()
+        with pytest.raises(records.DatabaseUnavailable, match="cannot be reached right now; nothing was saved"):
+            transfer.import_files(files, NURSE, url=url)
+        server.resume()
+        assert len(queries.adverse_events(url)) == 0
+        report = transfer.import_files(files, NURSE, url=url)
+        assert report.ok and report.written, report.problems
+        assert len(queries.adverse_events(url)) == 1
+    finally:
+        dispose_engine(url)
+        server.stop()
