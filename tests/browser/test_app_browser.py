@@ -89,10 +89,12 @@ def test_admin_opens_every_page_without_errors(page, app_url):
         wait_for_app_idle(page, timeout_ms=30_000)
         print(f"{title}: {time.perf_counter() - started:.2f} s")
         assert page.locator("[data-testid='stException']").count() == 0, title
+        # The page's main content (it may still be drawing after the heading: wait for it, do not count yet)
         if title == "Log adverse event":  # starts with the patient picker, not a table
-            assert page.get_by_label("Patient").count() > 0
+            page.get_by_label("Patient").first.wait_for(timeout=30_000)
         else:
-            assert page.locator("[data-testid='stDataFrame'], [data-testid='stVegaLiteChart']").count() > 0, title
+            page.locator("[data-testid='stDataFrame'], [data-testid='stVegaLiteChart']").first \
+                .wait_for(timeout=30_000)
         if title == "Patients":
             assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "120"
             if os.environ.get("TOXWATCH_SCREENSHOT_DIR"):
