@@ -15,6 +15,7 @@ from models import ctcae
 from models.db import in_lists
 from models.dose_sequence import check_dose_record
 from models.tables import AdverseEvent, Patient
+from models.write_batch import WriteBatch, usable_batch
 from models.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, CDISC_ACTIONS_TAKEN,
                                DOSE_ACTIONS, FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES)
 
@@ -338,92 +339,38 @@ INPUT_MODELS = {
 
 
 # Built once: every save runs them, and building a statement costs more than running it.
-_PATIENT_FOR_WRITE = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg) \
-    .where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
+_PATIENT_COLUMNS = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg)
+_PATIENT_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
+_PATIENTS_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id.in_(bindparam("patient_ids", expanding=True))) \
+    .order_by(Patient.id).with_for_update(key_share=True)
 _SAME_EVENT = select(AdverseEvent.id).where(
     AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.term == bindparam("term"),
     AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
-
-
-_PATIENTS_FOR_WRITE = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg) \
-    .where(Patient.id.in_(bindparam("patient_ids", expanding=True))).order_by(Patient.id) \
-    .with_for_update(key_share=True)
 _EVENT_KEYS = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
     AdverseEvent.patient_id.in_(bindparam("patient_ids", expanding=True)), AdverseEvent.record_status == "active")
-_BATCH = "toxwatch_write_batch"
 
 
-class WriteBatch:
-    """Many creates in one transaction (an import): each patient is locked and their events' (term, onset)
-    read once, not per row; records.batched_writes writes the audit entries and summary refreshes together
-    at the end and, on PostgreSQL, holds the rows' INSERTs back until another statement runs. Used only
-    outside a SAVEPOINT, so nothing a rolled-back savepoint did is remembered."""
-
-    def __init__(self, holds_inserts: bool):
-        self.patients: dict[int, object] = {}                         # locked patient rows
-        self.event_keys: dict[int, dict[tuple[str, date], int]] = {}   # patient -> (term, onset) -> event id
-        self.audit_rows: list[dict] = []
-        self.summary_patients: set[int] = set()
-        self.holds_inserts = holds_inserts
-        self.held_rows: dict[type, list[dict]] = {}                    # table -> rows with ids, not yet sent
-        self.free_ids: dict[type, list[int]] = {}                      # ids taken from the table's sequence
-        self.id_blocks: dict[type, int] = {}                           # how many ids the last take was
-        self.writing = False                                           # sending held rows: do not recurse
-
-    def forget(self, patient_id: int) -> None:
-        """A write this batch did not see (inside a SAVEPOINT, or an update): read the patient again."""
-        self.patients.pop(patient_id, None)
-        self.event_keys.pop(patient_id, None)
-
-    def note_event(self, event: dict) -> None:
-        keys = self.event_keys.get(event["patient_id"])
-        if keys is not None:
-            keys.setdefault((event["term"], event["onset_date"]), event["id"])
-
-
-def start_batch(session, holds_inserts: bool) -> WriteBatch:
-    batch = WriteBatch(holds_inserts)
-    session.info[_BATCH] = batch
-    return batch
-
-
-def end_batch(session) -> None:
-    session.info.pop(_BATCH, None)
-
-
-def batch_of(session) -> WriteBatch | None:
-    """The session's batch, if it has one (inside or outside a SAVEPOINT)."""
-    return session.info.get(_BATCH)
-
-
-def usable_batch(session) -> WriteBatch | None:
-    """The session's batch where a write may rely on it and defer to it: not inside a SAVEPOINT."""
-    batch = session.info.get(_BATCH)
-    return None if batch is None or session.in_nested_transaction() else batch
-
-
-def prepare_batch(session, patient_ids, *, event_keys: bool) -> None:
-    """Lock the patients a batch will write about (in id order, so two imports cannot deadlock) and, for
-    adverse events, read their events' (term, onset), a few hundred patients per statement."""
+def prepare_batch(session, patient_ids: set[int], event_patient_ids: set[int]) -> None:
+    """Lock every patient a batch will write about at once, in id order (so two imports cannot deadlock on
+    each other's patients), and read the events' (term, onset) of those it will add events to."""
     batch = usable_batch(session)
     if batch is None:
         return
     connection = session.connection()
-    for some in in_lists(sorted({i for i in patient_ids if i not in batch.patients})):
+    for some in in_lists(sorted(i for i in patient_ids | event_patient_ids if i not in batch.patients)):
         for row in connection.execute(_PATIENTS_FOR_WRITE, {"patient_ids": some}):
             batch.patients[row.id] = row
-    if event_keys:
-        _read_event_keys(session, batch, [i for i in patient_ids if i in batch.patients])
+    _read_event_keys(session, batch, [i for i in event_patient_ids if i in batch.patients])
 
 
-def _read_event_keys(session, batch: WriteBatch, patient_ids) -> None:
-    """(Only for locked patients: then no one else adds their events until the transaction ends.)"""
+def _read_event_keys(session, batch: WriteBatch, patient_ids: list[int]) -> None:
+    """(Only for locked patients: then no one else adds events for them until the transaction ends.)"""
     missing = sorted({i for i in patient_ids if i not in batch.event_keys})
-    for patient_id in missing:
-        batch.event_keys[patient_id] = {}
     for some in in_lists(missing):
+        keys: dict[int, dict] = {i: {} for i in some}
         for patient_id, term, onset, event_id in session.connection().execute(_EVENT_KEYS, {"patient_ids": some}):
-            batch.event_keys[patient_id].setdefault((term, onset), event_id)
+            keys[patient_id].setdefault((term, onset), event_id)
+        batch.event_keys.update(keys)  # only once read in full
 
 
 def lock_patient(session, patient_id: int):

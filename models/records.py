@@ -22,10 +22,11 @@ from sqlmodel import Session, SQLModel, select
 
 from models import ctcae, summary
 from models.db import database_problem, write_session
-from models.record_rules import (INPUT_MODELS, RecordValueError, batch_of, check_against_database, end_batch,
-                                 lock_patient, start_batch, usable_batch)
+from models.record_rules import INPUT_MODELS, RecordValueError, check_against_database, lock_patient
+from models.record_rules import prepare_batch  # noqa: F401 - the write API for batched_writes' callers
 from models.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient, fixed_defaults,
                            utc_now)
+from models.write_batch import batch_of, close_batch, open_batch, usable_batch
 
 RECORD_TABLES: dict[str, type[SQLModel]] = {
     "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
@@ -199,22 +200,20 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
 
 @contextmanager
 def batched_writes(session: Session) -> Iterator[None]:
-    """Many creates in `session` (an import): each patient is locked and read once, and the audit entries and
-    summary refreshes are written together when the block ends, not row by row. On PostgreSQL, where every
-    statement is a network round trip, the records' INSERTs (ids taken from their sequences in blocks) are
-    also held back and sent many rows per statement just before any other statement or SAVEPOINT, so every
-    read still sees them. Writes inside a SAVEPOINT go straight to the database. A database refusal of held
-    rows surfaces at a later statement: the caller must then redo the work row by row (transfer does). If the
-    block raises, the caller rolls the transaction back and nothing held back is written."""
+    """Many creates in `session` (an import) with less work per row; see models/write_batch.py. Call
+    prepare_batch with the patients first. The audit entries and summary refreshes are written when the
+    block ends. On PostgreSQL the records' INSERTs are held back and sent many rows per statement before any
+    other statement runs, so every read sees them, but a refusal of one surfaces later, as HeldRowsRefused:
+    the caller must then redo the work row by row (transfer does). If the block raises, the caller rolls the
+    transaction back."""
     connection = session.connection()
-    batch = start_batch(session, holds_inserts=connection.dialect.name == "postgresql")
+    batch = open_batch(session, holds_inserts=connection.dialect.name == "postgresql")
 
-    def send_held_rows(*_args) -> None:
+    def send_held_rows(*_args) -> None:  # also runs before a SAVEPOINT: that is a statement too
         _send_held_rows(connection, batch)
 
     if batch.holds_inserts:
         event.listen(connection, "before_execute", send_held_rows)
-        event.listen(connection, "savepoint", send_held_rows)
     try:
         yield
         _send_held_rows(connection, batch)
@@ -224,37 +223,43 @@ def batched_writes(session: Session) -> Iterator[None]:
     finally:
         if batch.holds_inserts:
             event.remove(connection, "before_execute", send_held_rows)
-            event.remove(connection, "savepoint", send_held_rows)
-        end_batch(session)
+        close_batch(session)
+
+
+class HeldRowsRefused(RecordError):
+    """The database refused rows a write batch had held back; which row is not known. Nothing more can run
+    in the transaction (PostgreSQL): roll it back and write the rows one at a time to find the row."""
 
 
 def _send_held_rows(connection, batch) -> None:
-    if batch.writing or not batch.held_rows:
+    if batch.suspended or not batch.held_rows:
         return
-    batch.writing = True
+    batch.suspended = True
     try:
         for table in _TABLES_IN_KEY_ORDER:  # a patient before their events, an event before a dose naming it
             rows = batch.held_rows.pop(table, None)
             if rows:
                 connection.execute(_INSERTS[table], rows)
+    except (IntegrityError, DataError) as error:
+        raise HeldRowsRefused(f"The database refused a record: {str(error.orig).splitlines()[0]}") from error
     finally:
-        batch.writing = False
+        batch.suspended = False
 
 
-def _held_insert(session, batch, table: type[SQLModel], row: dict) -> int:
-    """Hold a row back (see batched_writes); its id comes from the table's sequence, a block at a time."""
+def _hold_insert(session, batch, table: type[SQLModel], row: dict) -> None:
+    """Hold a row back (see batched_writes); its id comes from the table's sequence, a block at a time (the
+    block grows, so a small import leaves few ids unused)."""
     free = batch.free_ids.setdefault(table, [])
     if not free:
-        block = batch.id_blocks[table] = min(1024, 2 * batch.id_blocks.get(table, 4))  # grows: few ids unused
-        batch.writing = True  # taking ids is not a read of held rows
+        block = batch.id_blocks[table] = min(1024, 2 * batch.id_blocks.get(table, 4))
+        batch.suspended = True  # taking ids does not read the held rows
         try:
             free += session.connection().execute(_NEXT_IDS[table], {"block": block}).scalars().all()
         finally:
-            batch.writing = False
+            batch.suspended = False
         free.reverse()
     row["id"] = free.pop()
     batch.held_rows.setdefault(table, []).append(row)
-    return row["id"]
 
 
 @database_errors
@@ -370,8 +375,9 @@ def _insert(session, table: type[SQLModel], kind: str, values: dict) -> dict:
     if unknown:
         raise ValueError(f"not columns of {kind}: {sorted(unknown)}")
     batch = usable_batch(session)
-    if batch is not None and batch.holds_inserts and kind != "patient":  # patients: the MRN check reads them
-        _held_insert(session, batch, table, row)
+    # Not patients: the MRN check of the next patient row would send a held one at once.
+    if batch is not None and batch.holds_inserts and kind != "patient":
+        _hold_insert(session, batch, table, row)  # every row of a kind has the same keys (executemany needs it)
         return {column: row.get(column) for column in table.model_fields}
     try:
         result = session.connection().execute(_INSERTS[table], row)
@@ -430,7 +436,7 @@ def _apply_update(session, table, kind: str, record_id: int, expected_version: i
 
 
 def _note_in_batch(session, kind: str, created: dict) -> None:
-    """Keep a write batch's memory of the patient true (see record_rules.WriteBatch)."""
+    """Keep a write batch's memory of the patient true (see models/write_batch.py)."""
     batch = batch_of(session)
     if batch is None or kind == "patient":
         return
@@ -440,21 +446,27 @@ def _note_in_batch(session, kind: str, created: dict) -> None:
         batch.note_event(created)
 
 
+def _creation_changes_summary(kind: str, created: dict) -> bool:
+    """A new patient, a new event that is not pre-existing, or a discontinuation."""
+    return kind == "patient" or (kind == "adverse_event" and not created["baseline"]) or \
+        (kind == "dose_event" and created["action"] == "discontinue")
+
+
 def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> None:
     """Keep the onset summary in step with the events, the doses and the patient, in the same transaction
     (in a write batch: once per patient, when the batch ends)."""
-    batch = usable_batch(session)
-    if batch is not None and before is None:
-        if kind == "patient" or (kind == "adverse_event" and not after["baseline"]) or \
-                (kind == "dose_event" and after["action"] == "discontinue"):
+    if before is None:
+        if not _creation_changes_summary(kind, after):
+            return
+        if (batch := usable_batch(session)) is not None:
             batch.summary_patients.add(_patient_id(kind, after))
-        return
+            return
     if kind == "patient":
         summary.refresh_patient(session, after["id"])
     elif kind == "adverse_event" and before is None:
         summary.add_event(session, after)
     elif kind == "adverse_event":
-        terms = tuple({after["term"], (before or after)["term"]})
+        terms = tuple({after["term"], before["term"]})
         summary.refresh_patient(session, after["patient_id"], terms)
     elif kind == "dose_event" and "discontinue" in (after["action"], (before or after)["action"]):
         summary.refresh_discontinuation(session, after["patient_id"])

@@ -101,9 +101,7 @@ def refresh_patients(session, patient_ids: list[int]) -> None:
 
 
 def add_event(session, event: dict) -> None:
-    """Bring one patient's row of a term up to date after a new event (a pre-existing one changes nothing)."""
-    if event["baseline"]:
-        return
+    """Bring one patient's row of a term up to date after a new event that is not pre-existing."""
     connection = session.connection()
     connection.execute(_add_statement(connection.dialect.name),
                        {"patient_id": event["patient_id"], "term": event["term"]})

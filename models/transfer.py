@@ -27,7 +27,6 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from models import records
 from models.db import get_engine, write_session
-from models.record_rules import prepare_batch
 from models.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -240,7 +239,7 @@ def _import(files: dict[str, bytes | str], actor, *, dry_run, today, url, source
     try:
         return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
                         empty_message=empty_message, savepoints=False)
-    except (_NeedsSavepoints, IntegrityError, DataError):  # the latter: held-back rows refused (batched_writes)
+    except (_NeedsSavepoints, records.HeldRowsRefused):
         return _attempt(files, actor, dry_run=dry_run, today=today, url=url, source=source,
                         empty_message=empty_message, savepoints=True)
 
@@ -274,6 +273,8 @@ def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, sourc
                 for name in FILES:
                     if name in tables:
                         run.load(name, tables[name])
+                    if name == "patients.csv":
+                        run.prepare({n: rows for n, rows in tables.items() if n != name and rows})
             if problems.items or dry_run:
                 raise _Rollback
             session.add(AuditEntry(username=actor.username, action="import",
@@ -394,9 +395,6 @@ class _Run:
             return
         if kind == "lab_result":  # baseline labs (before the first dose) first, for the AST/ALT baseline rule
             rows = sorted(rows, key=lambda r: r.cells["collected_on"].strip() or "9999")
-        if kind != "patient":
-            named = {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows) if mrn in self.patients}
-            prepare_batch(self.session, named, event_keys=kind == "adverse_event")
         for row in rows:
             values = getattr(self, f"_{kind}")(row)
             created = self._create(kind, row, values)
@@ -406,6 +404,15 @@ class _Run:
             order = {column: position for position, column in enumerate(COLUMNS[name])}
             for column, message in sorted(row.problems, key=lambda p: order.get(p[0], len(order))):
                 self.problems.add(name, row.line, column, message)
+
+    def prepare(self, tables: dict[str, list[_Row]]) -> None:
+        """Lock the patients the other files name, all at once (see records.prepare_batch)."""
+        def named(rows: list[_Row]) -> set[int]:
+            return {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows) if mrn in self.patients}
+
+        # Row by row every row is in a SAVEPOINT, where the batch is not used: no event keys to read then.
+        events = named(tables.get("adverse_events.csv", [])) if not self.savepoints else set()
+        records.prepare_batch(self.session, set().union(*map(named, tables.values())), events)
 
     def _create(self, kind: str, row: _Row, values: dict) -> dict | None:
         # A row goes in a SAVEPOINT (a round trip each way on PostgreSQL) only when it may have to be undone:

@@ -623,3 +623,12 @@ def test_an_event_the_database_refuses_is_reported_on_its_line(db_url, monkeypat
     only_refused = _import(db_url, {"adverse_events.csv": events.rsplit("P-002,Sneezing", 1)[0]}, dry_run=True)
     assert [p.split(": ", 2)[:2] for p in only_refused.problems] == [["adverse_events.csv:3", "record"]]
     assert _state(db_url) == before
+
+    # The row after the refused one has a cell that cannot be read (its own SAVEPOINT): the refusal must
+    # still be reported on line 3, and the unreadable cell on line 4, without a traceback.
+    unreadable_next = events.replace("P-002,Nausea,1,2026-02-04,,no", "P-002,Nausea,1,2026-02-04,,maybe")
+    report = _import(db_url, {"adverse_events.csv": unreadable_next})
+    assert [p.split(": ", 2)[:2] for p in report.problems] == [["adverse_events.csv:3", "record"],
+                                                               ["adverse_events.csv:4", "serious"],
+                                                               ["adverse_events.csv:5", "term"]]
+    assert _state(db_url) == before
