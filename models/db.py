@@ -22,6 +22,9 @@ from models.settings import database_url
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 PING_AFTER_IDLE_S = 1.0
 _WRITE_OPTION = "toxwatch_write"
+# PostgreSQL: deadlock, serialization failure, lock not available, statement cancelled (a time-out): the
+# server is there, the transaction lost to another one and can simply be run again.
+WAIT_AND_RETRY_STATES = {"40P01", "40001", "55P03", "57014"}
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -33,10 +36,11 @@ class DatabaseUnavailableError(RuntimeError):
 
 def database_problem(error: Exception) -> str:
     """A user-facing sentence for a connection failure or a lock time-out (never the raw driver text)."""
-    text = str(getattr(error, "orig", error)).lower()
-    if "locked" in text or "busy" in text:
-        return ("The database is busy with other changes and did not answer in time; nothing was saved. "
-                "Your entry is still here: try again in a moment.")
+    original = getattr(error, "orig", error)
+    text = str(original).lower()
+    if "locked" in text or "busy" in text or getattr(original, "sqlstate", None) in WAIT_AND_RETRY_STATES:
+        return ("The database is busy with other changes (they got in each other's way or took too long); "
+                "nothing was saved. Your entry is still here: try again in a moment.")
     return ("The database cannot be reached right now; nothing was saved. Your entry is still here: try again "
             "when the connection is back.")
 
