@@ -12,6 +12,12 @@ def import_upload(who: records.Actor, key: str) -> None:
     files = st.file_uploader("CSV files", type="csv", accept_multiple_files=True, key=f"{key}_files")
     if not files:
         return
+    names = [upload.name for upload in files]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # one would silently replace the other
+        st.error(f"{', '.join(repeated)}: uploaded more than once. Remove the copy you do not mean (its ×), or "
+                 "merge the files into one, then check again.")
+        return
     contents = {upload.name: upload.getvalue() for upload in files}
     check, load = st.columns(2)
     dry_run = check.button("Check (dry run)", key=f"{key}_check", icon=":material/fact_check:")
