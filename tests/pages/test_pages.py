@@ -76,10 +76,15 @@ def test_pages_render_on_an_empty_database(monkeypatch, db_url):
         assert [t.value for t in app.title] == [title]
 
 
-def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatch, tmp_path):
+def _no_database_yet(monkeypatch, tmp_path) -> None:
+    """No database URL set anywhere, and the default SQLite file does not exist yet (a first start)."""
     monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
     monkeypatch.setattr(settings, "SECRETS_PATH", tmp_path / "none.toml")
     monkeypatch.setattr(settings, "DEFAULT_SQLITE_PATH", tmp_path / "data" / "toxwatch.db")
+
+
+def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatch, tmp_path):
+    _no_database_yet(monkeypatch, tmp_path)
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
     assert not app.exception
@@ -109,9 +114,7 @@ def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch
 
 
 def test_only_the_session_that_created_the_database_is_told_so(monkeypatch, tmp_path):
-    monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
-    monkeypatch.setattr(settings, "SECRETS_PATH", tmp_path / "none.toml")
-    monkeypatch.setattr(settings, "DEFAULT_SQLITE_PATH", tmp_path / "data" / "toxwatch.db")
+    _no_database_yet(monkeypatch, tmp_path)
     first = AppTest.from_file(APP, default_timeout=120)
     first.run()
     assert any("First run" in s.value for s in first.success)
