@@ -234,16 +234,14 @@ class HeldRowsRefused(RecordError):
 def _send_held_rows(connection, batch) -> None:
     if batch.suspended or not batch.held_rows:
         return
-    batch.suspended = True
     try:
-        for table in _TABLES_IN_KEY_ORDER:  # a patient before their events, an event before a dose naming it
-            rows = batch.held_rows.pop(table, None)
-            if rows:
-                connection.execute(_INSERTS[table], rows)
+        with batch.suspend():
+            for table in _TABLES_IN_KEY_ORDER:  # a patient before their events, an event before a dose naming it
+                rows = batch.held_rows.pop(table, None)
+                if rows:
+                    connection.execute(_INSERTS[table], rows)
     except (IntegrityError, DataError) as error:
         raise HeldRowsRefused(f"The database refused a record: {str(error.orig).splitlines()[0]}") from error
-    finally:
-        batch.suspended = False
 
 
 def _hold_insert(session, batch, table: type[SQLModel], row: dict) -> None:
@@ -252,11 +250,8 @@ def _hold_insert(session, batch, table: type[SQLModel], row: dict) -> None:
     free = batch.free_ids.setdefault(table, [])
     if not free:
         block = batch.id_blocks[table] = min(1024, 2 * batch.id_blocks.get(table, 4))
-        batch.suspended = True  # taking ids does not read the held rows
-        try:
+        with batch.suspend():  # taking ids does not read the held rows
             free += session.connection().execute(_NEXT_IDS[table], {"block": block}).scalars().all()
-        finally:
-            batch.suspended = False
         free.reverse()
     row["id"] = free.pop()
     batch.held_rows.setdefault(table, []).append(row)

@@ -270,11 +270,7 @@ def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, sourc
         with write_session(url) as session:
             run = _Run(session, actor, today or date.today(), problems, report, savepoints)
             with records.batched_writes(session):  # its end sends every row, so the database checks them all
-                for name in FILES:
-                    if name in tables:
-                        run.load(name, tables[name])
-                    if name == "patients.csv":
-                        run.prepare({n: rows for n, rows in tables.items() if n != name and rows})
+                run.load_all(tables)
             if problems.items or dry_run:
                 raise _Rollback
             session.add(AuditEntry(username=actor.username, action="import",
@@ -405,14 +401,23 @@ class _Run:
             for column, message in sorted(row.problems, key=lambda p: order.get(p[0], len(order))):
                 self.problems.add(name, row.line, column, message)
 
-    def prepare(self, tables: dict[str, list[_Row]]) -> None:
-        """Lock the patients the other files name, all at once (see records.prepare_batch)."""
-        def named(rows: list[_Row]) -> set[int]:
-            return {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows) if mrn in self.patients}
+    def load_all(self, tables: dict[str, list[_Row] | None]) -> None:
+        """patients.csv first (the other files may name its patients), then every patient the other files
+        name is locked at once (see records.prepare_batch), then the other files in order."""
+        if "patients.csv" in tables:
+            self.load("patients.csv", tables["patients.csv"])
+        others = {name: rows for name, rows in tables.items() if name != "patients.csv"}
+
+        def named(rows: list[_Row] | None) -> set[int]:
+            return {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows or [])
+                    if mrn in self.patients}
 
         # Row by row every row is in a SAVEPOINT, where the batch is not used: no event keys to read then.
-        events = named(tables.get("adverse_events.csv", [])) if not self.savepoints else set()
-        records.prepare_batch(self.session, set().union(*map(named, tables.values())), events)
+        events = named(others.get("adverse_events.csv")) if not self.savepoints else set()
+        records.prepare_batch(self.session, set().union(*map(named, others.values())), events)
+        for name in FILES:
+            if name in others:
+                self.load(name, others[name])
 
     def _create(self, kind: str, row: _Row, values: dict) -> dict | None:
         # A row goes in a SAVEPOINT (a round trip each way on PostgreSQL) only when it may have to be undone:

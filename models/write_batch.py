@@ -11,6 +11,8 @@ rolled-back savepoint did may be remembered.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 _SESSION_KEY = "toxwatch_write_batch"
@@ -27,6 +29,15 @@ class WriteBatch:
         self.free_ids: dict[type, list[int]] = {}                      # ids taken from a table's sequence
         self.id_blocks: dict[type, int] = {}                           # how many ids the last take was
         self.suspended = False                                         # sending rows or taking ids
+
+    @contextmanager
+    def suspend(self) -> Iterator[None]:
+        """The batch's own statements (sending held rows, taking ids) must not set it off again."""
+        self.suspended = True
+        try:
+            yield
+        finally:
+            self.suspended = False
 
     def forget(self, patient_id: int) -> None:
         """A write the batch did not follow (inside a SAVEPOINT, or an update): read the patient again."""
