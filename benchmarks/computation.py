@@ -9,9 +9,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from benchmarks.timing import summary, timed_ms
-from models import cohort, incidence, queries
-from models.db import get_engine
-from models.tables import AdverseEvent, DoseEvent, Patient
+from models.analysis import cohort, incidence
+from models.clinical.definitions import FOLLOW_UP_AFTER_STOP_DAYS
+from models.store import queries
+from models.store.db import get_engine
+from models.store.tables import AdverseEvent, DoseEvent, Patient
 
 RUNS = 5
 
@@ -43,7 +45,7 @@ def vectorised(url: str, as_of: date) -> dict:
     patients = patients[patients["treatment_start"] <= day]
     stops["effective_date"] = pd.to_datetime(stops["effective_date"])
     stopped = stops[stops["effective_date"] <= day].groupby("patient_id")["effective_date"].min()
-    last_day = (stopped + pd.Timedelta(days=incidence.FOLLOW_UP_AFTER_STOP_DAYS)).clip(upper=day)
+    last_day = (stopped + pd.Timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS)).clip(upper=day)
     patients = patients.assign(last_day=patients["id"].map(last_day).fillna(day))
     events["onset_date"] = pd.to_datetime(events["onset_date"])
     frame = events[~events["baseline"].astype(bool)].merge(patients, left_on="patient_id", right_on="id")

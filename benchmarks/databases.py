@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from models import queries
-from models.db import dispose_engine, get_engine
 from models.demo import is_demo_database, patient_count, seed_demo
-from models.migrate import upgrade_to_head
 from models.settings import PROJECT_ROOT, masked_url
+from models.store import queries
+from models.store.db import dispose_engine, get_engine
+from models.store.migrate import upgrade_to_head
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 SEED = 7

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from benchmarks.timing import summary
 from models import settings
 from models.auth import SignedInUser
-from models.db import get_engine
-from models.tables import AdverseEvent, Patient
+from models.store.db import get_engine
+from models.store.tables import AdverseEvent, Patient
 
 APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
 COHORT_PAGE = "app_pages/cohort.py"

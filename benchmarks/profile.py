@@ -104,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         print({k: {m: v for m, v in r.items() if m.endswith("_ms") and m != "samples_ms"}
                for k, r in result.items() if isinstance(r, dict)})
     else:
-        original = writes.transfer.import_files
-        writes.transfer.import_files = _profiled(original)
+        original = writes.csv_import.import_files
+        writes.csv_import.import_files = _profiled(original)
         try:
             print({k: v for k, v in writes.measure_import(args.url, today, set()).items() if k != "problems"})
         finally:
-            writes.transfer.import_files = original
+            writes.csv_import.import_files = original
     stats = None
     for profile in _profiles:
         if stats is None:

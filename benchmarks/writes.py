@@ -13,9 +13,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from benchmarks.timing import summary
-from models import ctcae, queries, records, transfer
-from models.db import get_engine
-from models.tables import AdverseEvent
+from models.clinical import ctcae
+from models.exchange import csv_files, csv_import
+from models.store import queries, records
+from models.store.db import get_engine
+from models.store.tables import AdverseEvent
 
 SINGLE_SAVES = 50
 WRITERS = 10
@@ -157,7 +159,7 @@ def import_csv(url: str, today: date, skip_mrns: set[str]) -> tuple[bytes, int]:
                           "onset_date": [r["onset_date"].isoformat() for r in rows], "resolved_date": "",
                           "serious": "no", "attribution": [r["attribution"] for r in rows],
                           "action_taken": "none", "notes": "benchmark import"},
-                         columns=list(transfer.COLUMNS["adverse_events.csv"]))
+                         columns=list(csv_files.COLUMNS["adverse_events.csv"]))
     return frame.to_csv(index=False).encode("utf-8"), len(chosen)
 
 
@@ -165,7 +167,7 @@ def measure_import(url: str, today: date, skip_mrns: set[str]) -> dict:
     data, patients = import_csv(url, today, skip_mrns)
     before = queries.table_counts(url)["adverse events"]
     started = time.perf_counter()
-    report = transfer.import_files({"adverse_events.csv": data}, records.Actor("bench-import", "nurse"),
+    report = csv_import.import_files({"adverse_events.csv": data}, records.Actor("bench-import", "nurse"),
                                    today=today, url=url)
     seconds = time.perf_counter() - started
     written = queries.table_counts(url)["adverse events"] - before

@@ -10,8 +10,8 @@ import time
 import streamlit as st
 
 from models.auth import SignedInUser, record_sign_out
-from models.records import Actor
 from models.settings import idle_timeout_minutes
+from models.store.records import Actor
 
 PAGE_ROLES = {  # admin may open every page
     "log_event": ("nurse",),

@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from dashboard.access import current_user, may_open, sign_out  # noqa: E402
-from models.db import database_problem  # noqa: E402
+from models.store.db import database_problem  # noqa: E402
 from dashboard.state import ensure_database, take_first_run_message  # noqa: E402
 from dashboard.widgets import escape_markdown  # noqa: E402
 
@@ -59,5 +59,5 @@ try:
     page.run()
 except OperationalError as error:
     # The database went away or stayed locked mid-page: say so and keep every widget's input; the next
-    # rerun reconnects (models/db.py replaces a dead pooled connection), so nothing needs a restart.
+    # rerun reconnects (models/store/db.py replaces a dead pooled connection), so nothing needs a restart.
     st.error(database_problem(error), icon=":material/cloud_off:")

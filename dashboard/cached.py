@@ -8,8 +8,9 @@ from datetime import date
 import streamlit as st
 
 from dashboard import charts
-from models import cohort, dose_audit, patient_view, queries, roster
+from models.analysis import cohort, dose_audit, patient_view, roster
 from models.settings import database_url
+from models.store import queries
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -159,8 +159,9 @@ def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, term: str
 
 def patient_course_chart(course) -> alt.VConcatChart | None:
     """The patient view's stacked charts (events, dose, each lab) on one day axis; None if nothing is
-    recorded. `course` is a models.patient_view.PatientCourse."""
-    from models import ctcae, patient_view
+    recorded. `course` is a models.analysis.patient_view.PatientCourse."""
+    from models.analysis import patient_view
+    from models.clinical import ctcae
 
     summary = course.summary
     first_day = min([0] + list(course.labs["day"]) + list(course.events["start_day"]))

@@ -6,9 +6,9 @@ from datetime import date
 import streamlit as st
 
 from dashboard.widgets import saved_then_rerun, show_notice, show_problems
-from models import queries, records
+from models.clinical.vocabulary import DOSE_ACTIONS, label
 from models.settings import dose_steps_mg
-from models.vocabulary import DOSE_ACTIONS, label
+from models.store import queries, records
 
 COUNTER, NOTICE = "dose_form_n", "dose_notice"
 

@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.widgets import escape_markdown, saved_then_rerun, show_notice, show_problems, term_label
-from models import ctcae, queries, records
-from models.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS, label
+from models.clinical import ctcae
+from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS, label
+from models.store import queries, records
 
 FORM_COUNTER = "event_form_n"        # a new form (fresh fields) after each save
 PREFILL = "event_prefill"            # term/grade/onset handed over from a lab value

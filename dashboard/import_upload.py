@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models import records, transfer
+from models.exchange import csv_import
+from models.store import records
 
 
 def import_upload(who: records.Actor, key: str) -> None:
@@ -25,7 +26,7 @@ def import_upload(who: records.Actor, key: str) -> None:
     if not (dry_run or do_import):
         return
     try:
-        report = transfer.import_files(contents, who, dry_run=dry_run)
+        report = csv_import.import_files(contents, who, dry_run=dry_run)
     except records.DatabaseUnavailable as error:  # the files stay in the uploader for another try
         st.error(str(error), icon=":material/cloud_off:")
         return

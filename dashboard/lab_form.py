@@ -7,7 +7,8 @@ import streamlit as st
 
 from dashboard.event_forms import prefill_event
 from dashboard.widgets import show_problems
-from models import ctcae, labs, queries, records
+from models.clinical import ctcae, labs
+from models.store import queries, records
 
 LAB_SAVED = "last_saved_lab"
 TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",

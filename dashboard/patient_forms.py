@@ -7,8 +7,9 @@ import streamlit as st
 
 from dashboard.lab_form import TEST_LABELS
 from dashboard.widgets import saved_then_rerun, show_notice, show_problems
-from models import ctcae, labs, queries, records
-from models.vocabulary import PATIENT_STATUSES, label
+from models.clinical import ctcae, labs
+from models.clinical.vocabulary import PATIENT_STATUSES, label
+from models.store import queries, records
 
 DOSES_MG = (10.0, 7.5, 5.0, 2.5)
 PROPHYLAXIS = {"Not recorded": None, "Yes": True, "No": False}

@@ -8,11 +8,11 @@ import streamlit as st
 
 from sqlalchemy.exc import OperationalError
 
-from models.db import DatabaseUnavailableError, database_problem
-from models.reference_data import ReferenceDataError
+from models.clinical.reference_data import ReferenceDataError
 from models.demo import is_demo_database
 from models.settings import DatabaseChoice, database_choice, masked_url
 from models.startup import prepare_database
+from models.store.db import DatabaseUnavailableError, database_problem
 
 
 @dataclass(frozen=True)

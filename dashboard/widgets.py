@@ -46,7 +46,7 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
     """Search-as-you-type patient choice (MRN or name); returns id, mrn, name, treatment_start or None."""
     import streamlit as st
 
-    from models import queries
+    from models.store import queries
 
     choices = last_known(f"choices_{key}", queries.patient_choices)
     if choices.empty:
@@ -63,7 +63,7 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
 
 def term_label(term: str) -> str:
     """A CTCAE term with its synonyms, so typing "Stomatitis" finds "Mucositis oral"."""
-    from models import ctcae
+    from models.clinical import ctcae
 
     aliases = [synonym for synonym, target in ctcae.synonyms().items() if target == term]
     return f"{term} ({', '.join(aliases)})" if aliases else term

@@ -9,7 +9,7 @@ from models.settings import database_url, masked_url
 
 
 def _cmd_init(args) -> int:
-    from models.migrate import head_revision, upgrade_to_head
+    from models.store.migrate import head_revision, upgrade_to_head
 
     changed = upgrade_to_head(args.database_url)
     state = "upgraded to" if changed else "already at"
@@ -19,7 +19,7 @@ def _cmd_init(args) -> int:
 
 def _cmd_seed_demo(args) -> int:
     from models.demo import DatabaseNotEmptyError, seed_demo
-    from models.migrate import upgrade_to_head
+    from models.store.migrate import upgrade_to_head
 
     upgrade_to_head(args.database_url)
     try:
@@ -55,7 +55,7 @@ def _read_password() -> str:
 
 def _cmd_users(args) -> int:
     from models import auth
-    from models.migrate import upgrade_to_head
+    from models.store.migrate import upgrade_to_head
 
     upgrade_to_head(args.database_url)
     url = args.database_url
@@ -78,13 +78,14 @@ def _cmd_users(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from models import records, transfer
-    from models.migrate import upgrade_to_head
+    from models.exchange import csv_import
+    from models.store import records
+    from models.store.migrate import upgrade_to_head
 
     upgrade_to_head(args.database_url)
     actor = records.Actor(_cli_actor(), "admin")
     try:
-        report = transfer.import_folder(args.folder, actor, dry_run=args.dry_run, url=args.database_url)
+        report = csv_import.import_folder(args.folder, actor, dry_run=args.dry_run, url=args.database_url)
     except (OSError, records.DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -101,12 +102,12 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from models import transfer
-    from models.migrate import upgrade_to_head
+    from models.exchange import csv_export
+    from models.store.migrate import upgrade_to_head
 
     upgrade_to_head(args.database_url)
     try:
-        counts = transfer.export_folder(args.folder, url=args.database_url)
+        counts = csv_export.export_folder(args.folder, url=args.database_url)
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -118,7 +119,8 @@ def _cmd_export(args) -> int:
 def _cmd_report(args) -> int:
     import json
 
-    from models import cohort, dose_audit, references
+    from models.analysis import cohort, dose_audit
+    from models.clinical import references
 
     as_of = args.as_of or date.today()
     if args.report == "audit":

@@ -15,9 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func
 from sqlmodel import select
 
-from models.db import read_session, write_session
-from models.tables import AuditEntry, User, utc_now
-from models.vocabulary import ROLES
+from models.clinical.vocabulary import ROLES
+from models.store.db import read_session, write_session
+from models.store.tables import AuditEntry, User, utc_now
 
 MAX_FAILED_SIGN_INS = 5
 LOCK_OUT = timedelta(minutes=5)

@@ -8,11 +8,11 @@ from datetime import date
 from sqlalchemy import func, insert, select, text
 from sqlmodel import SQLModel
 
-from models import summary as onset_summary
 from models.auth import create_demo_users
-from models.db import read_session, write_session
-from models.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, fixed_defaults,
-                           utc_now)
+from models.store import summary as onset_summary
+from models.store.db import read_session, write_session
+from models.store.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, fixed_defaults,
+                                 utc_now)
 
 DEMO_MODE_KEY = "demo_mode"
 _BATCH = 5_000

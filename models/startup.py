@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.demo import SeedSummary, patient_count, seed_demo
-from models.migrate import upgrade_to_head
 from models.settings import DatabaseChoice, database_choice
+from models.store.migrate import upgrade_to_head
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class StartupReport:
 
 def check_reference_data() -> None:
     """Load every seed_data file now, so a malformed one stops the app at start with file:line."""
-    from models import ctcae, dose_rules, labs, references
+    from models.clinical import ctcae, dose_rules, labs, references
 
     ctcae.terms()
     ctcae.grade_lab("hemoglobin", 12.0, "g/dL", lln=12.0)

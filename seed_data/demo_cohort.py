@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from models import ctcae, labs, references
+from models.clinical import ctcae, labs, references
 
 SEED_USER = "seed-demo"
 

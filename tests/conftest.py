@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from models.db import dispose_engine
-from models.migrate import upgrade_to_head
+from models.store.db import dispose_engine
+from models.store.migrate import upgrade_to_head
 from tests.support.pg_server import TemporaryPostgres, postgres_unavailable_reason
 
 # The demo cohort's "today" in tests, so every figure derived from it is reproducible.

@@ -2,7 +2,7 @@
 
 Whatever arrives (arbitrary text with control characters, huge strings, any unicode, far past and future
 dates, NaN / infinity / huge numbers, values of the wrong type, unknown fields, random bytes, other
-encodings, empty, header-only and oversized files), models.records and models.transfer answer with success
+encodings, empty, header-only and oversized files), models.store.records and models.exchange answer with success
 or a specific message, never a traceback, and a refusal leaves the database exactly as it was.
 
 Runs on SQLite (a fresh migrated database per test, copied from one migrated template) and, smaller, on
@@ -28,13 +28,15 @@ from hypothesis.control import currently_in_test_context
 from sqlalchemy import func
 from sqlmodel import select
 
-from models import ctcae, records, transfer
-from models.db import dispose_engine, read_session
-from models.migrate import upgrade_to_head
-from models.record_rules import INPUT_MODELS
-from models.records import Actor, RecordError
+from models.clinical import ctcae
+from models.exchange import csv_files, csv_import, csv_reading
 from models.settings import DOSE_STEPS_ENV
-from models.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
+from models.store import records
+from models.store.db import dispose_engine, read_session
+from models.store.migrate import upgrade_to_head
+from models.store.record_inputs import INPUT_MODELS
+from models.store.records import Actor, RecordError
+from models.store.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
 from tests.conftest import require_or_skip
 from tests.support.pg_server import postgres_unavailable_reason
 
@@ -288,26 +290,26 @@ def test_update_with_arbitrary_changes_succeeds_or_says_why(sqlite_url, changes,
 
 # `file:line: column: message`, one line each; file and column are plain or quoted ('...') labels.
 PROBLEM = re.compile(r"(?P<file>[^\n:]+):(?P<line>\d+): (?P<column>[^\n:]+): (?P<message>[^\n]+)")
-HEADERS = {name: ",".join(columns) for name, columns in transfer.COLUMNS.items()}
+HEADERS = {name: ",".join(columns) for name, columns in csv_files.COLUMNS.items()}
 
 
-def _assert_problems_well_formed(report: transfer.ImportReport, files: dict[str, bytes]) -> None:
-    labels = {transfer._label(name) for name in files} | {"upload"}
+def _assert_problems_well_formed(report: csv_import.ImportReport, files: dict[str, bytes]) -> None:
+    labels = {csv_reading.label(name) for name in files} | {"upload"}
     for problem in report.problems:
         match = PROBLEM.fullmatch(problem)
         assert match, f"not `file:line: column: message`: {problem!r:.400}"
         assert match["file"] in labels, problem[:300]
         assert int(match["line"]) >= 1, problem[:300]
         assert match["message"].strip(), problem[:300]
-        if match["file"] in transfer.COLUMNS and match["column"] not in ("file", "record"):
-            known = transfer.COLUMNS[match["file"]]
+        if match["file"] in csv_files.COLUMNS and match["column"] not in ("file", "record"):
+            known = csv_files.COLUMNS[match["file"]]
             assert match["column"] in known or match["column"].startswith("'") or match["line"] == "1", problem[:300]
 
 
 def _assert_import_answers(url: str, files: dict[str, bytes], *, dry_run: bool = False,
-                           actor: Actor = ADMIN) -> transfer.ImportReport:
+                           actor: Actor = ADMIN) -> csv_import.ImportReport:
     before = _counts(url)
-    report = transfer.import_files(files, actor, dry_run=dry_run, today=TODAY, url=url)
+    report = csv_import.import_files(files, actor, dry_run=dry_run, today=TODAY, url=url)
     _assert_problems_well_formed(report, files)
     _note("import: " + ("written" if report.written else "dry run ok" if report.ok else "refused"))
     after = _counts(url)
@@ -325,7 +327,7 @@ def _assert_import_answers(url: str, files: dict[str, bytes], *, dry_run: bool =
     return report
 
 
-file_names = st.one_of(st.sampled_from(transfer.FILES), st.sampled_from(transfer.FILES),
+file_names = st.one_of(st.sampled_from(csv_files.FILES), st.sampled_from(csv_files.FILES),
                        st.sampled_from(["patient.csv", "Doses.CSV", "notes.txt", "a:b.csv", "x\ny.csv", ""]),
                        st.text(max_size=20))
 
@@ -338,14 +340,14 @@ encodings = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16"
                              "utf-32", "mac-roman"])
 csv_texts = st.one_of(
     st.text(max_size=400),
-    st.builds(lambda name, body: HEADERS[name] + "\n" + body, st.sampled_from(transfer.FILES), st.text(max_size=300)),
-    st.builds(lambda name, n: HEADERS[name] + "\n" * n, st.sampled_from(transfer.FILES), st.integers(0, 3)),
-    st.builds(lambda name, cell, n: HEADERS[name] + "\n" + cell * n, st.sampled_from(transfer.FILES),
+    st.builds(lambda name, body: HEADERS[name] + "\n" + body, st.sampled_from(csv_files.FILES), st.text(max_size=300)),
+    st.builds(lambda name, n: HEADERS[name] + "\n" * n, st.sampled_from(csv_files.FILES), st.integers(0, 3)),
+    st.builds(lambda name, cell, n: HEADERS[name] + "\n" + cell * n, st.sampled_from(csv_files.FILES),
               st.text(min_size=1, max_size=3), st.integers(1, 400_000)),                            # a long line
     st.builds(lambda name, n: HEADERS[name] + "," + ",".join(f"c{i}" for i in range(n)) + "\n",
-              st.sampled_from(transfer.FILES), st.integers(1, 20_000)),                            # many columns
+              st.sampled_from(csv_files.FILES), st.integers(1, 20_000)),                            # many columns
     st.builds(lambda name, n: HEADERS[name] + "\n" + (",".join(["1"] * n) + "\n") * 3,
-              st.sampled_from(transfer.FILES), st.integers(0, 30)),
+              st.sampled_from(csv_files.FILES), st.integers(0, 30)),
 )
 raw_files = st.one_of(
     st.binary(max_size=600),
@@ -444,7 +446,7 @@ corruption = st.one_of(
 
 
 def _corrupt(name: str, rows: list[list[str]], corruptions: list[tuple]) -> bytes:
-    header = list(transfer.COLUMNS[name])
+    header = list(csv_files.COLUMNS[name])
     rows = [list(r) for r in rows]
     byte_edits = []
     for what, *args in corruptions:
@@ -471,9 +473,9 @@ def _corrupt(name: str, rows: list[list[str]], corruptions: list[tuple]) -> byte
 
 
 @_settings(60)
-@given(tables=valid_tables(), corruptions=st.dictionaries(st.sampled_from(transfer.FILES),
+@given(tables=valid_tables(), corruptions=st.dictionaries(st.sampled_from(csv_files.FILES),
                                                           st.lists(corruption, max_size=3), max_size=4),
-       leave_out=st.sets(st.sampled_from(transfer.FILES), max_size=2), dry_run=st.sampled_from([False, False, True]),
+       leave_out=st.sets(st.sampled_from(csv_files.FILES), max_size=2), dry_run=st.sampled_from([False, False, True]),
        role=st.sampled_from(("admin",) * 5 + ROLES))
 def test_import_of_corrupted_valid_files_is_all_or_nothing(sqlite_url, tables, corruptions, leave_out, dry_run,
                                                            role):
@@ -486,12 +488,12 @@ def test_import_of_corrupted_valid_files_is_all_or_nothing(sqlite_url, tables, c
 
 def _just_under_the_limit(name: str, row: bytes) -> bytes:
     header = HEADERS[name].encode() + b"\n"
-    return header + row * ((transfer.MAX_FILE_BYTES - len(header)) // len(row))
+    return header + row * ((csv_reading.MAX_FILE_BYTES - len(header)) // len(row))
 
 
 def test_import_of_files_over_the_size_limit_is_refused(sqlite_url):
     """Over 50 MB (a cheap repeated buffer), and just under it with more rows than one import takes."""
-    limit = transfer.MAX_FILE_BYTES
+    limit = csv_reading.MAX_FILE_BYTES
     report = _assert_import_answers(sqlite_url, {"patients.csv": b"x" * (limit + 1), "doses.csv": b""})
     assert report.problems[0].startswith("patients.csv:1: file: The file is 50.0 MB, over the 50 MB limit"), \
         report.problems
@@ -511,9 +513,9 @@ def test_create_and_import_on_postgresql_succeed_or_say_why(pg_url, kind, data):
     ref = _fixture_records(pg_url)
     _assert_create_answers(pg_url, kind, data.draw(record_values(kind, ref)), ADMIN)
     tables = data.draw(valid_tables())
-    corruptions = data.draw(st.dictionaries(st.sampled_from(transfer.FILES), st.lists(corruption, max_size=2),
+    corruptions = data.draw(st.dictionaries(st.sampled_from(csv_files.FILES), st.lists(corruption, max_size=2),
                                             max_size=2))
     files = {name: _corrupt(name, rows, corruptions.get(name, [])) for name, rows in tables.items()}
     if data.draw(st.integers(0, 4)) == 0:
-        files[data.draw(st.sampled_from(transfer.FILES))] = data.draw(raw_files)
+        files[data.draw(st.sampled_from(csv_files.FILES))] = data.draw(raw_files)
     _assert_import_answers(pg_url, files)

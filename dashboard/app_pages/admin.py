@@ -9,10 +9,13 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
 from dashboard.widgets import saved_then_rerun, show_notice
-from models import auth, ctcae, dose_rules, queries, references, transfer
-from models.migrate import current_revision, head_revision
+from models import auth
+from models.clinical import ctcae, dose_rules, references
+from models.clinical.vocabulary import ROLES
+from models.exchange import csv_export
 from models.settings import database_choice, masked_url
-from models.vocabulary import ROLES
+from models.store import queries
+from models.store.migrate import current_revision, head_revision
 
 user = require_page("admin")
 st.title("Admin")
@@ -93,7 +96,7 @@ with trail_tab:
 with import_tab:
     import_upload(actor(user), "admin_import")
     st.divider()
-    exported = transfer.export_files()
+    exported = csv_export.export_files()
     st.caption("Export the active records in the import format (they re-import unchanged).")
     columns = st.columns(len(exported))
     for column, (name, text) in zip(columns, exported.items()):

@@ -9,8 +9,9 @@ import streamlit as st
 from dashboard.access import require_page
 from dashboard.cached import cohort_analysis
 from dashboard.charts import cumulative_incidence, incidence_vs_reference
-from models import cohort, references
-from models.incidence import format_p
+from models.analysis import cohort
+from models.analysis.incidence import format_p
+from models.clinical import references
 
 user = require_page("cohort")
 st.title("Cohort vs BOLERO-2")

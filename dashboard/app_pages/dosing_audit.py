@@ -11,7 +11,9 @@ from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
 from dashboard.widgets import patient_picker, saved_then_rerun, show_notice, show_problems
-from models import dose_audit, dose_rules, queries, records
+from models.analysis import dose_audit
+from models.clinical import dose_rules
+from models.store import queries, records
 
 
 

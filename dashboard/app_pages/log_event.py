@@ -10,7 +10,7 @@ from dashboard.event_forms import event_actions, event_form, saved_event_notice
 from dashboard.import_upload import import_upload
 from dashboard.lab_form import lab_entry
 from dashboard.widgets import patient_picker
-from models import queries
+from models.store import queries
 
 user = require_page("log_event")
 st.title("Log adverse event")

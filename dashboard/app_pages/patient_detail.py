@@ -12,8 +12,8 @@ from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown
-from models import queries, records
-from models.vocabulary import label
+from models.clinical.vocabulary import label
+from models.store import queries, records
 
 user = require_page("patients")
 st.page_link("app_pages/patients.py", label="All patients", icon=":material/arrow_back:")

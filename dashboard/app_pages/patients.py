@@ -7,8 +7,10 @@ from dashboard.access import actor, require_page
 from dashboard.cached import roster_table
 from dashboard.patient_forms import notice, register_form
 from dashboard.widgets import patient_picker
-from models import ctcae, records, roster
-from models.vocabulary import label
+from models.analysis import roster
+from models.clinical import ctcae
+from models.clinical.vocabulary import label
+from models.store import records
 
 user = require_page("patients")
 st.title("Patients")

@@ -1,4 +1,4 @@
-"""Hand-made DataFrames in the shape models.queries returns (dates as datetime.date objects), for unit tests
+"""Hand-made DataFrames in the shape models.store.queries returns (dates as datetime.date objects), for unit tests
 of the pandas logic without a database."""
 from __future__ import annotations
 

@@ -1,0 +1,148 @@
+"""The cohort comparison behind the "Cohort vs BOLERO-2" page and `report incidence`: filters, incidence
+against a reference set, follow-up, and time to first event."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from models.analysis import incidence, time_to_event
+from models.clinical import references
+from models.store import queries, summary
+
+SWISH_SET = "swish_2017"
+KM_TERMS_DEFAULT = ("Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia")
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    start_from: date | None = None
+    start_to: date | None = None
+    age_min: int | None = None
+    age_max: int | None = None          # inclusive, in whole years at treatment start
+    starting_dose_mg: float | None = None
+    prophylaxis: bool | None = None     # None = everyone; True/False = only patients recorded so
+
+    @property
+    def everyone(self) -> bool:
+        return self == CohortFilter()
+
+    def describe(self) -> str:
+        parts = []
+        if self.start_from or self.start_to:
+            parts.append(f"treatment start {self.start_from or '…'} to {self.start_to or '…'}")
+        if self.age_min is not None or self.age_max is not None:
+            parts.append(f"age {self.age_min if self.age_min is not None else '…'}-"
+                         f"{self.age_max if self.age_max is not None else '…'}")
+        if self.starting_dose_mg is not None:
+            parts.append(f"starting dose {self.starting_dose_mg:g} mg")
+        if self.prophylaxis is not None:
+            parts.append("dexamethasone mouthwash" if self.prophylaxis else "no dexamethasone mouthwash")
+        return "; ".join(parts) or "all patients"
+
+
+def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: CohortFilter) -> pd.DataFrame:
+    """The patients the filter keeps; `doses` (the start records at least) is needed for the dose filter."""
+    keep = pd.Series(True, index=patients.index)
+    if chosen.start_from:
+        keep &= patients["treatment_start"] >= chosen.start_from
+    if chosen.start_to:
+        keep &= patients["treatment_start"] <= chosen.start_to
+    if chosen.age_min is not None or chosen.age_max is not None:
+        ages = patients.apply(lambda p: _age(p["birth_date"], p["treatment_start"]), axis=1)
+        if chosen.age_min is not None:
+            keep &= ages.notna() & (ages >= chosen.age_min)
+        if chosen.age_max is not None:
+            keep &= ages.notna() & (ages <= chosen.age_max)
+    if chosen.starting_dose_mg is not None and doses is not None:
+        keep &= patients["id"].map(starting_doses(patients, doses)) == chosen.starting_dose_mg
+    if chosen.prophylaxis is not None:
+        keep &= patients["dexamethasone_prophylaxis"].map(lambda v: v is not None and not pd.isna(v)
+                                                          and bool(v) == chosen.prophylaxis)
+    return patients[keep]
+
+
+def _age(birth: date | None, at: date) -> float | None:
+    if birth is None or pd.isna(birth):
+        return None
+    return at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
+
+
+def starting_doses(patients: pd.DataFrame, doses: pd.DataFrame) -> pd.Series:
+    """Per patient id: the dose of the first 'start' record, else the planned dose."""
+    starts = doses[doses["action"] == "start"].sort_values(["effective_date", "id"]) \
+        .groupby("patient_id")["dose_mg"].first()
+    planned = patients.set_index("id")["planned_dose_mg"]
+    return planned.where(~planned.index.isin(starts.index), starts.reindex(planned.index))
+
+
+@dataclass
+class CohortAnalysis:
+    as_of: date
+    reference_set: str
+    chosen: CohortFilter
+    exposed: int
+    rows: list[dict]
+    table: pd.DataFrame
+    median_follow_up_days: float | None
+    time_to_event: dict[str, pd.DataFrame] = field(default_factory=dict)
+    exposure_rates: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse(url: str | None = None, *, as_of: date, reference_set: str = references.DEFAULT_REFERENCE_SET,
+            chosen: CohortFilter | None = None, km_terms: tuple[str, ...] = KM_TERMS_DEFAULT) -> CohortAnalysis:
+    """Everything the page shows, from the onset summary the write path keeps (models/store/summary.py), the
+    patients, and their discontinuation and death dates: no scan of every event."""
+    chosen = chosen or CohortFilter()
+    patients = apply_filter(queries.patients(url),
+                            queries.start_doses(url) if chosen.starting_dose_mg is not None else None, chosen)
+    stops = queries.first_discontinuations(url, as_of=as_of)
+    notes = []
+    overrides = {}
+    if chosen.prophylaxis:
+        overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
+        notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
+                     f"({references.citation(SWISH_SET)}), the fitting reference for them.")
+    if chosen.everyone:  # the common case: counted by the database in one GROUP BY over the summary
+        exposed, per_grade = summary.cohort_counts_for(url, as_of)
+        rows = incidence.comparison_rows(exposed, {g: pd.Series(c, dtype=int) for g, c in per_grade.items()},
+                                         reference_set, overrides) if exposed else []
+    else:
+        onsets = queries.term_onsets(url)
+        onsets = onsets[onsets["patient_id"].isin(patients["id"])]
+        exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides)
+    table = incidence.long_frame(rows)
+    ends = time_to_event.observation_end_from(patients, stops, queries.death_dates(url), as_of)
+    curves, rates = {}, []
+    onsets = queries.term_onsets(url, terms=km_terms) if km_terms else None
+    for term in km_terms:
+        first = onsets[onsets["term"] == term].set_index("patient_id")["first_onset"]
+        times = time_to_event.event_times_from(first, patients, ends)
+        curves[term] = time_to_event.kaplan_meier(times)
+        rate = time_to_event.exposure_adjusted_rate(times)
+        rates.append({"term": term, "first_events": rate.first_events, "patient_months": rate.patient_months,
+                      "per_100_patient_months": rate.per_100_patient_months, "ci_low": rate.ci_low,
+                      "ci_high": rate.ci_high})
+    return CohortAnalysis(as_of, reference_set, chosen, exposed, rows, table,
+                          time_to_event.median_follow_up_days(patients, ends), curves, pd.DataFrame(rates), notes)
+
+
+def incidence_report(url: str | None = None, *, as_of: date,
+                     reference_set: str = references.DEFAULT_REFERENCE_SET) -> dict:
+    """`report incidence --format json`, exactly as DESIGN.md specifies."""
+    analysis = analyse(url, as_of=as_of, reference_set=reference_set, km_terms=())
+    exposed, rows = analysis.exposed, analysis.rows
+    return {"reference_set": reference_set, "as_of": as_of.isoformat(), "n_patients": exposed,
+            "rows": [{"term": row["term"], "any_grade": row["any_grade"].as_report(),
+                      "grade_3_plus": row["grade_3_plus"].as_report()} for row in rows]}
+
+
+def incidence_report_csv(report: dict) -> str:
+    records = [{"reference_set": report["reference_set"], "as_of": report["as_of"],
+                "n_patients": report["n_patients"], "term": row["term"], "band": band, **row[band]}
+               for row in report["rows"] for band in ("any_grade", "grade_3_plus")]
+    columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
+               "ci_high_pct", "reference_pct", "p_value", "signal"]
+    return pd.DataFrame(records, columns=columns).to_csv(index=False)

@@ -1,0 +1,268 @@
+"""The dosing audit: for every treatment-emergent adverse event the label's rules cover, the action they
+require and what the dose record shows — "compliant", "deviation" or "open" (still within the grace
+period, or held and not yet recovered) — and every hold with neither a reason nor an active event."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from models.analysis import incidence
+from models.clinical import dose_rules, dosing
+from models.clinical.vocabulary import ON_DRUG_ACTIONS
+from models.store import queries
+
+DEFAULT_GRACE_DAYS = 2
+UNEXPLAINED_HOLD_RULE = "HOLD-REASON"
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str                 # stable identity for a pharmacist's review: "event:<id>" or "hold:<id>"
+    patient_id: int
+    mrn: str
+    term: str
+    grade: int | None
+    onset_date: date | None
+    rule: str
+    rule_status: str
+    expected: str
+    actual: str
+    status: str              # compliant, deviation, open
+
+    def as_report(self) -> dict:
+        return {"mrn": self.mrn, "term": self.term, "grade": self.grade,
+                "onset_date": self.onset_date.isoformat() if self.onset_date else None, "rule": self.rule,
+                "expected": self.expected, "actual": self.actual, "status": self.status}
+
+
+def audit(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date,
+          grace_days: int = DEFAULT_GRACE_DAYS) -> list[Finding]:
+    """Findings for every exposed patient, deviations first, then open, then compliant."""
+    emergent = incidence.treatment_emergent(events, patients, doses, as_of) if not patients.empty else events
+    doses = doses[doses["effective_date"] <= as_of]
+    mrns = patients.set_index("id")["mrn"]
+    findings: list[Finding] = []
+    for pid, patient_events in emergent.groupby("patient_id"):
+        history = doses[doses["patient_id"] == pid].sort_values(["effective_date", "id"])
+        findings += _event_findings(int(pid), mrns[pid], patient_events, history, as_of, grace_days)
+    active = events[~events["baseline"].astype(bool)]
+    for pid, history in doses.groupby("patient_id"):
+        if pid in mrns.index:
+            findings += _unexplained_holds(int(pid), mrns[pid], history, active[active["patient_id"] == pid])
+    order = {"deviation": 0, "open": 1, "compliant": 2}
+    return sorted(findings, key=lambda f: (order[f.status], f.mrn, f.onset_date or date.min))
+
+
+def _event_findings(pid: int, mrn: str, events: pd.DataFrame, history: pd.DataFrame, as_of: date,
+                    grace_days: int) -> list[Finding]:
+    by_id = {int(row.id): row for row in events.itertuples()}
+    children = {int(row.previous_event_id): row for row in events.itertuples()
+                if not pd.isna(row.previous_event_id)}
+    findings = []
+    for row in events.sort_values(["onset_date", "id"]).itertuples():
+        rule = dose_rules.rule_for(row.term, int(row.grade))
+        if rule is None or rule.action in ("none", "hold_or_discontinue"):
+            continue
+        previous = by_id.get(int(row.previous_event_id)) if not pd.isna(row.previous_event_id) else None
+        if previous is not None and previous.grade >= row.grade:
+            continue  # an improvement within one episode needs no new action
+        recurrence = _is_recurrence(row, events, by_id)
+        recovered_on = _recovery_date(row, children, rule.resume_when_grade_at_most)
+        status, actual = _judge(rule, row, recurrence, recovered_on, history, as_of, grace_days)
+        findings.append(Finding(f"event:{int(row.id)}", pid, mrn, row.term, int(row.grade), row.onset_date,
+                                rule.describe(), rule.status, rule.expected(recurrence), actual, status))
+    return findings
+
+
+def _root(row, by_id: dict) -> int:
+    while not pd.isna(row.previous_event_id) and int(row.previous_event_id) in by_id:
+        row = by_id[int(row.previous_event_id)]
+    return int(row.id)
+
+
+def _is_recurrence(row, events: pd.DataFrame, by_id: dict) -> bool:
+    """An earlier, separate episode of the same term reached this grade."""
+    own = _root(row, by_id)
+    earlier = events[(events["term"] == row.term) & (events["onset_date"] < row.onset_date)
+                     & (events["grade"] >= row.grade)]
+    return any(_root(other, by_id) != own for other in earlier.itertuples())
+
+
+def _recovery_date(row, children: dict, threshold: int | None) -> date | None:
+    """The first day the episode was at grade <= threshold (a later record, or the day it resolved);
+    threshold None: the day the whole episode resolved."""
+    current = row
+    while True:
+        child = children.get(int(current.id))
+        if child is None:
+            resolved = current.resolved_date
+            return None if resolved is None or pd.isna(resolved) else resolved
+        if threshold is not None and child.grade <= threshold:
+            return child.onset_date
+        current = child
+
+
+def _dose_before(history: pd.DataFrame, moment: date) -> tuple[str | None, float]:
+    """The last action on or before a date and the daily dose the patient was on before any hold."""
+    earlier = history[history["effective_date"] <= moment]
+    if earlier.empty:
+        return None, 0.0
+    on_drug = earlier[earlier["action"].isin(ON_DRUG_ACTIONS)]
+    return earlier.iloc[-1]["action"], float(on_drug.iloc[-1]["dose_mg"]) if not on_drug.empty else 0.0
+
+
+def _judge(rule, row, recurrence: bool, recovered_on: date | None, history: pd.DataFrame, as_of: date,
+           grace_days: int) -> tuple[str, str]:
+    onset = row.onset_date
+    deadline = onset + timedelta(days=grace_days)
+    state, dose_before = _dose_before(history, onset - timedelta(days=1))
+    # Only a hold or stop before the event recovered responds to it; later ones are about something else.
+    after = history[(history["effective_date"] >= onset)
+                    & (history["effective_date"] <= (recovered_on or as_of))]
+    stops = after[after["action"] == "discontinue"]
+    if state == "discontinue":
+        return "compliant", "already discontinued before onset"
+    wants_stop = rule.action == "discontinue" or (recurrence and rule.recurrence_action == "discontinue")
+    if wants_stop and rule.action == "discontinue":
+        return _judge_stop(stops, deadline, as_of, onset)
+    holds = after[after["action"].isin(["hold", "discontinue"])]
+    first = holds.iloc[0] if not holds.empty else None
+    if first is not None and state is None:  # started on the onset day: the dose before is the start's
+        dose_before = _dose_on_drug(_before(history, first))
+    if state == "hold":
+        held_on = onset  # already held when the event began
+        first = None
+    elif first is not None and first["effective_date"] <= deadline:
+        if first["action"] == "discontinue":
+            return "compliant", f"discontinued on {first['effective_date']}"
+        held_on = first["effective_date"]
+    elif first is not None and rule.action in ("consider_hold", "none_if_tolerable"):
+        held_on = first["effective_date"]  # withholding later in the episode is allowed ("if intolerable")
+        if first["action"] == "discontinue":
+            return "compliant", f"discontinued on {held_on}"
+    elif first is not None:
+        late = (first["effective_date"] - onset).days
+        return "deviation", (f"{'withheld' if first['action'] == 'hold' else 'discontinued'} on "
+                             f"{first['effective_date']}, {late} days after onset (grace {grace_days} days)")
+    elif rule.action in ("consider_hold", "none_if_tolerable"):
+        return "compliant", "not withheld (withholding is optional for this grade)"
+    elif as_of <= deadline:
+        return "open", f"within the {grace_days}-day grace period; no hold recorded yet"
+    else:
+        return "deviation", f"no hold recorded (expected by {deadline})"
+    # what follows the hold: a record entered after it (a start on the same day came before it)
+    following = history.drop(_before(history, first).index) if first is not None else history
+    return _judge_resume(rule, recurrence, recovered_on, following, held_on, dose_before, as_of, wants_stop)
+
+
+def _before(history: pd.DataFrame, record) -> pd.DataFrame:
+    """The records before one, in (effective date, id) order."""
+    same_day = (history["effective_date"] == record["effective_date"]) & (history["id"] < record["id"])
+    return history[(history["effective_date"] < record["effective_date"]) | same_day]
+
+
+def _dose_on_drug(history: pd.DataFrame) -> float:
+    on_drug = history[history["action"].isin(ON_DRUG_ACTIONS)]
+    return float(on_drug.iloc[-1]["dose_mg"]) if not on_drug.empty else 0.0
+
+
+def _judge_stop(stops: pd.DataFrame, deadline: date, as_of: date, onset: date) -> tuple[str, str]:
+    if not stops.empty and stops.iloc[0]["effective_date"] <= deadline:
+        return "compliant", f"discontinued on {stops.iloc[0]['effective_date']}"
+    if not stops.empty:
+        late = (stops.iloc[0]["effective_date"] - onset).days
+        return "deviation", f"discontinued on {stops.iloc[0]['effective_date']}, {late} days after onset"
+    if as_of <= deadline:
+        return "open", "within the grace period; no discontinuation recorded yet"
+    return "deviation", "no discontinuation recorded"
+
+
+def _judge_resume(rule, recurrence: bool, recovered_on: date | None, history: pd.DataFrame, held_on: date,
+                  dose_before: float, as_of: date, wants_stop: bool) -> tuple[str, str]:
+    later = history[(history["effective_date"] >= held_on) & (history["action"] != "hold")]
+    following = later.iloc[0] if not later.empty else None
+    threshold = rule.resume_when_grade_at_most
+    if following is None:
+        days = (as_of - held_on).days
+        if recovered_on is None and rule.max_hold_days and days > rule.max_hold_days:
+            return "deviation", (f"held {days} days since {held_on} without recovery; discontinuation is due "
+                                 f"after {rule.max_hold_days} days")
+        recovery = f"recovered to grade <= {threshold} on {recovered_on}" if recovered_on else "not yet recovered"
+        return "open", f"held since {held_on} ({days} days); {recovery}"
+    if following["action"] == "discontinue":
+        return "compliant", f"withheld on {held_on}, then discontinued on {following['effective_date']}"
+    resumed_on, new_dose = following["effective_date"], float(following["dose_mg"])
+    if wants_stop:
+        return "deviation", (f"resumed on {resumed_on} at {new_dose:g} mg after a recurrence at the same grade; "
+                             "discontinuation expected")
+    if recovered_on is None or resumed_on < recovered_on:
+        when = f"recovered on {recovered_on}" if recovered_on else "no recovery recorded"
+        return "deviation", f"resumed on {resumed_on} before recovery to grade <= {threshold} ({when})"
+    lower_due = rule.resume_dose == "lower" or (recurrence and rule.recurrence_action == "resume_lower")
+    if lower_due and new_dose >= dose_before:
+        return "deviation", (f"resumed on {resumed_on} at {new_dose:g} mg, the dose before the hold, when a "
+                             "reduction was due")
+    return "compliant", f"withheld {held_on} to {resumed_on}, resumed at {new_dose:g} mg"
+
+
+def _unexplained_holds(pid: int, mrn: str, history: pd.DataFrame, events: pd.DataFrame) -> list[Finding]:
+    findings = []
+    for hold in history[history["action"] == "hold"].itertuples():
+        has_reason = isinstance(hold.reason, str) and hold.reason.strip()
+        if has_reason or not pd.isna(hold.adverse_event_id):
+            continue
+        active = events[(events["onset_date"] <= hold.effective_date)
+                        & (events["resolved_date"].isna() | (events["resolved_date"] >= hold.effective_date))]
+        if active.empty:
+            findings.append(Finding(f"hold:{int(hold.id)}", pid, mrn, "(no adverse event)", None,
+                                    hold.effective_date, UNEXPLAINED_HOLD_RULE, "checked",
+                                    "a hold names its reason or follows an active adverse event",
+                                    f"held on {hold.effective_date} with no reason and no active adverse event",
+                                    "deviation"))
+    return findings
+
+
+def open_holds(doses: pd.DataFrame, patients: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Patients held today: since when and for how long."""
+    rows = []
+    mrns = patients.set_index("id")["mrn"]
+    for pid, history in doses[doses["effective_date"] <= as_of].groupby("patient_id"):
+        last = history.sort_values(["effective_date", "id"]).iloc[-1]
+        if last["action"] == "hold" and pid in mrns.index:
+            rows.append({"mrn": mrns[pid], "held_since": last["effective_date"],
+                         "days_held": (as_of - last["effective_date"]).days, "reason": last["reason"]})
+    return pd.DataFrame(rows, columns=["mrn", "held_since", "days_held", "reason"])
+
+
+def cohort_audit(url: str | None = None, *, as_of: date, grace_days: int = DEFAULT_GRACE_DAYS):
+    """(findings, dose intensity frame, open holds) from the database."""
+    patients, events, doses = queries.patients(url), queries.adverse_events(url), queries.dose_events(url)
+    findings = audit(patients, events, doses, as_of, grace_days)
+    return findings, dosing.dose_intensity(patients, doses, as_of), open_holds(doses, patients, as_of)
+
+
+def audit_report(url: str | None = None, *, as_of: date) -> dict:
+    """`report audit --format json`, exactly as DESIGN.md specifies."""
+    findings, intensity, _ = cohort_audit(url, as_of=as_of)
+    return {"as_of": as_of.isoformat(), "findings": [f.as_report() for f in findings],
+            "dose_intensity": [{"mrn": row.mrn, "relative_dose_intensity_pct": _pct(row.relative_dose_intensity_pct)}
+                               for row in intensity.itertuples()]}
+
+
+def _pct(value) -> float | None:
+    """No days in the period (stopped on the day it started): null, never NaN, which is not JSON."""
+    return None if pd.isna(value) else float(value)
+
+
+def audit_report_csv(report: dict) -> str:
+    """The findings, then each patient's dose intensity, as one CSV (a `section` column tells which)."""
+    findings = pd.DataFrame([{"section": "finding", "as_of": report["as_of"], **f} for f in report["findings"]])
+    intensity = pd.DataFrame([{"section": "dose_intensity", "as_of": report["as_of"], **d}
+                              for d in report["dose_intensity"]])
+    columns = ["section", "as_of", "mrn", "term", "grade", "onset_date", "rule", "expected", "actual", "status",
+               "relative_dose_intensity_pct"]
+    frame = pd.concat([findings, intensity], ignore_index=True).reindex(columns=columns)
+    frame["grade"] = frame["grade"].astype("Int64")
+    return frame.to_csv(index=False)

@@ -1,0 +1,45 @@
+"""Controlled vocabularies shared by the tables (as CHECK constraints), validation and CSV import."""
+from __future__ import annotations
+
+ROLES = ("nurse", "oncologist", "pharmacist", "admin")
+PATIENT_STATUSES = ("on_treatment", "held", "discontinued")
+RECORD_STATUSES = ("active", "entered_in_error")
+ATTRIBUTIONS = ("unrelated", "unlikely", "possible", "probable", "definite")
+ACTIONS_TAKEN = ("none", "held", "reduced", "discontinued")
+AE_OUTCOMES = ("recovering", "recovered", "recovered_with_sequelae", "not_recovered", "fatal", "unknown")
+AE_SOURCES = ("reported", "lab")
+DOSE_ACTIONS = ("start", "hold", "resume", "reduce", "escalate", "discontinue")
+ON_DRUG_ACTIONS = ("start", "resume", "reduce", "escalate")  # the dose actions after which the patient takes the drug
+FINDING_DECISIONS = ("accepted", "justified")
+LAB_TESTS = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
+AUDIT_ACTIONS = ("create", "update", "entered_in_error", "sign_in", "sign_in_failed", "sign_out",
+                 "import", "seed_demo", "review")
+
+# CDISC SDTM AEACN values accepted on import, mapped to ours.
+CDISC_ACTIONS_TAKEN = {
+    "dose not changed": "none",
+    "drug interrupted": "held",
+    "dose reduced": "reduced",
+    "drug withdrawn": "discontinued",
+}
+
+LABELS = {
+    "on_treatment": "On treatment",
+    "held": "Held",
+    "discontinued": "Discontinued",
+    "active": "Active",
+    "entered_in_error": "Entered in error",
+}
+
+
+def label(value: str | None) -> str:
+    """Human wording for a stored code."""
+    if value is None:
+        return ""
+    return LABELS.get(value, value.replace("_", " ").capitalize())
+
+
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint body: column IN ('a', 'b')."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"

@@ -1,0 +1,95 @@
+"""CSV export of the active records, in the import format (csv_files.py), so an export re-imports unchanged."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from models.exchange.csv_files import COLUMNS
+from models.store.db import get_engine
+from models.store.tables import AdverseEvent, DoseEvent, LabResult, Patient
+
+
+def export_files(url: str | None = None) -> dict[str, str]:
+    """The four CSV files (name -> text) of the active records, in the import format."""
+    return {name: _csv_text(name, rows) for name, rows in _export_rows(url).items()}
+
+
+def export_folder(folder: str | Path, *, url: str | None = None) -> dict[str, int]:
+    """Write the four CSV files into a folder (created if needed; the files are replaced).
+    Returns the number of data rows per file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = _export_rows(url)
+    for name, data in rows.items():
+        temporary = folder / f".{name}.tmp"
+        temporary.write_text(_csv_text(name, data), encoding="utf-8", newline="")
+        os.replace(temporary, folder / name)
+    return {name: len(data) for name, data in rows.items()}
+
+
+def _csv_text(name: str, rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS[name])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
+    active = "active"
+    statements = {
+        "patients.csv": select(Patient.mrn, Patient.name, Patient.birth_date, Patient.treatment_start,
+                               Patient.planned_dose_mg, Patient.id).where(Patient.record_status == active),
+        "adverse_events.csv": select(Patient.mrn, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
+                                     AdverseEvent.resolved_date, AdverseEvent.death_date, AdverseEvent.serious,
+                                     AdverseEvent.attribution, AdverseEvent.action_taken, AdverseEvent.notes,
+                                     AdverseEvent.id)
+        .join(Patient, Patient.id == AdverseEvent.patient_id).where(AdverseEvent.record_status == active),
+        "labs.csv": select(Patient.mrn, LabResult.test, LabResult.value, LabResult.unit, LabResult.lln,
+                           LabResult.uln, LabResult.collected_on, LabResult.id)
+        .join(Patient, Patient.id == LabResult.patient_id).where(LabResult.record_status == active),
+        "doses.csv": select(Patient.mrn, DoseEvent.effective_date, DoseEvent.action, DoseEvent.dose_mg,
+                            DoseEvent.reason, DoseEvent.id)
+        .join(Patient, Patient.id == DoseEvent.patient_id).where(DoseEvent.record_status == active),
+    }
+    result = {}
+    with get_engine(url).connect() as connection:
+        if connection.dialect.name == "postgresql":  # one snapshot for all four files
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            for name, statement in statements.items():
+                fetched = [tuple(row) for row in connection.execute(
+                    statement.where(Patient.record_status == active))]
+                result[name] = [_export_row(name, row) for row in _ordered(name, fetched)]
+    return result
+
+
+def _ordered(name: str, rows: list[tuple]) -> list[tuple]:
+    """In Python, not SQL: text order must not depend on the database's collation."""
+    date_position = {"patients.csv": None, "adverse_events.csv": 3, "labs.csv": 6, "doses.csv": 1}[name]
+    return sorted(rows, key=lambda r: (r[0], r[date_position] if date_position else date.min, r[-1]))
+
+
+def _export_row(name: str, row: tuple) -> list[str]:
+    row = row[:-1]  # the id only orders the rows
+    if name == "adverse_events.csv":
+        mrn, term, grade, onset, resolved, death, *rest = row
+        row = (mrn, term, grade, onset, death if grade == 5 and death else resolved, *rest)
+    return [_cell(value) for value in row]

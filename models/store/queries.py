@@ -1,0 +1,296 @@
+"""Read models for the pages: plain DataFrames, never live ORM objects."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pandas as pd
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.exc import OperationalError
+
+from models.store.db import get_engine
+from models.store.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient,
+                                 TermOnsetSummary)
+
+ACTIVE = "active"
+
+
+def _frame(statement, url: str | None, *, parse_dates: list[str] | None = None) -> pd.DataFrame:
+    try:
+        with get_engine(url).connect() as connection:
+            frame = pd.read_sql_query(statement, connection)  # not read_sql: it asks has_table() first
+    except pd.errors.DatabaseError as error:
+        # pandas wraps a failure during the query (e.g. the server went away); give the pages the
+        # SQLAlchemy error they turn into a clear message.
+        cause = _database_cause(error)
+        if cause is not None:
+            raise cause from None
+        raise
+    for column in parse_dates or []:
+        # object dtype even when every value is missing (then pandas would keep datetime64, which refuses
+        # comparisons with dates)
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601").dt.date.astype(object)
+    return frame
+
+
+def _database_cause(error: BaseException) -> OperationalError | None:
+    """The OperationalError behind pandas' wrapper (pandas' own rollback attempt may stand in between)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OperationalError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def patients(url: str | None = None) -> pd.DataFrame:
+    # Dates read as ISO text and parsed in one go: a registry has tens of thousands of patients.
+    statement = select(Patient.id, Patient.mrn, Patient.name, cast(Patient.birth_date, String).label("birth_date"),
+                       cast(Patient.treatment_start, String).label("treatment_start"), Patient.planned_dose_mg,
+                       Patient.status, Patient.dexamethasone_prophylaxis) \
+        .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
+    return _frame(statement, url, parse_dates=["birth_date", "treatment_start"])
+
+
+def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, AdverseEvent.term,
+                       AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.resolved_date,
+                       AdverseEvent.death_date, AdverseEvent.serious, AdverseEvent.attribution,
+                       AdverseEvent.action_taken, AdverseEvent.previous_event_id,
+                       AdverseEvent.source, AdverseEvent.baseline, AdverseEvent.created_by,
+                       AdverseEvent.created_at) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(AdverseEvent.patient_id == patient_id)
+    return _frame(statement.order_by(AdverseEvent.onset_date, AdverseEvent.id), url,
+                  parse_dates=["onset_date", "resolved_date", "death_date"])
+
+
+def labs(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.value, LabResult.unit,
+                       LabResult.lln, LabResult.uln, LabResult.collected_on, LabResult.baseline,
+                       LabResult.ctcae_term, LabResult.ctcae_grade) \
+        .where(LabResult.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(LabResult.patient_id == patient_id)
+    return _frame(statement.order_by(LabResult.collected_on, LabResult.id), url, parse_dates=["collected_on"])
+
+
+def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+    statement = select(DoseEvent.id, DoseEvent.patient_id, Patient.mrn, DoseEvent.effective_date,
+                       DoseEvent.action, DoseEvent.dose_mg, DoseEvent.every_other_day,
+                       DoseEvent.adverse_event_id, DoseEvent.reason, DoseEvent.verified_by) \
+        .join(Patient, Patient.id == DoseEvent.patient_id) \
+        .where(DoseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(DoseEvent.patient_id == patient_id)
+    return _frame(statement.order_by(DoseEvent.patient_id, DoseEvent.effective_date, DoseEvent.id), url,
+                  parse_dates=["effective_date"])
+
+
+def audit_trail(url: str | None = None, *, username: str | None = None, mrn: str | None = None,
+                record_type: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                limit: int = 5_000) -> pd.DataFrame:
+    """Audit entries, newest first, filtered by user, patient MRN, record type and UTC date range."""
+    statement = select(AuditEntry.id, AuditEntry.at, AuditEntry.username, AuditEntry.action,
+                       AuditEntry.record_type, AuditEntry.record_id, Patient.mrn, AuditEntry.before,
+                       AuditEntry.after, AuditEntry.detail) \
+        .join(Patient, Patient.id == AuditEntry.patient_id, isouter=True)
+    if username:
+        statement = statement.where(AuditEntry.username == username)
+    if mrn:
+        statement = statement.where(Patient.mrn == mrn)
+    if record_type:
+        statement = statement.where(AuditEntry.record_type == record_type)
+    if date_from:
+        statement = statement.where(AuditEntry.at >= datetime.combine(date_from, time.min, timezone.utc))
+    if date_to:
+        statement = statement.where(AuditEntry.at < datetime.combine(date_to + timedelta(days=1), time.min,
+                                                                     timezone.utc))
+    return _frame(statement.order_by(AuditEntry.id.desc()).limit(limit), url)
+
+
+def table_counts(url: str | None = None) -> dict[str, int]:
+
+    counts = {}
+    with get_engine(url).connect() as connection:
+        for label, table in (("patients", Patient), ("adverse events", AdverseEvent),
+                             ("lab results", LabResult), ("dose events", DoseEvent),
+                             ("audit entries", AuditEntry)):
+            counts[label] = connection.execute(select(func.count()).select_from(table)).scalar_one()
+    return counts
+
+
+def patient_choices(url: str | None = None) -> pd.DataFrame:
+    """id, mrn, name, treatment_start of active patients, for pickers."""
+    statement = select(Patient.id, Patient.mrn, Patient.name, Patient.treatment_start, Patient.version) \
+        .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
+    return _frame(statement, url, parse_dates=["treatment_start"])
+
+
+def patient_record(patient_id: int, url: str | None = None) -> dict | None:
+    from models.store.db import read_session
+
+    with read_session(url) as session:
+        row = session.get(Patient, patient_id)
+        return None if row is None else row.model_dump()
+
+
+def event_records(patient_id: int, url: str | None = None) -> pd.DataFrame:
+    """A patient's active adverse events with every column an edit needs (version included)."""
+    statement = select(AdverseEvent).where(AdverseEvent.patient_id == patient_id,
+                                           AdverseEvent.record_status == ACTIVE) \
+        .order_by(AdverseEvent.onset_date.desc(), AdverseEvent.id.desc())
+    frame = _frame(statement, url, parse_dates=["onset_date", "resolved_date", "death_date"])
+    return frame
+
+
+def has_open_event(patient_id: int, term: str, url: str | None = None) -> bool:
+    statement = select(AdverseEvent.id).where(
+        AdverseEvent.patient_id == patient_id, AdverseEvent.term == term, AdverseEvent.record_status == ACTIVE,
+        AdverseEvent.resolved_date.is_(None)).limit(1)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).first() is not None
+
+
+def baseline_lab_value(patient_id: int, test: str, url: str | None = None) -> float | None:
+    """The patient's latest baseline value of a test (for the AST/ALT abnormal-baseline rule)."""
+    statement = select(LabResult.value).where(
+        LabResult.patient_id == patient_id, LabResult.test == test, LabResult.baseline.is_(True),
+        LabResult.record_status == ACTIVE).order_by(LabResult.collected_on.desc(), LabResult.id.desc()).limit(1)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).scalar()
+
+
+def logged_since(username: str, since: datetime, url: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Adverse events and labs this user created since a moment (e.g. the start of today)."""
+    events = select(AdverseEvent.id, Patient.mrn, AdverseEvent.term, AdverseEvent.grade,
+                    AdverseEvent.onset_date, AdverseEvent.record_status, AdverseEvent.created_at) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.created_by == username, AdverseEvent.created_at >= since) \
+        .order_by(AdverseEvent.id.desc())
+    lab_rows = select(LabResult.id, Patient.mrn, LabResult.test, LabResult.value, LabResult.unit,
+                      LabResult.ctcae_grade, LabResult.collected_on, LabResult.record_status,
+                      LabResult.created_at) \
+        .join(Patient, Patient.id == LabResult.patient_id) \
+        .where(LabResult.created_by == username, LabResult.created_at >= since).order_by(LabResult.id.desc())
+    return _frame(events, url), _frame(lab_rows, url)
+
+
+def open_severe_events(url: str | None = None) -> pd.DataFrame:
+    """Open grade >= 3 adverse events (not baseline), oldest first: the patients who need attention."""
+    statement = select(Patient.mrn, Patient.name, AdverseEvent.term, AdverseEvent.grade,
+                       AdverseEvent.onset_date, AdverseEvent.serious) \
+        .join(Patient, Patient.id == AdverseEvent.patient_id) \
+        .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE,
+               AdverseEvent.resolved_date.is_(None), AdverseEvent.grade >= 3, AdverseEvent.baseline.is_(False)) \
+        .order_by(AdverseEvent.onset_date)
+    return _frame(statement, url, parse_dates=["onset_date"])
+
+
+def patient_id_for_mrn(mrn: str, url: str | None = None) -> int | None:
+    statement = select(Patient.id).where(Patient.mrn == mrn, Patient.record_status == ACTIVE)
+    with get_engine(url).connect() as connection:
+        return connection.execute(statement).scalar()
+
+
+def finding_reviews(url: str | None = None) -> pd.DataFrame:
+    """The latest active review of each dosing-audit finding."""
+    statement = select(FindingReview.id, FindingReview.finding_key, FindingReview.decision, FindingReview.comment,
+                       FindingReview.created_by, FindingReview.created_at, FindingReview.version) \
+        .where(FindingReview.record_status == ACTIVE).order_by(FindingReview.id)
+    frame = _frame(statement, url)
+    return frame.drop_duplicates("finding_key", keep="last")
+
+
+def term_onsets(url: str | None = None, *, terms: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The onset summary kept by the write path (models/store/summary.py), for active patients. Dates come back
+    as datetime64 columns: read as ISO text and parsed at once, far faster than a date object per cell."""
+    dates = ["first_onset", "first_onset_grade_2", "first_onset_grade_3"]
+    statement = select(TermOnsetSummary.patient_id, TermOnsetSummary.term,
+                       *(cast(getattr(TermOnsetSummary, c), String).label(c) for c in dates),
+                       TermOnsetSummary.worst_grade) \
+        .join(Patient, Patient.id == TermOnsetSummary.patient_id).where(Patient.record_status == ACTIVE)
+    if terms is not None:
+        statement = statement.where(TermOnsetSummary.term.in_(terms))
+    frame = _frame(statement, url)
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column], format="%Y-%m-%d")
+    return frame
+
+
+def first_discontinuations(url: str | None = None, *, as_of: date) -> pd.Series:
+    """Per patient id: the first discontinuation on or before the analysis date."""
+    statement = select(DoseEvent.patient_id, cast(func.min(DoseEvent.effective_date), String).label("stopped_on")) \
+        .where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "discontinue",
+               DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id)
+    frame = _frame(statement, url, parse_dates=["stopped_on"])
+    return frame.set_index("patient_id")["stopped_on"]
+
+
+def death_dates(url: str | None = None) -> pd.Series:
+    """Per patient id: the date of death recorded with a grade 5 event."""
+    statement = select(AdverseEvent.patient_id, cast(func.min(AdverseEvent.death_date), String).label("died_on")) \
+        .where(AdverseEvent.record_status == ACTIVE, AdverseEvent.death_date.is_not(None)) \
+        .group_by(AdverseEvent.patient_id)
+    frame = _frame(statement, url, parse_dates=["died_on"])
+    return frame.set_index("patient_id")["died_on"]
+
+
+def start_doses(url: str | None = None) -> pd.DataFrame:
+    """The 'start' dose records (for the starting-dose filter)."""
+    statement = select(DoseEvent.id, DoseEvent.patient_id, DoseEvent.effective_date, DoseEvent.action,
+                       DoseEvent.dose_mg).where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "start")
+    return _frame(statement, url, parse_dates=["effective_date"])
+
+
+def data_version(url: str | None = None) -> int:
+    """Changes with every write: each one appends an audit entry in its own transaction. Pages key their
+    caches on it, so a cached figure is never older than the last save."""
+    with get_engine(url).connect() as connection:
+        return int(connection.execute(select(func.max(AuditEntry.id))).scalar() or 0)
+
+
+def roster_events(url: str | None = None, *, as_of: date, since: date) -> pd.DataFrame:
+    """Events the roster looks at: treatment-emergent candidates (not baseline) with onset by the analysis
+    date that were open, or began or ended after `since` — not the whole history."""
+    statement = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
+                       AdverseEvent.resolved_date) \
+        .where(AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False),
+               AdverseEvent.onset_date <= as_of,
+               AdverseEvent.resolved_date.is_(None) | (AdverseEvent.resolved_date > since)
+               | (AdverseEvent.onset_date > since))
+    return _frame(statement, url, parse_dates=["onset_date", "resolved_date"])
+
+
+def patients_with_term(url: str | None = None, *, term: str, as_of: date) -> set[int]:
+    statement = select(AdverseEvent.patient_id).distinct().where(
+        AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False), AdverseEvent.term == term,
+        AdverseEvent.onset_date <= as_of)
+    with get_engine(url).connect() as connection:
+        return {int(pid) for pid in connection.execute(statement).scalars()}
+
+
+def last_assessment_dates(url: str | None = None, *, as_of: date) -> pd.Series:
+    """Per patient id: the latest adverse-event onset or lab collection on or before the analysis date."""
+    events = select(AdverseEvent.patient_id, func.max(AdverseEvent.onset_date).label("day")).where(
+        AdverseEvent.record_status == ACTIVE, AdverseEvent.baseline.is_(False),
+        AdverseEvent.onset_date <= as_of).group_by(AdverseEvent.patient_id)
+    lab_rows = select(LabResult.patient_id, func.max(LabResult.collected_on).label("day")).where(
+        LabResult.record_status == ACTIVE, LabResult.collected_on <= as_of).group_by(LabResult.patient_id)
+    both = pd.concat([_frame(events, url, parse_dates=["day"]), _frame(lab_rows, url, parse_dates=["day"])])
+    return both.groupby("patient_id")["day"].max()
+
+
+def last_two_lab_grades(url: str | None = None, *, as_of: date) -> pd.DataFrame:
+    """The two latest graded results of each patient and test on or before the analysis date."""
+    order = func.row_number().over(partition_by=(LabResult.patient_id, LabResult.test),
+                                   order_by=(LabResult.collected_on.desc(), LabResult.id.desc())).label("rank")
+    ranked = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.collected_on,
+                    LabResult.ctcae_grade, order).where(
+        LabResult.record_status == ACTIVE, LabResult.ctcae_grade.is_not(None),
+        LabResult.collected_on <= as_of).subquery()
+    statement = select(ranked.c.id, ranked.c.patient_id, ranked.c.test, ranked.c.collected_on,
+                       ranked.c.ctcae_grade).where(ranked.c.rank <= 2)
+    return _frame(statement, url, parse_dates=["collected_on"])

@@ -1,0 +1,142 @@
+"""What a valid clinical record is against the database: the patient lock every write takes, duplicate and
+linked-record checks, the dose sequence, dates not in the future, and the write batch's reads of them.
+
+records.py runs these on every create and update after the field rules of record_inputs.py.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import bindparam
+from sqlmodel import select
+
+from models.clinical.dose_sequence import DoseRecord, check_dose_record
+from models.settings import dose_steps_mg
+from models.store.db import in_lists
+from models.store.record_inputs import RecordValueError
+from models.store.tables import AdverseEvent, DoseEvent, Patient
+from models.store.write_batch import WriteBatch, usable_batch
+
+
+# Built once: every save runs them, and building a statement costs more than running it.
+_PATIENT_COLUMNS = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg)
+_PATIENT_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
+_PATIENTS_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id.in_(bindparam("patient_ids", expanding=True))) \
+    .order_by(Patient.id).with_for_update(key_share=True)
+_SAME_EVENT = select(AdverseEvent.id).where(
+    AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.term == bindparam("term"),
+    AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
+_EVENT_KEYS = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
+    AdverseEvent.patient_id.in_(bindparam("patient_ids", expanding=True)), AdverseEvent.record_status == "active")
+
+
+def prepare_batch(session, patient_ids: set[int], event_patient_ids: set[int]) -> None:
+    """Lock every patient a batch will write about at once, in id order (so two imports cannot deadlock on
+    each other's patients), and read the events' (term, onset) of those it will add events to."""
+    batch = usable_batch(session)
+    if batch is None:
+        return
+    connection = session.connection()
+    for some in in_lists(sorted(i for i in patient_ids | event_patient_ids if i not in batch.patients)):
+        for row in connection.execute(_PATIENTS_FOR_WRITE, {"patient_ids": some}):
+            batch.patients[row.id] = row
+    _read_event_keys(session, batch, [i for i in event_patient_ids if i in batch.patients])
+
+
+def _read_event_keys(session, batch: WriteBatch, patient_ids: list[int]) -> None:
+    """(Only for locked patients: then no one else adds events for them until the transaction ends.)"""
+    missing = sorted({i for i in patient_ids if i not in batch.event_keys})
+    for some in in_lists(missing):
+        keys: dict[int, dict] = {i: {} for i in some}
+        for patient_id, term, onset, event_id in session.connection().execute(_EVENT_KEYS, {"patient_ids": some}):
+            keys[patient_id].setdefault((term, onset), event_id)
+        batch.event_keys.update(keys)  # only once read in full
+
+
+def lock_patient(session, patient_id: int):
+    """The patient row (id, record_status, treatment_start, planned_dose_mg), locked on PostgreSQL until the
+    transaction ends: every write about a patient takes this lock, so writes that change the patient's
+    derived summary (models/store/summary.py) follow one another and each sees the last one's result."""
+    batch = usable_batch(session)
+    if batch is not None and patient_id in batch.patients:
+        return batch.patients[patient_id]  # locked earlier in this transaction, and held until it ends
+    row = session.connection().execute(_PATIENT_FOR_WRITE, {"patient_id": patient_id}).first()
+    if batch is not None and row is not None:
+        batch.patients[patient_id] = row
+    return row
+
+
+def check_against_database(session, kind: str, clean: dict, record_id: int | None, today: date) -> None:
+    """Rules that need the database or today's date; raises RecordValueError."""
+    _not_in_future(kind, clean, today)
+    if kind == "patient":
+        clash = session.exec(select(Patient.id).where(Patient.mrn == clean["mrn"])).first()
+        if clash is not None and clash != record_id:
+            raise RecordValueError("mrn", f"MRN {clean['mrn']} is already registered.", clash)
+        return
+    # Lock the patient row (PostgreSQL; SQLite writes are serialized by BEGIN IMMEDIATE), so two concurrent
+    # writes for one patient cannot both pass the duplicate check below. NO KEY UPDATE does not block the
+    # KEY SHARE locks of foreign-key checks, so it cannot deadlock with them.
+    patient = lock_patient(session, clean["patient_id"])
+    if patient is None or patient.record_status != "active":
+        raise RecordValueError("patient_id", "The patient does not exist or was entered in error.")
+    if kind == "adverse_event":
+        _check_adverse_event(session, clean, record_id, patient)
+    elif kind == "dose_event":
+        _check_dose_event(session, clean, record_id, patient)
+    elif kind == "lab_result" and not clean["baseline"] and clean["collected_on"] < patient.treatment_start:
+        clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
+
+
+def _check_dose_event(session, clean: dict, record_id: int | None, patient) -> None:
+    event = None
+    if clean.get("adverse_event_id") is not None:
+        event = session.get(AdverseEvent, clean["adverse_event_id"])
+        if event is None or event.patient_id != patient.id:
+            raise RecordValueError("adverse_event_id", "The linked adverse event belongs to another patient.")
+    existing = session.exec(select(DoseEvent.id, DoseEvent.effective_date, DoseEvent.action, DoseEvent.dose_mg).where(
+        DoseEvent.patient_id == patient.id, DoseEvent.record_status == "active")).all()
+    problem = check_dose_record(
+        clean, record_id, treatment_start=patient.treatment_start, planned_dose_mg=patient.planned_dose_mg,
+        existing=[DoseRecord(*row) for row in existing],
+        linked_event=(event.term, event.grade) if event is not None else None, steps=dose_steps_mg())
+    if problem:
+        raise RecordValueError("action", problem)
+
+
+def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -> None:
+    if clean["onset_date"] < patient.treatment_start and not clean["baseline"]:
+        raise RecordValueError(
+            "onset_date", f"Onset {clean['onset_date']} is before the treatment start "
+                          f"{patient.treatment_start}; mark the event as baseline (pre-existing) if it was.")
+    duplicate = _same_event(session, clean)
+    if duplicate is not None and duplicate != record_id:
+        raise RecordValueError("term", f"{clean['term']} with onset {clean['onset_date']} is already recorded "
+                                       "for this patient.", duplicate)
+    previous = clean.get("previous_event_id")
+    if previous is not None:
+        earlier = session.get(AdverseEvent, previous)
+        if earlier is None or earlier.patient_id != clean["patient_id"] or earlier.term != clean["term"]:
+            raise RecordValueError("previous_event_id", "The continued event is not this patient's "
+                                                        f"{clean['term']} record.")
+
+
+def _same_event(session, clean: dict) -> int | None:
+    """An active event of the patient with the same term and onset (the patient is locked)."""
+    batch = usable_batch(session)
+    if batch is None:
+        return session.connection().execute(
+            _SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}).scalar()
+    _read_event_keys(session, batch, [clean["patient_id"]])
+    return batch.event_keys[clean["patient_id"]].get((clean["term"], clean["onset_date"]))
+
+
+def _not_in_future(kind: str, clean: dict, today: date) -> None:
+    labels = {"treatment_start": "Treatment start", "birth_date": "Birth date", "onset_date": "Onset date",
+              "resolved_date": "Resolution date", "death_date": "Date of death", "collected_on": "Collection date",
+              "effective_date": "Dose change date"}
+    for field, label in labels.items():
+        value = clean.get(field)
+        if isinstance(value, date) and value > today:
+            raise RecordValueError(field, f"{label} {value} is in the future (today is {today}).")
+

@@ -1,0 +1,243 @@
+"""Database tables (SQLModel). Constraints live in the database too, as the last line of defence.
+
+Clinical rows are never deleted: they carry `record_status` ("active" / "entered_in_error"), a `version`
+for optimistic concurrency, and who created / last changed them and when.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, timezone
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text, text
+from sqlmodel import Field, SQLModel
+
+from models.clinical.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
+                                        FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
+
+# Stable constraint names, so Alembic migrations can refer to them on every backend.
+SQLModel.metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@functools.cache
+def fixed_defaults(table: type[SQLModel]) -> dict:
+    """The fixed values a new row of `table` takes for the columns it is not given (a value from a default
+    factory, such as created_at, is not fixed: the caller gives it)."""
+    return {name: field.default for name, field in table.model_fields.items()
+            if name != "id" and not field.is_required() and field.default_factory is None}
+
+
+def _timestamp(nullable: bool = False) -> Column:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class ClinicalRecord(SQLModel):
+    """Columns every clinical row carries."""
+    record_status: str = Field(default="active", max_length=20)
+    entered_in_error_reason: str | None = Field(default=None, sa_type=Text)
+    version: int = Field(default=1)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    updated_by: str | None = Field(default=None, max_length=64)
+    updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+def _clinical_checks() -> tuple:
+    return (
+        CheckConstraint(sql_in("record_status", RECORD_STATUSES), name="record_status"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(sql_in("role", ROLES), name="role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    password_hash: str | None = Field(default=None, max_length=255)
+    active: bool = Field(default=True)
+    failed_sign_ins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    version: int = Field(default=1)
+
+
+class Patient(ClinicalRecord, table=True):
+    __table_args__ = (
+        CheckConstraint(sql_in("status", PATIENT_STATUSES), name="status"),
+        CheckConstraint("planned_dose_mg > 0 AND planned_dose_mg <= 20", name="planned_dose_range"),
+        *_clinical_checks(),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mrn: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    birth_date: date | None = None
+    treatment_start: date
+    planned_dose_mg: float = Field(default=10.0)
+    status: str = Field(default="on_treatment", max_length=20)
+    # None = not recorded; SWISH's reference applies only when True.
+    dexamethasone_prophylaxis: bool | None = None
+    notes: str | None = Field(default=None, sa_type=Text)
+
+
+class AdverseEvent(ClinicalRecord, table=True):
+    __tablename__ = "adverse_event"
+    __table_args__ = (
+        CheckConstraint("grade BETWEEN 1 AND 5", name="grade_range"),
+        CheckConstraint("resolved_date IS NULL OR resolved_date >= onset_date", name="resolution_order"),
+        CheckConstraint(f"attribution IS NULL OR {sql_in('attribution', ATTRIBUTIONS)}", name="attribution"),
+        CheckConstraint(f"action_taken IS NULL OR {sql_in('action_taken', ACTIONS_TAKEN)}",
+                        name="action_taken"),
+        CheckConstraint(f"outcome IS NULL OR {sql_in('outcome', AE_OUTCOMES)}", name="outcome"),
+        CheckConstraint(sql_in("source", AE_SOURCES), name="source"),
+        CheckConstraint("grade < 5 OR death_date IS NOT NULL", name="grade5_death_date"),
+        *_clinical_checks(),
+        Index("ix_adverse_event_patient_term", "patient_id", "term"),
+        Index("ix_adverse_event_death_date", "patient_id", "death_date",
+              postgresql_where=text("death_date IS NOT NULL"), sqlite_where=text("death_date IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    term: str = Field(max_length=120)
+    meddra_code: int | None = None
+    grade: int
+    onset_date: date
+    resolved_date: date | None = None
+    death_date: date | None = None
+    serious: bool = Field(default=False)
+    attribution: str | None = Field(default=None, max_length=20)
+    action_taken: str | None = Field(default=None, max_length=20)
+    outcome: str | None = Field(default=None, max_length=30)
+    source: str = Field(default="reported", max_length=20)
+    # Pre-existing at treatment start: kept for the record, never treatment-emergent.
+    baseline: bool = Field(default=False)
+    # The record this one continues after a change of grade (oncology convention: one grade per record).
+    previous_event_id: int | None = Field(default=None, foreign_key="adverse_event.id")
+    notes: str | None = Field(default=None, sa_type=Text)
+
+
+class LabResult(ClinicalRecord, table=True):
+    __tablename__ = "lab_result"
+    __table_args__ = (
+        CheckConstraint(sql_in("test", LAB_TESTS), name="test"),
+        CheckConstraint("value >= 0", name="value_non_negative"),
+        CheckConstraint("ctcae_grade IS NULL OR ctcae_grade BETWEEN 0 AND 4", name="ctcae_grade_range"),
+        *_clinical_checks(),
+        Index("ix_lab_result_patient_test_date", "patient_id", "test", "collected_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    test: str = Field(max_length=30)
+    value: float
+    unit: str | None = Field(default=None, max_length=20)
+    lln: float | None = None
+    uln: float | None = None
+    collected_on: date
+    baseline: bool = Field(default=False)
+    ctcae_term: str | None = Field(default=None, max_length=120)
+    ctcae_grade: int | None = None
+
+
+class DoseEvent(ClinicalRecord, table=True):
+    __tablename__ = "dose_event"
+    __table_args__ = (
+        CheckConstraint(sql_in("action", DOSE_ACTIONS), name="action"),
+        CheckConstraint("dose_mg >= 0 AND dose_mg <= 20", name="dose_range"),
+        CheckConstraint("(action IN ('hold', 'discontinue')) = (dose_mg = 0)", name="zero_dose_only_off_drug"),
+        *_clinical_checks(),
+        Index("ix_dose_event_patient_date", "patient_id", "effective_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    effective_date: date
+    action: str = Field(max_length=20)
+    dose_mg: float
+    every_other_day: bool = Field(default=False)
+    adverse_event_id: int | None = Field(default=None, foreign_key="adverse_event.id")
+    reason: str | None = Field(default=None, sa_type=Text)
+    verified_by: str | None = Field(default=None, max_length=64)
+    verified_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only trail of every write and sign-in."""
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_record", "record_type", "record_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True), index=True)
+    username: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=30)
+    record_type: str | None = Field(default=None, max_length=30)
+    record_id: int | None = None
+    patient_id: int | None = Field(default=None, index=True)
+    before: str | None = Field(default=None, sa_type=Text)  # JSON
+    after: str | None = Field(default=None, sa_type=Text)   # JSON
+    detail: str | None = Field(default=None, sa_type=Text)
+
+
+class AppSetting(SQLModel, table=True):
+    """Facts about this database, e.g. whether seed-demo filled it (demo mode)."""
+    __tablename__ = "app_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)
+
+
+class FindingReview(ClinicalRecord, table=True):
+    """A pharmacist's review of one dosing-audit finding: accepted (with a comment) or justified."""
+    __tablename__ = "finding_review"
+    __table_args__ = (
+        CheckConstraint(sql_in("decision", FINDING_DECISIONS), name="decision"),
+        *_clinical_checks(),
+        Index("ix_finding_review_key", "finding_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_key: str = Field(max_length=40)     # "event:<id>" or "hold:<id>" (models.analysis.dose_audit)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    rule: str = Field(max_length=120)
+    decision: str = Field(max_length=20)
+    comment: str | None = Field(default=None, sa_type=Text)
+
+
+class TermOnsetSummary(SQLModel, table=True):
+    """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
+    at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,
+    onset on or after treatment start), and the last day an onset counts (30 days after the patient's first
+    discontinuation). Cohort incidence for any analysis date follows from these dates without reading every
+    event (models/store/summary.py)."""
+    __tablename__ = "term_onset_summary"
+    __table_args__ = (Index("ix_term_onset_summary_counts", "term", "first_onset", "first_onset_grade_2",
+                            "first_onset_grade_3", "counted_until"),)
+
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True)
+    term: str = Field(max_length=120, primary_key=True)
+    first_onset: date
+    first_onset_grade_2: date | None = None
+    first_onset_grade_3: date | None = None
+    worst_grade: int
+    counted_until: date | None = None
+
+
+# The kinds of record the write path writes, by the name its callers use.
+RECORD_TABLES: dict[str, type[SQLModel]] = {
+    "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
+    "finding_review": FindingReview,
+}

@@ -1,0 +1,387 @@
+"""models.analysis.incidence: exact CIs and p-values (checked against scipy.stats.binomtest), the signal rule, the
+treatment-emergent window at its edges, worst grade per patient, reference lookup and plain-language reading.
+
+The DataFrames are built by hand with the columns models.store.queries returns (dates as datetime.date objects in
+object columns); no database is needed.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+from models.analysis import incidence
+from models.analysis.incidence import Comparison, clopper_pearson, compare, format_p, reading
+from models.store import queries
+from tests.support.frames import PATIENT_COLUMNS, doses_frame
+
+INTERIM = "bolero2_interim_2012"
+AS_OF = date(2025, 12, 31)
+START = date(2025, 1, 1)
+
+EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "resolved_date", "serious",
+                 "attribution", "action_taken", "source", "baseline", "created_by", "created_at"]
+
+
+# ---------------------------------------------------------------- frame builders (shape of models.store.queries)
+
+def patients_frame(*starts: date, planned: float = 10.0) -> pd.DataFrame:
+    """Patients 1..len(starts), patient i starting on starts[i-1]."""
+    rows = [{"id": i, "mrn": f"MRN{i:03d}", "name": f"Patient {i}", "birth_date": date(1960, 1, 1),
+             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment",
+             "dexamethasone_prophylaxis": False} for i, start in enumerate(starts, 1)]
+    return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
+
+
+def events_frame(*events: tuple) -> pd.DataFrame:
+    """events: (patient_id, term, grade, onset_date[, baseline]); ids are 1..n in order."""
+    rows = []
+    for i, event in enumerate(events, 1):
+        patient_id, term, grade, onset = event[:4]
+        baseline = event[4] if len(event) > 4 else False
+        rows.append({"id": i, "patient_id": patient_id, "mrn": f"MRN{patient_id:03d}", "term": term,
+                     "grade": grade, "onset_date": onset, "resolved_date": None, "serious": False,
+                     "attribution": "possible", "action_taken": None, "source": "reported",
+                     "baseline": baseline, "created_by": "test", "created_at": None})
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def starts_only(patients: pd.DataFrame) -> pd.DataFrame:
+    return doses_frame(*[(row.id, row.treatment_start, "start", 10.0) for row in patients.itertuples()])
+
+
+def kept_ids(events, patients, doses, as_of=AS_OF) -> set[int]:
+    return set(incidence.treatment_emergent(events, patients, doses, as_of)["id"])
+
+
+def row_of(rows: list[dict], term: str) -> dict:
+    matches = [r for r in rows if r["term"] == term]
+    assert len(matches) == 1, f"{term!r} appears {len(matches)} times"
+    return matches[0]
+
+
+# ---------------------------------------------------------------- Clopper-Pearson against scipy
+
+CASES = [(0, 1), (1, 1), (0, 10), (10, 10), (1, 10), (3, 10), (0, 40), (40, 40), (17, 40), (1, 482),
+         (270, 482), (482, 482)]
+
+
+@pytest.mark.parametrize("k,n", CASES)
+def test_clopper_pearson_matches_scipy_exact_interval(k, n):
+    expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    low, high = clopper_pearson(k, n)
+    assert low == pytest.approx(expected.low, abs=1e-9)
+    assert high == pytest.approx(expected.high, abs=1e-9)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+
+
+def test_clopper_pearson_ends_are_exact_at_k_0_and_k_n():
+    # k = 0: lower bound exactly 0; k = n: upper bound exactly 1 (not 0.999...).
+    assert clopper_pearson(0, 25)[0] == 0.0
+    assert clopper_pearson(25, 25)[1] == 1.0
+    # n = 1: k = 0 -> [0, 0.975]; k = 1 -> [0.025, 1] (alpha / 2 = 0.025 on the open side).
+    assert clopper_pearson(0, 1) == pytest.approx((0.0, 0.975))
+    assert clopper_pearson(1, 1) == pytest.approx((0.025, 1.0))
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_no_exposed_patients_raises(n):
+    with pytest.raises(ValueError, match="n >= 1"):
+        clopper_pearson(0, n)
+    with pytest.raises(ValueError):
+        compare(0, n, 56.0)
+
+
+@pytest.mark.parametrize("k,n,reference_pct", [(0, 1, 56.0), (1, 1, 56.0), (0, 20, 8.0), (20, 20, 8.0),
+                                               (3, 10, 33.0), (30, 40, 56.0), (1, 40, 33.0), (5, 482, 3.0)])
+def test_compare_counts_ci_and_p_value_match_scipy(k, n, reference_pct):
+    result = compare(k, n, reference_pct, "a source")
+    test = binomtest(k, n, reference_pct / 100)  # two-sided by default
+    ci = test.proportion_ci(method="exact")
+    assert (result.patients, result.exposed) == (k, n)
+    assert result.pct == pytest.approx(round(100 * k / n, 2))
+    # percentages are rounded to 2 decimals
+    assert result.ci_low_pct == pytest.approx(100 * ci.low, abs=0.005)
+    assert result.ci_high_pct == pytest.approx(100 * ci.high, abs=0.005)
+    assert result.p_value == pytest.approx(test.pvalue, rel=1e-9)
+    assert result.reference_pct == reference_pct and result.reference_source == "a source"
+
+
+# ---------------------------------------------------------------- the signal rule
+
+@pytest.mark.parametrize("k,n,reference_pct,expected", [
+    (30, 40, 56.0, "higher"),      # CI 58.8-87.3% lies wholly above 56%
+    (38, 40, 56.0, "higher"),      # CI 83.1-99.4%
+    (1, 40, 33.0, "lower"),        # CI 0.06-13.2% lies wholly below 33%
+    (0, 40, 33.0, "lower"),        # CI 0-8.8%
+    (22, 40, 56.0, "consistent"),  # CI 38.5-70.7% contains 56%
+    (0, 1, 56.0, "consistent"),    # CI 0-97.5%: one patient can never show a signal
+    (1, 1, 56.0, "consistent"),    # CI 2.5-100%
+    (3, 40, 8.0, "consistent"),    # 7.5% vs 8%
+])
+def test_signal_rule(k, n, reference_pct, expected):
+    result = compare(k, n, reference_pct)
+    assert result.signal == expected
+    # the same rule, from scipy's interval
+    ci = binomtest(k, n).proportion_ci(method="exact")
+    p0 = reference_pct / 100
+    independent = "higher" if ci.low > p0 else "lower" if ci.high < p0 else "consistent"
+    assert independent == expected
+
+
+def test_higher_signal_means_small_p_value_and_consistent_means_not():
+    assert compare(38, 40, 56.0).p_value < 0.001
+    assert compare(22, 40, 56.0).p_value == pytest.approx(1.0)
+
+
+def test_no_reference_gives_no_signal_and_no_p_value():
+    result = compare(3, 10, None)
+    assert result.signal == "no reference"
+    assert result.p_value is None and result.reference_pct is None
+    # the cohort's own figures are still there
+    assert result.pct == 30.0
+    ci = binomtest(3, 10).proportion_ci(method="exact")
+    assert result.ci_low_pct == pytest.approx(100 * ci.low, abs=0.005)
+    assert result.ci_high_pct == pytest.approx(100 * ci.high, abs=0.005)
+
+
+def test_reference_of_zero_percent_has_no_p_value_but_a_signal():
+    # binomtest is degenerate at p0 = 0 (any event is "impossible"); the code reports no p-value.
+    assert compare(2, 20, 0.0).signal == "higher" and compare(2, 20, 0.0).p_value is None
+    assert compare(0, 20, 0.0).signal == "consistent"
+
+
+def test_as_report_has_the_json_contract_keys():
+    report = compare(3, 10, 56.0, "src").as_report()
+    assert set(report) == {"patients", "pct", "ci_low_pct", "ci_high_pct", "reference_pct", "p_value", "signal"}
+    assert report["patients"] == 3
+
+
+# ---------------------------------------------------------------- treatment-emergent window
+
+def test_onset_on_treatment_start_counts_and_day_before_does_not():
+    patients = patients_frame(START)
+    events = events_frame((1, "Fatigue", 1, START), (1, "Fatigue", 1, START - timedelta(days=1)))
+    assert kept_ids(events, patients, starts_only(patients)) == {1}
+
+
+def test_window_ends_30_days_after_discontinuation():
+    stop = date(2025, 3, 1)
+    patients = patients_frame(START)
+    doses = doses_frame((1, START, "start", 10.0), (1, stop, "discontinue", 0.0))
+    events = events_frame(
+        (1, "Fatigue", 1, stop),                          # 1: day of discontinuation
+        (1, "Fatigue", 1, stop + timedelta(days=30)),     # 2: 2025-03-31, the last counted day
+        (1, "Fatigue", 1, stop + timedelta(days=31)),     # 3: 2025-04-01, one day too late
+        (1, "Fatigue", 1, stop + timedelta(days=200)),    # 4: long after
+    )
+    assert stop + timedelta(days=30) == date(2025, 3, 31)
+    assert kept_ids(events, patients, doses) == {1, 2}
+
+
+def test_discontinuation_is_taken_as_known_on_the_analysis_date():
+    # Stopped 2025-06-01. As of 2025-05-31 the stop lies in the future: the window runs to the analysis
+    # date. As of 2025-08-15 it is known: the window ends 2025-07-01, so a 2025-07-02 onset is out.
+    patients = patients_frame(START)
+    doses = doses_frame((1, START, "start", 10.0), (1, date(2025, 6, 1), "discontinue", 0.0))
+    events = events_frame((1, "Fatigue", 1, date(2025, 5, 31)), (1, "Fatigue", 1, date(2025, 7, 1)),
+                          (1, "Fatigue", 1, date(2025, 7, 2)))
+    assert kept_ids(events, patients, doses, as_of=date(2025, 5, 31)) == {1}
+    assert kept_ids(events, patients, doses, as_of=date(2025, 8, 15)) == {1, 2}
+
+
+def test_onset_after_analysis_date_does_not_count():
+    as_of = date(2025, 6, 30)
+    patients = patients_frame(START)
+    events = events_frame((1, "Fatigue", 1, as_of), (1, "Fatigue", 1, as_of + timedelta(days=1)))
+    assert kept_ids(events, patients, starts_only(patients), as_of=as_of) == {1}
+
+
+def test_analysis_date_before_stop_plus_30_caps_the_window():
+    # stop 2025-03-01 -> window would run to 2025-03-31, but the analysis date 2025-03-10 comes first.
+    patients = patients_frame(START)
+    doses = doses_frame((1, START, "start", 10.0), (1, date(2025, 3, 1), "discontinue", 0.0))
+    events = events_frame((1, "Fatigue", 1, date(2025, 3, 10)), (1, "Fatigue", 1, date(2025, 3, 15)))
+    assert kept_ids(events, patients, doses, as_of=date(2025, 3, 10)) == {1}
+
+
+def test_patient_starting_after_analysis_date_is_not_exposed():
+    as_of = date(2025, 6, 30)
+    patients = patients_frame(START, as_of, as_of + timedelta(days=1))  # 3rd starts the day after
+    events = events_frame((1, "Fatigue", 2, date(2025, 2, 1)), (2, "Fatigue", 2, as_of),
+                          (3, "Fatigue", 2, as_of + timedelta(days=1)))
+    doses = starts_only(patients)
+    assert kept_ids(events, patients, doses, as_of=as_of) == {1, 2}
+    n, rows = incidence.incidence_table(events, patients, doses, as_of, INTERIM)
+    assert n == 2  # a start on the analysis date is exposed; the day after is not
+    fatigue = row_of(rows, "Fatigue")["any_grade"]
+    assert (fatigue.patients, fatigue.exposed) == (2, 2)
+    # The not-yet-exposed patient's event stays out even when the analysis date moves past their start.
+    later = as_of + timedelta(days=10)
+    n, rows = incidence.incidence_table(events, patients, doses, later, INTERIM)
+    assert n == 3 and row_of(rows, "Fatigue")["any_grade"].patients == 3
+
+
+def test_no_exposed_patients_gives_an_empty_table():
+    patients = patients_frame(date(2026, 1, 1))
+    events = events_frame((1, "Fatigue", 1, date(2026, 1, 5)))
+    assert incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM) == (0, [])
+
+
+def test_baseline_events_do_not_count_even_after_start():
+    patients = patients_frame(START)
+    events = events_frame((1, "Fatigue", 2, date(2025, 2, 1), True),    # flagged pre-existing
+                          (1, "Anemia", 1, date(2025, 2, 1), False))
+    assert kept_ids(events, patients, starts_only(patients)) == {2}
+    n, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    assert row_of(rows, "Fatigue")["any_grade"].patients == 0
+    assert row_of(rows, "Anemia")["any_grade"].patients == 1
+
+
+def test_queries_keep_only_active_records(monkeypatch):
+    # Entered-in-error rows are dropped by models.store.queries (incidence.py relies on that): check the SQL.
+    captured = []
+    monkeypatch.setattr(queries, "_frame", lambda statement, url, **kwargs: captured.append(statement))
+    queries.adverse_events("sqlite://")
+    queries.patients("sqlite://")
+    queries.dose_events("sqlite://")
+    events_sql, patients_sql, doses_sql = (
+        str(s.compile(compile_kwargs={"literal_binds": True})).split("WHERE", 1)[1] for s in captured)
+    assert "adverse_event.record_status = 'active'" in events_sql
+    assert "patient.record_status = 'active'" in events_sql
+    assert "patient.record_status = 'active'" in patients_sql
+    assert "dose_event.record_status = 'active'" in doses_sql
+
+
+def test_cohort_incidence_reads_the_query_frames(monkeypatch):
+    patients = patients_frame(START, START)
+    events = events_frame((1, "Mucositis oral", 2, date(2025, 2, 1)))
+    monkeypatch.setattr(queries, "patients", lambda url=None: patients)
+    monkeypatch.setattr(queries, "adverse_events", lambda url=None: events)
+    monkeypatch.setattr(queries, "dose_events", lambda url=None: starts_only(patients))
+    n, rows = incidence.cohort_incidence("unused://", as_of=AS_OF, reference_set=INTERIM)
+    assert n == 2 and row_of(rows, "Mucositis oral")["any_grade"].patients == 1
+
+
+# ---------------------------------------------------------------- worst grade per patient
+
+def test_worst_grade_per_patient_counts_each_patient_once():
+    patients = patients_frame(START, START, START, START)
+    events = events_frame(
+        (1, "Mucositis oral", 1, date(2025, 1, 10)),
+        (1, "Mucositis oral", 3, date(2025, 1, 20)),   # patient 1: grade 1 then grade 3
+        (2, "Mucositis oral", 2, date(2025, 1, 12)),
+        (2, "Mucositis oral", 2, date(2025, 3, 12)),   # patient 2: two grade-2 episodes
+        (3, "Mucositis oral", 3, date(2025, 2, 1)),
+        (3, "Mucositis oral", 1, date(2025, 2, 20)),   # patient 3: grade 3 then grade 1 (worst is 3)
+    )
+    n, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    row = row_of(rows, "Mucositis oral")
+    assert n == 4
+    assert (row["any_grade"].patients, row["any_grade"].exposed, row["any_grade"].pct) == (3, 4, 75.0)
+    assert (row["grade_3_plus"].patients, row["grade_3_plus"].pct) == (2, 50.0)
+
+
+def test_grade_3_from_outside_the_window_does_not_raise_worst_grade():
+    stop = date(2025, 3, 1)
+    patients = patients_frame(START)
+    doses = doses_frame((1, START, "start", 10.0), (1, stop, "discontinue", 0.0))
+    events = events_frame((1, "Pneumonitis", 1, date(2025, 2, 1)),
+                          (1, "Pneumonitis", 3, stop + timedelta(days=31)))
+    _, rows = incidence.incidence_table(events, patients, doses, AS_OF, INTERIM)
+    row = row_of(rows, "Pneumonitis")
+    assert row["any_grade"].patients == 1 and row["grade_3_plus"].patients == 0
+
+
+# ---------------------------------------------------------------- reference lookup and table shape
+
+def test_mucositis_reference_values_in_the_interim_set():
+    patients = patients_frame(*[START] * 10)
+    events = events_frame(*[(i, "Mucositis oral", 1, date(2025, 2, 1)) for i in range(1, 4)])
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    row = row_of(rows, "Mucositis oral")
+    assert row["any_grade"].reference_pct == 56
+    assert row["grade_3_plus"].reference_pct == 8
+    assert row["any_grade"].p_value == pytest.approx(binomtest(3, 10, 0.56).pvalue)
+    assert row["grade_3_plus"].p_value == pytest.approx(binomtest(0, 10, 0.08).pvalue)
+    assert row["any_grade"].reference_source.startswith("seed document (BOLERO-2 interim analysis")
+
+
+def test_term_without_reference_gives_no_reference():
+    patients = patients_frame(START, START)
+    events = events_frame((1, "Diarrhea", 3, date(2025, 2, 1)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    row = row_of(rows, "Diarrhea")
+    for band in ("any_grade", "grade_3_plus"):
+        assert row[band].signal == "no reference"
+        assert row[band].p_value is None and row[band].reference_pct is None
+        assert row[band].reference_source is None
+    assert row["any_grade"].patients == 1 and row["grade_3_plus"].patients == 1
+
+
+def test_table_lists_reference_terms_without_events_and_orders_bolero2_terms_first():
+    patients = patients_frame(START, START)
+    events = events_frame((1, "Diarrhea", 1, date(2025, 2, 1)), (2, "Fatigue", 1, date(2025, 2, 1)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    terms = [r["term"] for r in rows]
+    # the 7 interim reference terms (in the dashboard's BOLERO-2 order), then the observed extra term
+    assert terms == ["Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia",
+                     "Aspartate aminotransferase increased", "Fatigue", "Dyspnea", "Diarrhea"]
+    pneumonitis = row_of(rows, "Pneumonitis")["any_grade"]
+    assert (pneumonitis.patients, pneumonitis.pct, pneumonitis.ci_low_pct) == (0, 0.0, 0.0)
+
+
+def test_long_frame_has_two_bands_per_term():
+    patients = patients_frame(START, START)
+    events = events_frame((1, "Diarrhea", 1, date(2025, 2, 1)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, INTERIM)
+    frame = incidence.long_frame(rows)
+    assert len(frame) == 2 * len(rows)
+    assert list(frame.columns) == ["term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct",
+                                   "reference_pct", "p_value", "signal", "reference_source", "reading"]
+    diarrhea = frame[frame["term"] == "Diarrhea"]
+    assert list(diarrhea["band"]) == ["Any grade", "Grade >= 3"]
+    assert list(diarrhea["patients"]) == [1, 0]
+    assert diarrhea["reading"].str.contains("no reference").all()
+
+
+# ---------------------------------------------------------------- plain language
+
+def test_reading_of_a_clearly_higher_cohort():
+    # 38 of 40 (95%) vs 56%: CI 83.1-99.4%, p = 5.7e-08
+    text = reading("Mucositis oral", "Any grade", compare(38, 40, 56.0))
+    assert text.startswith("Mucositis oral (any grade): 95% of 40")
+    assert "vs 56% in the reference" in text
+    assert "higher" in text and "p < 0.001" in text
+
+
+def test_reading_of_consistent_and_no_reference():
+    consistent = reading("Fatigue", "Grade >= 3", compare(22, 40, 56.0))
+    assert "consistent" in consistent and "p = 1.000" in consistent and "grade >= 3" in consistent
+    missing = reading("Diarrhea", "Any grade", compare(1, 2, None))
+    assert "no reference" in missing and "p " not in missing.split(";")[1]
+
+
+@pytest.mark.parametrize("p_value,expected", [
+    (None, "p not computed"), (5.7e-08, "p < 0.001"), (0.000999, "p < 0.001"), (0.001, "p = 0.001"),
+    (0.016436, "p = 0.016"), (1.0, "p = 1.000"),
+])
+def test_format_p(p_value, expected):
+    assert format_p(p_value) == expected
+
+
+def test_comparison_is_frozen():
+    result = compare(1, 2, None)
+    assert isinstance(result, Comparison)
+    with pytest.raises(Exception):
+        result.signal = "higher"  # type: ignore[misc]
+
+
+def test_no_dose_records_at_all_leaves_the_window_open_to_the_analysis_date():
+    patients = patients_frame(START)
+    events = events_frame((1, "Fatigue", 1, date(2025, 11, 30)))
+    assert kept_ids(events, patients, doses_frame()) == {1}
+    n, rows = incidence.incidence_table(events_frame(), patients, doses_frame(), AS_OF, INTERIM)
+    assert n == 1 and all(r["any_grade"].patients == 0 for r in rows)

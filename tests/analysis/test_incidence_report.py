@@ -1,0 +1,260 @@
+"""`python -m models report incidence` on the demo cohort, on SQLite and PostgreSQL: the exact JSON shape
+of DESIGN.md, the same numbers as models.analysis.cohort.incidence_report, and an independent recount from the
+database (plain SQL, the clinical definitions re-implemented here), CSV, reference sets and bad input."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+from scipy.stats import binomtest
+from sqlalchemy import text
+
+from models.analysis import cohort
+from models.settings import PROJECT_ROOT
+from models.store.db import get_engine
+from tests.conftest import DEMO_TODAY
+
+AS_OF = "2026-11-01"
+DEFAULT_SET = "bolero2_interim_2012"
+RATES_CSV = PROJECT_ROOT / "seed_data" / "reference_rates.csv"
+COMPARISON_KEYS = {"patients", "pct", "ci_low_pct", "ci_high_pct", "reference_pct", "p_value", "signal"}
+SIGNALS = {"higher", "lower", "consistent", "no reference"}
+BANDS = ("any_grade", "grade_3_plus")
+CSV_COLUMNS = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
+               "ci_high_pct", "reference_pct", "p_value", "signal"]
+
+
+def run_report(url: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "models", "--database-url", url, "report", "incidence", *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def json_report(url: str, *args: str) -> dict:
+    result = run_report(url, *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def reports(demo_url) -> dict:
+    """The CLI's outputs, run once per backend (each run is a new Python process)."""
+    return {"json": json_report(demo_url, "--as-of", AS_OF),
+            "csv": run_report(demo_url, "--as-of", AS_OF, "--format", "csv"),
+            "18month": json_report(demo_url, "--as-of", AS_OF, "--reference", "bolero2_18month")}
+
+
+# ---------------------------------------------------------------- an independent recount
+
+def _day(value) -> date | None:
+    if value is None:
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def recount(url: str, as_of: date) -> tuple[int, dict[str, dict[int, int]]]:
+    """(exposed patients, {term: {patient_id: worst grade}}) by DESIGN.md's definitions, from plain SQL."""
+    with get_engine(url).connect() as connection:
+        patients = connection.execute(text(
+            "SELECT id, treatment_start FROM patient WHERE record_status = 'active'")).all()
+        stops = connection.execute(text(
+            "SELECT patient_id, effective_date FROM dose_event "
+            "WHERE record_status = 'active' AND action = 'discontinue'")).all()
+        events = connection.execute(text(
+            "SELECT patient_id, term, grade, onset_date, baseline FROM adverse_event "
+            "WHERE record_status = 'active'")).all()
+    starts = {pid: _day(start) for pid, start in patients if _day(start) <= as_of}
+    first_stop: dict[int, date] = {}
+    for pid, when in stops:
+        when = _day(when)
+        if when <= as_of and (pid not in first_stop or when < first_stop[pid]):
+            first_stop[pid] = when
+    worst: dict[str, dict[int, int]] = defaultdict(dict)
+    for pid, term, grade, onset, baseline in events:
+        onset = _day(onset)
+        if pid not in starts or baseline:
+            continue
+        last = as_of if pid not in first_stop else min(as_of, first_stop[pid] + timedelta(days=30))
+        if starts[pid] <= onset <= last:
+            worst[term][pid] = max(grade, worst[term].get(pid, 0))
+    return len(starts), worst
+
+
+def published(reference_set: str) -> dict[str, dict[str, float | None]]:
+    """The primary (first-listed) arm's exact figures of a set, read straight from the CSV file."""
+    with RATES_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["reference_set"] == reference_set]
+    primary = rows[0]["arm"]
+
+    def exact(text_value: str) -> float | None:
+        try:
+            return float(text_value)
+        except ValueError:
+            return None  # empty, "<1", "2-6": no point value
+
+    return {r["ctcae_term"]: {"any_grade": exact(r["any_grade_pct"]), "grade_3_plus": exact(r["grade_3_plus_pct"])}
+            for r in rows if r["arm"] == primary}
+
+
+def check_against_recount(report: dict, url: str, as_of: date, reference_set: str) -> None:
+    exposed, worst = recount(url, as_of)
+    figures = published(reference_set)
+    assert report["n_patients"] == exposed
+    by_term = {row["term"]: row for row in report["rows"]}
+    assert len(by_term) == len(report["rows"]), "each term once"
+    assert set(by_term) == set(worst) | set(figures), "every observed term and every reference term"
+    for term, row in by_term.items():
+        grades = worst.get(term, {})
+        for band, min_grade in (("any_grade", 1), ("grade_3_plus", 3)):
+            got = row[band]
+            k = sum(1 for g in grades.values() if g >= min_grade)
+            assert got["patients"] == k, (term, band)
+            assert got["pct"] == pytest.approx(100 * k / exposed, abs=0.005 + 1e-9)
+            ci = binomtest(k, exposed).proportion_ci(confidence_level=0.95, method="exact")
+            assert got["ci_low_pct"] == pytest.approx(100 * ci.low, abs=0.005 + 1e-9), (term, band)
+            assert got["ci_high_pct"] == pytest.approx(100 * ci.high, abs=0.005 + 1e-9), (term, band)
+            reference = figures.get(term, {}).get(band)
+            assert got["reference_pct"] == reference, (term, band)
+            if reference is None:
+                assert (got["p_value"], got["signal"]) == (None, "no reference")
+                continue
+            p0 = reference / 100
+            if 0 < p0 < 1:
+                assert got["p_value"] == pytest.approx(binomtest(k, exposed, p0).pvalue, rel=1e-9)
+            expected = "higher" if ci.low > p0 else "lower" if ci.high < p0 else "consistent"
+            assert got["signal"] == expected, (term, band, got)
+
+
+# ---------------------------------------------------------------- the JSON contract
+
+def test_json_has_exactly_the_documented_shape(reports):
+    report = reports["json"]
+    assert set(report) == {"reference_set", "as_of", "n_patients", "rows"}
+    assert report["reference_set"] == DEFAULT_SET
+    assert report["as_of"] == AS_OF
+    assert type(report["n_patients"]) is int and report["n_patients"] == 120
+    assert isinstance(report["rows"], list) and len(report["rows"]) >= 7
+    for row in report["rows"]:
+        assert set(row) == {"term", "any_grade", "grade_3_plus"}, row
+        assert isinstance(row["term"], str) and row["term"]
+        for band in BANDS:
+            c = row[band]
+            assert set(c) == COMPARISON_KEYS, (row["term"], band, c)
+            assert type(c["patients"]) is int and 0 <= c["patients"] <= report["n_patients"]
+            for key in ("pct", "ci_low_pct", "ci_high_pct"):
+                assert type(c[key]) is float, (row["term"], band, key, c[key])
+                assert 0.0 <= c[key] <= 100.0
+            assert c["ci_low_pct"] <= c["pct"] <= c["ci_high_pct"]
+            assert c["reference_pct"] is None or (type(c["reference_pct"]) is float
+                                                  and 0 <= c["reference_pct"] <= 100)
+            assert c["p_value"] is None or (type(c["p_value"]) is float and 0 <= c["p_value"] <= 1)
+            assert c["signal"] in SIGNALS
+            assert (c["signal"] == "no reference") == (c["reference_pct"] is None)
+        assert row["grade_3_plus"]["patients"] <= row["any_grade"]["patients"]
+
+
+def test_reference_pct_is_null_where_the_set_has_no_figure(reports):
+    rows = {row["term"]: row for row in reports["json"]["rows"]}
+    figures = published(DEFAULT_SET)
+    observed_only = [t for t in rows if t not in figures]
+    assert observed_only, "the demo cohort has terms BOLERO-2's interim set does not list"
+    for term in observed_only:
+        for band in BANDS:
+            assert rows[term][band]["reference_pct"] is None
+            assert rows[term][band]["p_value"] is None
+            assert rows[term][band]["signal"] == "no reference"
+    assert rows["Mucositis oral"]["any_grade"]["reference_pct"] == 56.0
+    assert rows["Mucositis oral"]["grade_3_plus"]["reference_pct"] == 8.0
+
+
+def test_json_equals_the_python_interface(reports, demo_url):
+    expected = cohort.incidence_report(demo_url, as_of=date.fromisoformat(AS_OF))
+    assert reports["json"] == json.loads(json.dumps(expected))
+
+
+def test_json_agrees_with_an_independent_recount(reports, demo_url):
+    assert date.fromisoformat(AS_OF) == DEMO_TODAY
+    check_against_recount(reports["json"], demo_url, DEMO_TODAY, DEFAULT_SET)
+    rows = {row["term"]: row for row in reports["json"]["rows"]}
+    assert rows["Mucositis oral"]["any_grade"]["patients"] > 0
+
+
+def test_an_earlier_analysis_date_recounts_too(demo_url):
+    # Mid-way through accrual: fewer patients exposed, shorter follow-up, other numbers.
+    as_of = date(2026, 3, 1)
+    report = json_report(demo_url, "--as-of", as_of.isoformat())
+    assert 0 < report["n_patients"] < 120
+    check_against_recount(report, demo_url, as_of, DEFAULT_SET)
+
+
+def test_before_anyone_started_there_is_nothing_to_report(demo_url):
+    report = json_report(demo_url, "--as-of", "2020-01-01")
+    assert report == {"reference_set": DEFAULT_SET, "as_of": "2020-01-01", "n_patients": 0, "rows": []}
+
+
+# ---------------------------------------------------------------- CSV, reference sets, bad input
+
+def test_csv_has_one_row_per_term_and_band_with_the_json_values(reports):
+    result = reports["csv"]
+    assert result.returncode == 0, result.stderr
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    assert reader.fieldnames == CSV_COLUMNS
+    rows = list(reader)
+    report = reports["json"]
+    assert len(rows) == 2 * len(report["rows"])
+    assert [(r["term"], r["band"]) for r in rows] == [(row["term"], band) for row in report["rows"]
+                                                       for band in BANDS]
+    by_key = {(r["term"], r["band"]): r for r in rows}
+    for row in report["rows"]:
+        for band in BANDS:
+            line, c = by_key[(row["term"], band)], row[band]
+            assert (line["reference_set"], line["as_of"], int(line["n_patients"])) == (DEFAULT_SET, AS_OF, 120)
+            assert int(line["patients"]) == c["patients"]
+            for key in ("pct", "ci_low_pct", "ci_high_pct"):
+                assert float(line[key]) == c[key]
+            assert (line["reference_pct"] == "") == (c["reference_pct"] is None)
+            if c["reference_pct"] is not None:
+                assert float(line["reference_pct"]) == c["reference_pct"]
+            assert (line["p_value"] == "") == (c["p_value"] is None)
+            if c["p_value"] is not None:
+                assert math.isclose(float(line["p_value"]), c["p_value"], rel_tol=1e-12)
+            assert line["signal"] == c["signal"]
+
+
+def test_another_reference_set_changes_reference_pct(reports, demo_url):
+    interim = {row["term"]: row for row in reports["json"]["rows"]}
+    later = reports["18month"]
+    assert later["reference_set"] == "bolero2_18month"
+    assert later["n_patients"] == reports["json"]["n_patients"]
+    rows = {row["term"]: row for row in later["rows"]}
+    assert rows["Mucositis oral"]["any_grade"]["reference_pct"] == 59.0
+    assert interim["Mucositis oral"]["any_grade"]["reference_pct"] == 56.0
+    assert rows["Fatigue"]["grade_3_plus"]["reference_pct"] is None      # not published in that set
+    assert interim["Fatigue"]["grade_3_plus"]["reference_pct"] == 3.0
+    # The cohort's own counts do not depend on the reference.
+    for term in set(rows) & set(interim):
+        for band in BANDS:
+            assert rows[term][band]["patients"] == interim[term][band]["patients"]
+    check_against_recount(later, demo_url, DEMO_TODAY, "bolero2_18month")
+
+
+def test_unknown_reference_set_exits_2_with_a_clear_message(demo_url):
+    result = run_report(demo_url, "--as-of", AS_OF, "--reference", "bolero3", "--format", "json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "unknown reference set 'bolero3'" in result.stderr
+    assert DEFAULT_SET in result.stderr and "bolero2_18month" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_analysis_date_and_missing_format_are_refused(demo_url):
+    result = run_report(demo_url, "--as-of", "01/11/2026", "--format", "json")
+    assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+    result = run_report(demo_url, "--as-of", AS_OF)
+    assert result.returncode == 2 and "--format" in result.stderr

@@ -1,0 +1,66 @@
+"""The "Cohort vs BOLERO-2" page in Chromium as an oncologist: the forest chart draws, the table's CSV
+download holds the comparison with BOLERO-2, and the exposed-patients metric counts the demo cohort."""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from tests.dashboard.browser.test_app_browser import sign_in
+from tests.support.browser import wait_for_app_idle
+
+pytestmark = pytest.mark.browser
+
+
+def open_cohort_page(page, app_url: str) -> None:
+    sign_in(page, app_url, "oncologist")
+    page.get_by_role("heading", level=1, name="Patients").wait_for(timeout=30_000)
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Cohort vs BOLERO-2", exact=True).click()
+    page.get_by_role("heading", level=1, name="Cohort vs BOLERO-2").wait_for(timeout=30_000)
+    wait_for_app_idle(page)
+
+
+def metric_value(page, label: str) -> str:
+    metric = page.locator("[data-testid='stMetric']").filter(
+        has=page.locator("[data-testid='stMetricLabel']", has_text=label))
+    assert metric.count() == 1, f"one metric labelled {label!r}"
+    return metric.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
+    open_cohort_page(page, app_url)
+
+    # The forest chart is drawn (Vega renders into an svg or a canvas).
+    forest = page.locator("[data-testid='stVegaLiteChart']").first
+    forest.wait_for(state="visible", timeout=30_000)
+    forest.locator("svg, canvas").first.wait_for(state="attached", timeout=30_000)
+    assert forest.locator("svg, canvas").count() > 0
+    assert page.locator("[data-testid='stException']").count() == 0
+
+    assert metric_value(page, "Exposed patients") == "120"
+
+    # st.dataframe draws a canvas grid: read the table through its CSV download.
+    button = page.get_by_role("button", name="Download CSV")
+    button.wait_for(timeout=30_000)
+    with page.expect_download(timeout=30_000) as download_info:
+        button.click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("incidence_") and download.suggested_filename.endswith(".csv")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    table = pd.read_csv(io.StringIO(saved.read_text(encoding="utf-8")))
+
+    assert {"term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct",
+            "signal", "reference_source"} <= set(table.columns)
+    mucositis = table[table["term"] == "Mucositis oral"].set_index("band")
+    assert list(mucositis.index) == ["Any grade", "Grade >= 3"]
+    assert mucositis.loc["Any grade", "reference_pct"] == 56
+    assert mucositis.loc["Grade >= 3", "reference_pct"] == 8
+    assert "Baselga" in mucositis.loc["Any grade", "reference_source"]
+    assert (table["exposed"] == 120).all()
+    any_grade = mucositis.loc["Any grade"]
+    assert 0 < any_grade["patients"] <= 120
+    assert any_grade["pct"] == pytest.approx(round(100 * any_grade["patients"] / 120, 2))
+    assert any_grade["ci_low_pct"] <= any_grade["pct"] <= any_grade["ci_high_pct"]
+    assert set(table["signal"]) <= {"higher", "lower", "consistent", "no reference"}

@@ -1,0 +1,251 @@
+"""A nurse's adverse-event round trip in Chromium: log, correct, withdraw, and be refused bad dates.
+
+The `app_url` server and its SQLite database are shared by every browser test of the session, so this test
+works on a patient no other browser test uses (DEMO-00077), picks onset days that patient has no record on
+yet, and checks only the records it created itself.
+
+Widgets of Streamlit 1.67 as Playwright meets them: a selectbox is a react-aria combobox (typing filters its
+options; ArrowDown opens the whole list, a click does not), a date input is three spin buttons (year, month,
+day: focus the year and type the digits), a segmented control is a radiogroup of radio buttons.
+"""
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from models.store.db import read_session
+from models.store.tables import AdverseEvent, AuditEntry, Patient
+from tests.dashboard.browser.test_app_browser import sign_in
+from tests.support.browser import wait_for_app_idle
+
+pytestmark = pytest.mark.browser
+
+MRN = "DEMO-00077"
+MUCOSITIS = "Mucositis oral"
+MUCOSITIS_LABEL = "Mucositis oral (Stomatitis, Mouth ulceration, Aphthous stomatitis, Oral mucositis)"
+MUCOSITIS_GRADE_2 = "Moderate pain or ulcer that does not interfere with oral intake; modified diet indicated"
+FATIGUE = "Fatigue"
+FATIGUE_GRADE_1 = "Fatigue relieved by rest"
+FATIGUE_NOTE = "Tired since the last cycle"
+UNDO = "Undo: mark this event entered in error"
+UNDO_REASON = "Logged for the wrong visit (browser test)"
+TIMEOUT_MS = 30_000
+
+
+# --- widgets ----------------------------------------------------------------------------------------------
+
+def shows(page_or_scope, text: str) -> None:
+    """Wait until the text is on screen (the effect of the last action), then for the run to finish."""
+    expect(page_or_scope.get_by_text(text, exact=True).first).to_be_visible(timeout=TIMEOUT_MS)
+    wait_for_app_idle(page_or_scope.page if hasattr(page_or_scope, "page") else page_or_scope)
+
+
+def open_list(page, box, keys: str) -> None:
+    """Focus a selectbox and type into it (or press ArrowDown) until its list of options is open.
+
+    Right after a script run the selectbox sometimes re-renders and drops the first key press (observed
+    about one time in ten); a user would simply press the key again, and so does this."""
+    listbox = page.get_by_role("listbox")
+    for _ in range(5):
+        box.click()
+        if keys == "ArrowDown":
+            box.press("ArrowDown")
+        else:
+            box.fill("")
+            box.press_sequentially(keys, delay=20)
+        try:
+            listbox.wait_for(timeout=2_000)
+        except PlaywrightTimeoutError:
+            box.press("Escape")
+            continue
+        if keys == "ArrowDown" or box.input_value() == keys:
+            return
+        box.press("Escape")
+        expect(listbox).to_have_count(0)
+    raise AssertionError(f"the list of {box} did not open")
+
+
+def choose(page, label: str, typed: str, option: str | re.Pattern, *, scope=None) -> None:
+    """Search as you type in a selectbox, then click the one option wanted."""
+    box = (scope or page).get_by_role("combobox", name=label, exact=True)
+    open_list(page, box, typed)
+    page.get_by_role("option", name=option).click()
+    expect(page.get_by_role("listbox")).to_have_count(0)
+
+
+def options_of(page, label: str) -> list[str]:
+    """The texts of all a selectbox's options (opens its list, reads it, closes it)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    open_list(page, box, "ArrowDown")
+    listbox = page.get_by_role("listbox")
+    texts = [option.inner_text().strip() for option in listbox.get_by_role("option").all()]
+    box.press("Escape")
+    expect(listbox).to_have_count(0)
+    return texts
+
+
+def type_date(scope, label: str, day: date) -> None:
+    field = scope.get_by_role("group", name=label, exact=True)
+    field.get_by_role("spinbutton", name=f"year, {label}", exact=True).click()
+    field.page.keyboard.type(day.strftime("%Y%m%d"), delay=20)
+    for part, value in (("year", day.year), ("month", day.month), ("day", day.day)):
+        expect(field.get_by_role("spinbutton", name=f"{part}, {label}", exact=True)) \
+            .to_have_attribute("aria-valuenow", str(value))
+
+
+def form_with(page, button: str):
+    """The form holding a submit button. Found by CSS, not by role: while a selectbox's list is open,
+    react-aria marks the rest of the page aria-hidden, and role locators no longer see it."""
+    return page.locator("[data-testid='stForm']").filter(has=page.locator("button").filter(has_text=button))
+
+
+def choose_grade(form, grade: int) -> None:
+    option = form.locator("[data-testid='stRadioOption']").filter(has_text=f"Grade {grade}")
+    option.click()
+    expect(option.get_by_role("radio")).to_be_checked()
+
+
+def describe(onset: date, term: str, grade: int) -> str:
+    """How "Record to change" lists an open record (event_forms._describe)."""
+    return f"{onset} · {term} · grade {grade} (open)"
+
+
+# --- database ---------------------------------------------------------------------------------------------
+
+def patient_of(url: str, mrn: str) -> Patient:
+    with read_session(url) as session:
+        return session.exec(select(Patient).where(Patient.mrn == mrn)).scalars().one()
+
+
+def events_of(url: str, patient_id: int) -> list[AdverseEvent]:
+    """All the patient's events, entered in error included."""
+    with read_session(url) as session:
+        return list(session.exec(select(AdverseEvent).where(AdverseEvent.patient_id == patient_id)
+                                 .order_by(AdverseEvent.id)).scalars())
+
+
+def audit_of(url: str, record_id: int) -> list[tuple[str, str]]:
+    with read_session(url) as session:
+        rows = session.exec(select(AuditEntry.action, AuditEntry.username)
+                            .where(AuditEntry.record_type == "adverse_event", AuditEntry.record_id == record_id)
+                            .order_by(AuditEntry.id)).all()
+        return [tuple(row) for row in rows]
+
+
+def free_onsets(url: str, patient: Patient, count: int) -> list[date]:
+    """Recent days on which the patient has no event yet (nor the day before), so that no duplicate check
+    and no other test's record interferes, even when this test runs again against the same server."""
+    taken = {event.onset_date for event in events_of(url, patient.id)}
+    day, found = date.today() - timedelta(days=3), []
+    while len(found) < count:
+        if day not in taken and day - timedelta(days=1) not in taken:
+            found.append(day)
+        day -= timedelta(days=2)
+        assert day > patient.treatment_start + timedelta(days=1), "no free onset day left for the patient"
+    return found
+
+
+# --- the flow ---------------------------------------------------------------------------------------------
+
+def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, app_url, demo_sqlite_url):
+    patient = patient_of(demo_sqlite_url, MRN)
+    mucositis_onset, fatigue_onset, bad_onset = free_onsets(demo_sqlite_url, patient, 3)
+    started = time.perf_counter()
+
+    # 1. sign in, land on the logging page, find the patient by part of the MRN
+    sign_in(page, app_url, "nurse")
+    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=TIMEOUT_MS)
+    choose(page, "Patient", MRN.removeprefix("DEMO-000"), re.compile(f"^{MRN} · "))
+    shows(page, f"Adverse events of {MRN}")
+
+    # 2. "Stomatitis" finds Mucositis oral; each grade choice shows its CTCAE definition
+    choose(page, "CTCAE term", "Stomatitis", MUCOSITIS_LABEL)
+    expect(page.get_by_role("combobox", name="CTCAE term")).to_have_value(MUCOSITIS_LABEL)
+    form = form_with(page, "Save event")
+    shows(form, MUCOSITIS_GRADE_2)
+    choose_grade(form, 2)
+    type_date(form, "Onset", mucositis_onset)
+    form.get_by_role("button", name="Save event").click()
+
+    # 3. the saved notice, and the record is offered for changes
+    shows(page, f"Saved: {MUCOSITIS} grade 2 for {MRN}, onset {mucositis_onset}.")
+    assert describe(mucositis_onset, MUCOSITIS, 2) in options_of(page, "Record to change")
+
+    # 4. correct its grade to 3
+    choose(page, "Record to change", str(mucositis_onset), describe(mucositis_onset, MUCOSITIS, 2))
+    correct = page.get_by_role("radiogroup", name="Change").get_by_role("radio", name="Correct", exact=True)
+    correct.click()
+    correction = form_with(page, "Save correction")
+    shows(correction, "Correct a mistake in this record. For a clinical change of grade use Change grade.")
+    expect(correction.get_by_role("combobox", name="Grade", exact=True)).to_have_value("2")
+    choose(page, "Grade", "3", "3", scope=correction)
+    expect(correction.get_by_role("combobox", name="Grade", exact=True)).to_have_value("3")
+    correction.get_by_role("button", name="Save correction").click()
+    shows(page, f"Corrected the {MUCOSITIS} record.")
+    # The options say grade 3. The chosen record's own text in the box still reads "grade 2" (Streamlit 1.67
+    # does not refresh a selected option whose format_func label changed), so it is not asserted here.
+    options = options_of(page, "Record to change")
+    assert describe(mucositis_onset, MUCOSITIS, 3) in options
+    assert describe(mucositis_onset, MUCOSITIS, 2) not in options
+
+    # 5. a second event, saved from the keyboard, then withdrawn through the undo path under its notice
+    choose(page, "CTCAE term", FATIGUE, FATIGUE)
+    form = form_with(page, "Save event")
+    shows(form, FATIGUE_GRADE_1)
+    choose_grade(form, 1)
+    type_date(form, "Onset", fatigue_onset)
+    notes = form.get_by_label("Notes")
+    notes.fill(FATIGUE_NOTE)
+    # enter_to_submit: Enter submits from a text or number input, Ctrl+Enter from a text area; this form has
+    # only a text area (Enter in a date input does not submit in Streamlit 1.67)
+    notes.press("Control+Enter")
+    shows(page, f"Saved: {FATIGUE} grade 1 for {MRN}, onset {fatigue_onset}.")
+    assert describe(fatigue_onset, FATIGUE, 1) in options_of(page, "Record to change")
+    undo = page.locator("[data-testid='stExpander']").filter(has_text=UNDO)
+    undo.get_by_text(UNDO, exact=True).click()
+    reason = undo.get_by_label("Reason")
+    reason.fill(UNDO_REASON)
+    reason.press("Enter")
+    undo.get_by_role("button", name="Mark entered in error").click()
+    shows(page, "Marked entered in error; the record stays in the audit trail.")
+    expect(page.get_by_text(f"Saved: {FATIGUE} grade 1")).to_have_count(0)
+    options = options_of(page, "Record to change")
+    assert describe(fatigue_onset, FATIGUE, 1) not in options
+    assert describe(mucositis_onset, MUCOSITIS, 3) in options
+
+    # 6. bad dates are refused with their reason, and nothing is saved
+    saved_before = len(events_of(demo_sqlite_url, patient.id))
+    before_start = patient.treatment_start - timedelta(days=10)
+    form = form_with(page, "Save event")
+    choose_grade(form, 1)
+    type_date(form, "Onset", before_start)
+    form.get_by_role("button", name="Save event").click()
+    shows(page, f"Onset {before_start} is before the treatment start {patient.treatment_start}; "
+                "mark the event as baseline (pre-existing) if it was.")
+    resolved = bad_onset - timedelta(days=1)
+    type_date(form, "Onset", bad_onset)
+    type_date(form, "Resolved (empty while ongoing)", resolved)
+    form.get_by_role("button", name="Save event").click()
+    shows(page, f"Resolution date {resolved} is before the onset date {bad_onset}.")
+    expect(page.get_by_text("Saved:")).to_have_count(0)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert len(events_of(demo_sqlite_url, patient.id)) == saved_before
+    print(f"nurse flow in the browser: {time.perf_counter() - started:.1f} s")
+
+    # the database agrees, and the audit trail names the nurse for each write
+    mine = {(event.term, event.onset_date): event for event in events_of(demo_sqlite_url, patient.id)}
+    corrected = mine[(MUCOSITIS, mucositis_onset)]
+    assert (corrected.grade, corrected.version, corrected.record_status) == (3, 2, "active")
+    assert (corrected.created_by, corrected.updated_by) == ("nurse", "nurse")
+    withdrawn = mine[(FATIGUE, fatigue_onset)]
+    assert (withdrawn.grade, withdrawn.version, withdrawn.record_status) == (1, 2, "entered_in_error")
+    assert (withdrawn.entered_in_error_reason, withdrawn.notes) == (UNDO_REASON, FATIGUE_NOTE)
+    assert (FATIGUE, before_start) not in mine and (FATIGUE, bad_onset) not in mine
+    assert audit_of(demo_sqlite_url, corrected.id) == [("create", "nurse"), ("update", "nurse")]
+    assert audit_of(demo_sqlite_url, withdrawn.id) == [("create", "nurse"), ("entered_in_error", "nurse")]

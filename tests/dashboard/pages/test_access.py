@@ -1,0 +1,135 @@
+"""Sign-in, role menus and page guards (AppTest, including forged sessions)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models import auth, settings
+from models.auth import SignedInUser
+from tests.dashboard.pages.test_pages import APP, PAGES
+
+MENU = {
+    "nurse": {"Log adverse event", "Patients"},
+    "oncologist": {"Patients", "Cohort vs BOLERO-2"},
+    "pharmacist": {"Dosing audit", "Patients"},
+    "admin": {"Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_sign_in_delay(monkeypatch):
+    monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
+
+
+def new_app(monkeypatch, url: str) -> AppTest:
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def sign_in(app: AppTest, username: str, password: str) -> AppTest:
+    inputs = {field.label: field for field in app.text_input}
+    inputs["Username"].input(username)
+    inputs["Password"].input(password)
+    app.button[0].click().run()
+    return app
+
+
+def test_the_first_page_asks_to_sign_in_and_shows_the_demo_hint(monkeypatch, demo_sqlite_url):
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.run()
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert any("password **demo**" in info.value for info in app.info)
+    assert not app.dataframe, "no clinical data before sign-in"
+
+
+def test_no_demo_hint_and_a_first_admin_hint_on_a_database_without_accounts(monkeypatch, db_url):
+    app = new_app(monkeypatch, db_url)
+    app.run()
+    assert not any("demo" in info.value for info in app.info)
+    assert any("users add NAME --role admin" in warning.value for warning in app.warning)
+
+
+def test_a_wrong_password_is_refused_with_one_message(monkeypatch, demo_sqlite_url):
+    app = sign_in(new_app(monkeypatch, demo_sqlite_url).run(), "nurse", "not-the-password")
+    assert [e.value for e in app.error] == [auth.WRONG_CREDENTIALS]
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    app = sign_in(new_app(monkeypatch, demo_sqlite_url).run(), "nobody-here", "demo")
+    assert [e.value for e in app.error] == [auth.WRONG_CREDENTIALS]
+
+
+@pytest.mark.parametrize("role,home", [("nurse", "Log adverse event"), ("oncologist", "Patients"),
+                                       ("pharmacist", "Dosing audit"), ("admin", "Admin")])
+def test_each_demo_user_signs_in_to_their_home_page(monkeypatch, demo_sqlite_url, role, home):
+    app = sign_in(new_app(monkeypatch, demo_sqlite_url).run(), role, "demo")
+    assert not app.exception, [e.value for e in app.exception]
+    assert [t.value for t in app.title] == [home]
+    assert any(f"({role})" in caption.value for caption in app.sidebar.caption)
+
+
+@pytest.mark.parametrize("role", sorted(MENU))
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_a_page_refuses_a_role_it_is_not_for_even_with_a_forged_session(monkeypatch, demo_sqlite_url,
+                                                                         role, page):
+    """Run the page module directly, around the menu, with a session claiming `role`."""
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
+    app = AppTest.from_file(str(settings.PROJECT_ROOT / "dashboard" / page), default_timeout=60)
+    app.session_state["user"] = SignedInUser(role, role, role)
+    app.session_state["last_activity"] = time.time()
+    app.run()
+    allowed = PAGES[page] in MENU[role]
+    refused = [e.value for e in app.error if "not available to the" in e.value]
+    assert bool(refused) != allowed
+    if not allowed:
+        assert not app.dataframe and not app.title, "a refused page shows nothing else"
+
+
+def test_a_page_without_a_signed_in_user_shows_nothing(monkeypatch, demo_sqlite_url):
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
+    app = AppTest.from_file(str(settings.PROJECT_ROOT / "dashboard" / "app_pages" / "patients.py"))
+    app.run()
+    assert [e.value for e in app.error] == ["Please sign in to see this page."]
+    assert not app.dataframe
+
+
+def test_an_idle_session_is_signed_out(monkeypatch, demo_sqlite_url):
+    monkeypatch.setenv(settings.IDLE_TIMEOUT_ENV, "30")
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.session_state["user"] = SignedInUser("nurse", "Demo nurse", "nurse")
+    app.session_state["last_activity"] = time.time() - 31 * 60
+    app.run()
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert any("30 minutes without activity" in info.value for info in app.info)
+
+
+def test_sign_out_returns_to_the_sign_in_page(monkeypatch, demo_sqlite_url):
+    app = sign_in(new_app(monkeypatch, demo_sqlite_url).run(), "pharmacist", "demo")
+    assert [t.value for t in app.title] == ["Dosing audit"]
+    next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert "user" not in app.session_state
+
+
+def test_user_typed_text_is_shown_as_typed_not_as_markdown(monkeypatch, demo_sqlite_url):
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.session_state["user"] = SignedInUser("nurse", "**Boss** [click](http://example.invalid)", "nurse")
+    app.run()
+    caption = next(c.value for c in app.sidebar.caption if "Signed in as" in c.value)
+    assert r"\*\*Boss\*\* \[click\]\(http\://example\.invalid\)" in caption
+
+
+def test_admin_filters_the_audit_trail_by_user_and_record_type(monkeypatch, demo_sqlite_url):
+    auth.sign_in("pharmacist", "wrong-password", url=demo_sqlite_url)
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.session_state["user"] = SignedInUser("admin", "Demo admin", "admin")
+    app.run()
+    trail_user = next(box for box in app.selectbox if box.label == "User" and "(all)" in box.options)
+    trail_user.select("pharmacist").run()
+    kind = next(box for box in app.selectbox if box.label == "Record type")
+    kind.select("user").run()
+    trail = next(frame.value for frame in app.dataframe if "action" in frame.value.columns)
+    assert len(trail) >= 1
+    assert set(trail["username"]) == {"pharmacist"} and set(trail["record_type"]) == {"user"}
+    assert "sign_in_failed" in set(trail["action"])
+    assert any(button.label == "Download audit trail CSV" for button in app.get("download_button"))

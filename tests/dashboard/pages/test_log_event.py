@@ -1,0 +1,201 @@
+"""The nurse's Log adverse event page (AppTest): each validation message, and nothing saved on error."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models import settings
+from models.auth import SignedInUser
+from models.store import queries, records
+from tests.dashboard.pages.test_pages import APP
+
+NURSE = records.Actor("nurse", "nurse")
+
+
+@pytest.fixture
+def clinic(db_url):
+    """A database with one patient who started everolimus 60 days ago."""
+    start = date.today() - timedelta(days=60)
+    patient = records.create("patient", {"mrn": "T-100", "name": "Test Patient", "treatment_start": start},
+                             NURSE, url=db_url)
+    return db_url, patient
+
+
+def open_log(monkeypatch, url: str) -> AppTest:
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["user"] = SignedInUser("nurse", "Demo nurse", "nurse")
+    app.run()
+    app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
+    return app
+
+
+def form_widget(app: AppTest, kind: str, label: str):
+    return next(w for w in getattr(app, kind) if w.label == label)
+
+
+def fill_event(app: AppTest, term: str, grade: int | None, *, onset=None, resolved=None, death=None,
+               baseline=False) -> AppTest:
+    app.selectbox(key="event_term").select(term).run()
+    if grade is not None:
+        form_widget(app, "radio", "CTCAE v5 grade").set_value(grade)
+    if onset is not None:
+        form_widget(app, "date_input", "Onset").set_value(onset)
+    if resolved is not None:
+        form_widget(app, "date_input", "Resolved (empty while ongoing)").set_value(resolved)
+    if death is not None:
+        form_widget(app, "date_input", "Date of death (grade 5 only)").set_value(death)
+    if baseline:
+        form_widget(app, "checkbox", "Pre-existing before treatment (baseline)").check()
+    form_widget(app, "button", "Save event").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def errors(app: AppTest) -> list[str]:
+    return [e.value for e in app.error]
+
+
+def event_count(url: str) -> int:
+    return len(queries.adverse_events(url))
+
+
+def test_a_valid_event_is_saved_and_the_form_is_ready_for_the_next(monkeypatch, clinic):
+    url, patient = clinic
+    app = fill_event(open_log(monkeypatch, url), "Mucositis oral", 2)
+    assert not errors(app)
+    assert any("Saved: Mucositis oral grade 2 for T-100" in s.value for s in app.success)
+    assert event_count(url) == 1
+    assert form_widget(app, "radio", "CTCAE v5 grade").value is None, "fresh form after a save"
+
+
+def test_synonyms_find_their_term_and_grades_come_with_their_definitions(monkeypatch, clinic):
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    term_box = app.selectbox(key="event_term")
+    assert term_box.options[:8] == ["Mucositis oral (Stomatitis, Mouth ulceration, Aphthous stomatitis, "
+                                    "Oral mucositis)", "Pneumonitis", "Hyperglycemia", "Anemia",
+                                    "Aspartate aminotransferase increased (AST increased)",
+                                    "Alanine aminotransferase increased (ALT increased)", "Fatigue", "Dyspnea"]
+    term_box.select("Fatigue").run()
+    grades = form_widget(app, "radio", "CTCAE v5 grade")
+    assert grades.options == ["Grade 1", "Grade 2", "Grade 3"], "Fatigue has no grade 4 or 5 in CTCAE v5"
+    assert "Fatigue relieved by rest" in str(grades.proto)
+
+
+def test_onset_before_treatment_start_needs_the_baseline_mark(monkeypatch, clinic):
+    url, patient = clinic
+    early = patient["treatment_start"] - timedelta(days=3)
+    app = fill_event(open_log(monkeypatch, url), "Fatigue", 1, onset=early)
+    assert errors(app) == [f"Onset {early} is before the treatment start {patient['treatment_start']}; mark the "
+                           "event as baseline (pre-existing) if it was."]
+    assert event_count(url) == 0
+    app = fill_event(app, "Fatigue", 1, onset=early, baseline=True)
+    assert not errors(app) and event_count(url) == 1
+
+
+def test_resolution_before_onset_is_refused(monkeypatch, clinic):
+    url, _ = clinic
+    onset = date.today() - timedelta(days=5)
+    app = fill_event(open_log(monkeypatch, url), "Dyspnea", 2, onset=onset, resolved=onset - timedelta(days=1))
+    assert errors(app) == [f"Resolution date {onset - timedelta(days=1)} is before the onset date {onset}."]
+    assert event_count(url) == 0
+
+
+def test_grade_5_needs_a_date_of_death(monkeypatch, clinic):
+    url, _ = clinic
+    app = fill_event(open_log(monkeypatch, url), "Pneumonitis", 5)
+    assert errors(app) == ["Grade 5 (death) needs the date of death."]
+    assert event_count(url) == 0
+
+
+def test_a_grade_is_required(monkeypatch, clinic):
+    url, _ = clinic
+    app = fill_event(open_log(monkeypatch, url), "Pneumonitis", None)
+    assert errors(app) == ["Choose a CTCAE grade."]
+    assert event_count(url) == 0
+
+
+def test_the_same_event_twice_offers_the_existing_record(monkeypatch, clinic):
+    url, _ = clinic
+    app = fill_event(open_log(monkeypatch, url), "Hyperglycemia", 2)
+    app = fill_event(app, "Hyperglycemia", 2)
+    assert errors(app) == [f"Hyperglycemia with onset {date.today()} is already recorded for this patient."]
+    assert event_count(url) == 1
+    form_widget(app, "button", "Open the existing record").click().run()
+    existing = queries.adverse_events(url).iloc[0]
+    assert app.selectbox(key="event_choice").value == existing["id"]
+
+
+def test_future_dates_are_refused_by_the_write_path(clinic):
+    url, patient = clinic
+    tomorrow = date.today() + timedelta(days=1)
+    with pytest.raises(records.ValidationFailed, match="in the future"):
+        records.create("adverse_event", {"patient_id": patient["id"], "term": "Fatigue", "grade": 1,
+                                         "onset_date": tomorrow}, NURSE, url=url)
+    assert event_count(url) == 0
+
+
+def test_change_grade_ends_the_record_and_opens_a_new_one(monkeypatch, clinic):
+    url, _ = clinic
+    onset = date.today() - timedelta(days=10)
+    app = fill_event(open_log(monkeypatch, url), "Mucositis oral", 2, onset=onset)
+    event_id = int(queries.adverse_events(url).iloc[0]["id"])
+    app.selectbox(key="event_choice").select(event_id).run()
+    form_widget(app, "radio", "New grade").set_value(3)
+    changed_on = date.today() - timedelta(days=4)
+    form_widget(app, "date_input", "Date of the change").set_value(changed_on)
+    form_widget(app, "button", "Change grade").click().run()
+    assert not errors(app), errors(app)
+    events = queries.adverse_events(url).sort_values("onset_date")
+    assert list(events["grade"]) == [2, 3]
+    assert events.iloc[0]["resolved_date"] == changed_on - timedelta(days=1)
+    assert events.iloc[1]["onset_date"] == changed_on and pd.isna(events.iloc[1]["resolved_date"])
+
+
+def test_a_stale_correction_is_refused_with_who_changed_it(monkeypatch, clinic):
+    url, _ = clinic
+    app = fill_event(open_log(monkeypatch, url), "Anemia", 1)
+    event = queries.event_records(int(queries.patients(url).iloc[0]["id"]), url).iloc[0]
+    app.selectbox(key="event_choice").select(int(event["id"])).run()  # the nurse opens version 1
+    records.update("adverse_event", int(event["id"]), 1, {"notes": "checked by phone"},
+                   records.Actor("oncologist", "oncologist"), url=url)  # someone else saves first
+    app.button_group(key=f"event_action_{int(event['id'])}").set_value("Correct").run()
+    form_widget(app, "selectbox", "Grade").select(2)
+    form_widget(app, "button", "Save correction").click().run()
+    assert any("changed by oncologist" in message for message in errors(app))
+    stored = queries.event_records(int(event["patient_id"]), url).iloc[0]
+    assert stored["grade"] == 1 and stored["notes"] == "checked by phone" and stored["version"] == 2
+
+
+def test_a_lab_is_graded_as_typed_and_offers_its_event(monkeypatch, clinic):
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    app.button_group(key="log_mode").set_value("Labs").run()
+    app.selectbox(key="lab_test").select("glucose_fasting").run()
+    app.number_input(key="lab_value_glucose_fasting").set_value(300).run()
+    assert any("CTCAE grade 3: Hyperglycemia" in w.value and "v4.03" in w.value for w in app.warning)
+    form_widget(app, "button", "Save lab").click().run()
+    offer = form_widget(app, "button", "Log Hyperglycemia grade 3 from this value "
+                                       "(graded with CTCAE v4.03 fasting-glucose cut points)")
+    offer.click().run()
+    assert app.session_state["log_mode"] == "Adverse event"
+    assert app.selectbox(key="event_term").value == "Hyperglycemia"
+    form_widget(app, "button", "Save event").click().run()
+    saved = queries.adverse_events(url).iloc[0]
+    assert (saved["term"], saved["grade"], saved["source"]) == ("Hyperglycemia", 3, "lab")
+    lab = queries.labs(url).iloc[0]
+    assert lab["ctcae_grade"] == 3 and lab["ctcae_term"] == "Hyperglycemia"
+
+
+def test_the_today_panel_lists_this_users_work(monkeypatch, clinic):
+    url, _ = clinic
+    app = fill_event(open_log(monkeypatch, url), "Pneumonitis", 3)
+    app.button_group(key="log_mode").set_value("Today").run()
+    logged = app.dataframe[0].value
+    assert list(logged["term"]) == ["Pneumonitis"]
+    severe = app.dataframe[2].value
+    assert list(severe["mrn"]) == ["T-100"] and list(severe["grade"]) == [3]

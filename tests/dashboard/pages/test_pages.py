@@ -1,0 +1,140 @@
+"""Every page renders real data from the database (streamlit.testing AppTest)."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models import settings
+from models.auth import SignedInUser
+from models.store import queries
+
+APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
+PAGES = {
+    "app_pages/log_event.py": "Log adverse event",
+    "app_pages/patients.py": "Patients",
+    "app_pages/cohort.py": "Cohort vs BOLERO-2",
+    "app_pages/dosing_audit.py": "Dosing audit",
+    "app_pages/admin.py": "Admin",
+}
+
+
+def open_app(monkeypatch, url: str, page: str | None = None, role: str = "admin") -> AppTest:
+    """The app as a signed-in user of `role` (a session as the sign-in page leaves it)."""
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["user"] = SignedInUser(role, f"Demo {role}", role)
+    app.run()
+    if page:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.mark.parametrize("page,title", PAGES.items())
+def test_each_page_renders_on_the_demo_cohort(monkeypatch, demo_sqlite_url, page, title):
+    app = open_app(monkeypatch, demo_sqlite_url, page)
+    assert [t.value for t in app.title] == [title]
+    if page.endswith("log_event.py"):  # the nurse's page starts with the patient picker
+        assert len(app.selectbox(key="log_patient").options) == 120
+    else:
+        assert app.dataframe, "every page shows a table from the database"
+
+
+def test_patients_roster_lists_every_patient_and_search_filters(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/patients.py")
+    assert len(app.dataframe[0].value) == len(queries.patients(demo_sqlite_url)) == 120
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Patients"] == "120"
+    app.text_input(key="patient_search").input("DEMO-00012").run()
+    assert list(app.dataframe[0].value["mrn"]) == ["DEMO-00012"]
+    app.text_input(key="patient_search").input("no such patient").run()
+    assert len(app.dataframe[0].value) == 0
+
+
+def test_cohort_page_compares_with_the_default_reference(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/cohort.py")
+    assert app.selectbox[0].value == "bolero2_interim_2012"
+    table = app.dataframe[0].value
+    stomatitis = table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")].iloc[0]
+    assert stomatitis["reference_pct"] == 56 and stomatitis["exposed"] == 120
+    assert stomatitis["ci_low_pct"] <= stomatitis["pct"] <= stomatitis["ci_high_pct"]
+    assert {"higher", "lower", "consistent", "no reference"} >= set(table["signal"])
+
+
+def test_admin_shows_reference_data_with_status_and_sources(monkeypatch, demo_sqlite_url):
+    app = open_app(monkeypatch, demo_sqlite_url, "app_pages/admin.py")
+    frames = [frame.value for frame in app.dataframe]
+    terms = next(f for f in frames if "MedDRA code" in f.columns)
+    assert {"checked", "check"} == set(terms["status"])
+    rates = next(f for f in frames if "verified" in f.columns)
+    assert "bolero2_18month" in set(rates["set"]) and rates["source"].str.len().min() > 0
+
+
+def test_pages_render_on_an_empty_database(monkeypatch, db_url):
+    for page, title in PAGES.items():
+        app = open_app(monkeypatch, db_url, page)
+        assert [t.value for t in app.title] == [title]
+
+
+def _no_database_yet(monkeypatch, tmp_path) -> None:
+    """No database URL set anywhere, and the default SQLite file does not exist yet (a first start)."""
+    monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
+    monkeypatch.setattr(settings, "SECRETS_PATH", tmp_path / "none.toml")
+    monkeypatch.setattr(settings, "DEFAULT_SQLITE_PATH", tmp_path / "data" / "toxwatch.db")
+
+
+def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatch, tmp_path):
+    _no_database_yet(monkeypatch, tmp_path)
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert any("First run" in s.value and "120 fictional patients" in s.value for s in app.success)
+    assert (tmp_path / "data" / "toxwatch.db").exists()
+    assert len(queries.patients(settings.default_database_url())) == 120
+
+
+def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch, tmp_path, demo_sqlite_url):
+    from models.clinical import dose_rules
+
+    broken = tmp_path / "dose_rules.csv"
+    lines = dose_rules.RULES_FILE.read_text().splitlines()
+    lines[3] = lines[3].replace(",hold,", ",pause,", 1)
+    broken.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(dose_rules, "RULES_FILE", broken)
+    dose_rules.rules.cache_clear()
+    try:
+        monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.run()
+        assert not app.exception
+        assert any(f"{broken}:4: action:" in e.value for e in app.error), [e.value for e in app.error]
+    finally:
+        dose_rules.rules.cache_clear()
+
+
+def test_only_the_session_that_created_the_database_is_told_so(monkeypatch, tmp_path):
+    _no_database_yet(monkeypatch, tmp_path)
+    first = AppTest.from_file(APP, default_timeout=120)
+    first.run()
+    assert any("First run" in s.value for s in first.success)
+    second = AppTest.from_file(APP, default_timeout=120)  # another browser, same server process
+    second.run()
+    assert not second.exception
+    assert not any("First run" in s.value for s in second.success)
+
+
+def test_admin_page_refuses_to_demote_the_only_admin_and_says_why(monkeypatch, db_url):
+    from models import auth
+
+    auth.add_user("admin", "admin", "long enough pw", actor="setup", url=db_url)
+    auth.add_user("nora", "nurse", "long enough pw", actor="setup", url=db_url)
+    app = open_app(monkeypatch, db_url, "app_pages/admin.py")
+    app.selectbox(key="target_user").select("admin")
+    app.selectbox(key="target_role").select("nurse")
+    next(b for b in app.button if b.label == "Apply changes").click().run()
+    assert not app.exception
+    assert any("admin is the only active admin" in e.value and "Applied before the error: nothing" in e.value
+               for e in app.error), [e.value for e in app.error]
+    assert {u.username: u.role for u in auth.list_users(db_url)} == {"admin": "admin", "nora": "nurse"}
