@@ -9,7 +9,7 @@ measures, in one run:
   both give the same per-term patient counts;
 - the cohort page and a busy patient's page rerun through streamlit's AppTest (median of 7 warm runs);
 - saving an adverse event through records.create with 1 and with 10 concurrent writers (p50/p95);
-- importing 10,000 adverse events through transfer.import_files.
+- importing 10,000 adverse events through csv_import.import_files.
 
 It prints one table per database with the issue's targets and writes the figures as JSON
 (benchmarks/results/latest.json by default) so that runs can be compared (`--compare OLD.json`).

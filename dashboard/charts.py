@@ -4,8 +4,16 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from dashboard.labels import field_label
+from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
+
 # One grade palette for the whole app: pale for grade 1, deep red for grade 4, black for death.
 GRADE_COLORS = {1: "#f6d55c", 2: "#f29e4c", 3: "#d9534f", 4: "#8b1e3f", 5: "#222222"}
+
+
+def tip(field: str, kind: str, **options) -> alt.Tooltip:
+    """A tooltip line titled with the field's label (dashboard/labels.py), unless `title` says otherwise."""
+    return alt.Tooltip(f"{field}:{kind}", **{"title": field_label(field), **options})
 
 
 def grade_scale() -> alt.Scale:
@@ -20,13 +28,9 @@ def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
     """
     base = alt.Chart(rows).encode(
         y=alt.Y("term:N", title=None, sort=None, axis=alt.Axis(labelLimit=280)),
-        tooltip=[alt.Tooltip("term:N", title="CTCAE term"), alt.Tooltip("band:N", title="Band"),
-                 alt.Tooltip("patients:Q", title="Patients"), alt.Tooltip("exposed:Q", title="Exposed"),
-                 alt.Tooltip("pct:Q", title="Cohort %", format=".1f"),
-                 alt.Tooltip("ci_low_pct:Q", title="95% CI low", format=".1f"),
-                 alt.Tooltip("ci_high_pct:Q", title="95% CI high", format=".1f"),
-                 alt.Tooltip("reference_pct:Q", title="Reference %"),
-                 alt.Tooltip("reference_source:N", title="Reference source")],
+        tooltip=[tip("term", "N"), tip("band", "N"), tip("patients", "Q"), tip("exposed", "Q"),
+                 tip("pct", "Q", format=".1f"), tip("ci_low_pct", "Q", format=".1f"),
+                 tip("ci_high_pct", "Q", format=".1f"), tip("reference_pct", "Q"), tip("reference_source", "N")],
     )
     interval = base.mark_rule(strokeWidth=2, color="#1f6f78").encode(
         x=alt.X("ci_low_pct:Q", title="Patients with the event (%), 95% CI", scale=alt.Scale(zero=True)),
@@ -53,12 +57,12 @@ def event_timeline(events: pd.DataFrame, domain: tuple[int, int], terms: list[st
                                                                 else str(d)),
                           kind=events["serious"].map({True: "serious", False: ""}))
     lanes = alt.Y("term:N", title=None, sort=terms, scale=alt.Scale(domain=terms))
-    tooltip = [alt.Tooltip("term:N", title="CTCAE term"), alt.Tooltip("grade:O", title="Grade"),
-               alt.Tooltip("onset:N", title="Onset"), alt.Tooltip("resolved:N", title="Resolved"),
-               alt.Tooltip("start_day:Q", title="Day"), alt.Tooltip("kind:N", title="Serious")]
+    tooltip = [tip("term", "N"), tip("grade", "O"), tip("onset", "N", title=field_label("onset_date")),
+               tip("resolved", "N", title=field_label("resolved_date")), tip("start_day", "Q", title="Day"),
+               tip("kind", "N", title=field_label("serious"))]
     bars = alt.Chart(frame).mark_bar(height=14, cornerRadius=2).encode(
         x=day_axis(domain), x2="end_day:Q", y=lanes,
-        color=alt.Color("grade:O", title="CTCAE grade", scale=grade_scale(), legend=alt.Legend(orient="top")),
+        color=alt.Color("grade:O", title=field_label("ctcae_grade"), scale=grade_scale(), legend=alt.Legend(orient="top")),
         tooltip=tooltip)
     serious = alt.Chart(frame[frame["serious"].astype(bool)]).mark_point(
         shape="diamond", filled=True, size=90, color="#111111", yOffset=-9).encode(
@@ -73,10 +77,10 @@ def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) 
                                              start_date=doses.tail(1)["end_date"])])
     points = points.assign(date=points["start_date"].astype(str))
     top = max(planned_mg, float(doses["dose_mg"].max() if not doses.empty else 0)) * 1.25 or 12.5
-    y = alt.Y("dose_mg:Q", title="mg/day", scale=alt.Scale(domain=[0, top]))
+    y = alt.Y("dose_mg:Q", title=field_label("dose_mg"), scale=alt.Scale(domain=[0, top]))
     line = alt.Chart(points).mark_line(interpolate="step-after", strokeWidth=2.5, color="#1f6f78").encode(
         x=day_axis(domain), y=y, tooltip=[alt.Tooltip("date:N", title="From"),
-                                          alt.Tooltip("dose_mg:Q", title="mg/day")])
+                                          tip("dose_mg", "Q")])
     held = doses[doses["held"]]
     held = held.assign(top=top, start=held["start_date"].astype(str), end=held["end_date"].astype(str))
     shade = alt.Chart(held).mark_rect(color="#9aa5ad", opacity=0.35).encode(
@@ -118,8 +122,8 @@ def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]]
     line = alt.Chart(frame).mark_line(point=True, color="#1e2a32").encode(
         x=alt.X("day:Q", title="Day on treatment", scale=alt.Scale(domain=list(domain), nice=False)),
         y=alt.Y("plotted:Q", scale=y_scale, title=unit),
-        tooltip=[alt.Tooltip("date:N", title="Collected"), alt.Tooltip("value:Q", title="Value"),
-                 alt.Tooltip("unit:N", title="Unit"), alt.Tooltip("graded:N", title="CTCAE")])
+        tooltip=[tip("date", "N", title=field_label("collected_on")), tip("value", "Q"), tip("unit", "N"),
+                 tip("graded", "N", title=field_label("ctcae_grade"))])
     return alt.layer(shade, line).properties(height=110, width=CHART_WIDTH, title=title)
 
 
@@ -172,7 +176,7 @@ def patient_course_chart(course) -> alt.VConcatChart | None:
         parts.append(event_timeline(course.events, domain, terms))
     if not course.doses.empty:
         parts.append(dose_steps(course.doses, domain, course.patient["planned_dose_mg"]))
-    for test in patient_view.LAB_ORDER:
+    for test in LAB_TESTS:
         points = course.labs[course.labs["test"] == test]
         if points.empty:
             continue
@@ -182,5 +186,5 @@ def patient_course_chart(course) -> alt.VConcatChart | None:
         bands = ctcae.grade_bands(test, None if relative else unit,
                                   lln=None if pd.isna(last["lln"]) else last["lln"],
                                   uln=1.0 if relative else (None if pd.isna(last["uln"]) else last["uln"]))
-        parts.append(lab_trend(points, bands, domain, f"{patient_view.LAB_LABELS[test]} ({unit})", unit))
+        parts.append(lab_trend(points, bands, domain, f"{LAB_TEST_LABELS[test]} ({unit})", unit))
     return stacked(parts) if parts else None

@@ -6,7 +6,8 @@ from datetime import date
 import streamlit as st
 
 from dashboard.widgets import saved_then_rerun, show_notice, show_problems
-from models.clinical.vocabulary import DOSE_ACTIONS, label
+from dashboard.labels import code_label
+from models.clinical.vocabulary import DOSE_ACTIONS
 from models.settings import dose_steps_mg
 from models.store import queries, records
 
@@ -23,7 +24,7 @@ def dose_form(patient: dict, who: records.Actor) -> None:
     event_options = {int(row.id): f"{row.onset_date} · {row.term} · grade {row.grade}" for row in events.itertuples()}
     with st.form(f"dose_form_{patient['id']}_{n}"):
         first, second, third = st.columns(3)
-        action = first.selectbox("Action", DOSE_ACTIONS, index=1, format_func=label, key=f"dose_action_{n}")
+        action = first.selectbox("Action", DOSE_ACTIONS, index=1, format_func=code_label, key=f"dose_action_{n}")
         when = second.date_input("Effective date", value=date.today(), max_value=date.today(),
                                  min_value=patient["treatment_start"], format="YYYY-MM-DD", key=f"dose_date_{n}")
         dose = third.selectbox("Daily dose after the action (mg)", (0.0,) + dose_steps_mg(), key=f"dose_mg_{n}",
@@ -44,7 +45,7 @@ def dose_form(patient: dict, who: records.Actor) -> None:
     except records.RecordError as error:
         show_problems(error)
         return
-    saved_then_rerun(NOTICE, f"Recorded {label(action).lower()} for {patient['mrn']} on {when}.", fresh_form=COUNTER)
+    saved_then_rerun(NOTICE, f"Recorded {code_label(action).lower()} for {patient['mrn']} on {when}.", fresh_form=COUNTER)
 
 
 def verify_list(who: records.Actor) -> None:
@@ -54,7 +55,7 @@ def verify_list(who: records.Actor) -> None:
     st.caption(f"{len(pending)} dose changes not yet verified by a pharmacist.")
     if pending.empty:
         return
-    options = {int(row.id): f"{row.mrn} · {row.effective_date} · {label(row.action)} to {row.dose_mg:g} mg"
+    options = {int(row.id): f"{row.mrn} · {row.effective_date} · {code_label(row.action)} to {row.dose_mg:g} mg"
                for row in pending.sort_values("effective_date", ascending=False).itertuples()}
     chosen = st.selectbox("Dose change to verify", list(options), index=None, format_func=options.get,
                           key="verify_choice")

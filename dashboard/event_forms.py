@@ -6,9 +6,10 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from dashboard.labels import code_label, show_table
 from dashboard.widgets import escape_markdown, saved_then_rerun, show_notice, show_problems, term_label
 from models.clinical import ctcae
-from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS, label
+from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS
 from models.store import queries, records
 
 FORM_COUNTER = "event_form_n"        # a new form (fresh fields) after each save
@@ -53,8 +54,8 @@ def event_form(patient: dict, who: records.Actor) -> None:
                                  max_value=today, key=f"ev_death_{n}", format="YYYY-MM-DD")
         first, second = st.columns(2)
         attribution = first.selectbox("Attribution to everolimus", ATTRIBUTIONS, index=None,
-                                      format_func=label, key=f"ev_attribution_{n}")
-        action = second.selectbox("Action taken with everolimus", ACTIONS_TAKEN, index=None, format_func=label,
+                                      format_func=code_label, key=f"ev_attribution_{n}")
+        action = second.selectbox("Action taken with everolimus", ACTIONS_TAKEN, index=None, format_func=code_label,
                                   key=f"ev_action_{n}")
         first, second = st.columns(2)
         serious = first.checkbox("Serious adverse event", key=f"ev_serious_{n}")
@@ -127,11 +128,8 @@ def event_actions(patient: dict, who: records.Actor) -> None:
     if events.empty:
         st.caption("No adverse events recorded for this patient yet.")
         return
-    st.dataframe(events[["term", "grade", "onset_date", "resolved_date", "serious", "attribution",
-                         "action_taken", "source", "baseline", "notes", "created_by"]],
-                 hide_index=True, width="stretch",
-                 column_config={"term": "CTCAE term", "onset_date": "Onset", "resolved_date": "Resolved",
-                                "created_by": "Logged by"})
+    show_table(events[["term", "grade", "onset_date", "resolved_date", "serious", "attribution", "action_taken",
+                       "source", "baseline", "notes", "created_by"]])
     by_id = {int(row.id): row for row in events.itertuples()}
     if st.session_state.get(CHOSEN) not in by_id:
         st.session_state.pop(CHOSEN, None)
@@ -197,13 +195,13 @@ def _correct_form(row, version: int, who: records.Actor) -> None:
         resolved = first.date_input("Resolved", value=None if pd.isna(row.resolved_date) else row.resolved_date,
                                     min_value=EARLIEST, max_value=date.today(), format="YYYY-MM-DD",
                                     key=f"fix_resolved_{row.id}")
-        outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=label, key=f"fix_outcome_{row.id}",
+        outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=code_label, key=f"fix_outcome_{row.id}",
                                    index=AE_OUTCOMES.index(row.outcome) if row.outcome in AE_OUTCOMES else None)
         first, second = st.columns(2)
-        attribution = first.selectbox("Attribution", ATTRIBUTIONS, format_func=label, key=f"fix_attr_{row.id}",
+        attribution = first.selectbox("Attribution", ATTRIBUTIONS, format_func=code_label, key=f"fix_attr_{row.id}",
                                       index=ATTRIBUTIONS.index(row.attribution)
                                       if row.attribution in ATTRIBUTIONS else None)
-        action = second.selectbox("Action taken", ACTIONS_TAKEN, format_func=label, key=f"fix_action_{row.id}",
+        action = second.selectbox("Action taken", ACTIONS_TAKEN, format_func=code_label, key=f"fix_action_{row.id}",
                                   index=ACTIONS_TAKEN.index(row.action_taken)
                                   if row.action_taken in ACTIONS_TAKEN else None)
         serious = st.checkbox("Serious adverse event", value=bool(row.serious), key=f"fix_serious_{row.id}")

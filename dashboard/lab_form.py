@@ -8,17 +8,16 @@ import streamlit as st
 from dashboard.event_forms import prefill_event
 from dashboard.widgets import show_problems
 from models.clinical import ctcae, labs
+from models.clinical.vocabulary import LAB_TEST_LABELS
 from models.store import queries, records
 
 LAB_SAVED = "last_saved_lab"
-TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
-               "platelets": "Platelets", "neutrophils": "Neutrophils"}
 
 
 def lab_entry(patient: dict, who: records.Actor) -> None:
     _offer_event(patient)
     first, second, third = st.columns(3)
-    test = first.selectbox("Test", ctcae.LAB_TESTS, format_func=TEST_LABELS.get, key="lab_test")
+    test = first.selectbox("Test", ctcae.LAB_TESTS, format_func=LAB_TEST_LABELS.get, key="lab_test")
     unit = second.selectbox("Unit", ctcae.units(test), key=f"lab_unit_{test}")
     collected = third.date_input("Collected on", value=date.today(), max_value=date.today(),
                                  min_value=date(2000, 1, 1), format="YYYY-MM-DD", key="lab_collected")
@@ -71,7 +70,7 @@ def _offer_event(patient: dict) -> None:
     saved = st.session_state.get(LAB_SAVED)
     if not saved or saved["patient_id"] != patient["id"]:
         return
-    label = TEST_LABELS[saved["test"]]
+    label = LAB_TEST_LABELS[saved["test"]]
     st.success(f"Saved {label} {saved['value']:g} {saved['unit'] or ''} for {saved['mrn']} "
                f"(collected {saved['collected_on']}).", icon=":material/check_circle:")
     suggestion = labs.suggested_event(saved["test"], saved["ctcae_grade"])

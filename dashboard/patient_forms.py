@@ -5,10 +5,10 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard.lab_form import TEST_LABELS
 from dashboard.widgets import saved_then_rerun, show_notice, show_problems
+from dashboard.labels import code_label
 from models.clinical import ctcae, labs
-from models.clinical.vocabulary import PATIENT_STATUSES, label
+from models.clinical.vocabulary import LAB_TEST_LABELS, PATIENT_STATUSES
 from models.store import queries, records
 
 DOSES_MG = (10.0, 7.5, 5.0, 2.5)
@@ -42,7 +42,7 @@ def register_form(who: records.Actor) -> None:
         values = {}
         for index, test in enumerate(ctcae.LAB_TESTS):
             unit = ctcae.default_unit(test)
-            values[test] = columns[index % 3].number_input(f"{TEST_LABELS[test]} ({unit})", min_value=0.0,
+            values[test] = columns[index % 3].number_input(f"{LAB_TEST_LABELS[test]} ({unit})", min_value=0.0,
                                                            value=None, format="%.2f", key=f"reg_{test}_{n}")
         submitted = st.form_submit_button("Register patient", type="primary", icon=":material/person_add:")
     if not submitted:
@@ -83,7 +83,7 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
                                index=DOSES_MG.index(current["planned_dose_mg"])
                                if current["planned_dose_mg"] in DOSES_MG else 0)
         status = fourth.selectbox("Status", PATIENT_STATUSES, index=PATIENT_STATUSES.index(current["status"]),
-                                  format_func=label)
+                                  format_func=code_label)
         choices = list(PROPHYLAXIS)
         prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", choices, horizontal=True,
                                index=list(PROPHYLAXIS.values()).index(current["dexamethasone_prophylaxis"]))

@@ -294,7 +294,7 @@ HEADERS = {name: ",".join(columns) for name, columns in csv_files.COLUMNS.items(
 
 
 def _assert_problems_well_formed(report: csv_import.ImportReport, files: dict[str, bytes]) -> None:
-    labels = {csv_reading.label(name) for name in files} | {"upload"}
+    labels = {csv_reading.quoted_name(name) for name in files} | {"upload"}
     for problem in report.problems:
         match = PROBLEM.fullmatch(problem)
         assert match, f"not `file:line: column: message`: {problem!r:.400}"

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
+from dashboard.labels import code_label, csv_for_people, reference_set_title, show_table, values_text
 from dashboard.widgets import saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, references
@@ -24,7 +25,6 @@ users_tab, trail_tab, import_tab, reference_tab, database_tab = st.tabs(
     ["Users", "Audit trail", "Import / export", "Reference data", "Database"])
 
 
-
 def done(message: str, *clear_keys: str) -> None:
     saved_then_rerun("admin_notice", message, clear=clear_keys)
 
@@ -32,16 +32,14 @@ def done(message: str, *clear_keys: str) -> None:
 with users_tab:
     show_notice("admin_notice")
     accounts = auth.list_users()
-    st.dataframe(pd.DataFrame([a.__dict__ for a in accounts],
-                              columns=["username", "display_name", "role", "active", "locked_until",
-                                       "created_at"]),
-                 hide_index=True, width="stretch")
+    show_table(pd.DataFrame([a.__dict__ for a in accounts],
+                            columns=["username", "display_name", "role", "active", "locked_until", "created_at"]))
     add, change = st.columns(2)
     with add.form("add_user", clear_on_submit=False):
         st.markdown("**Add a user**")
         new_name = st.text_input("Username", key="new_username")
         new_display = st.text_input("Display name", key="new_display_name")
-        new_role = st.selectbox("Role", ROLES, key="new_role")
+        new_role = st.selectbox("Role", ROLES, format_func=code_label, key="new_role")
         new_password = st.text_input("Initial password", type="password", key="new_password",
                                      help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
         if st.form_submit_button("Add user", type="primary"):
@@ -56,7 +54,7 @@ with users_tab:
         st.markdown("**Change a user**")
         names = [a.username for a in accounts]
         target = st.selectbox("User", names, key="target_user")
-        role = st.selectbox("New role", ("(keep)",) + ROLES, key="target_role")
+        role = st.selectbox("New role", ("(keep)",) + ROLES, format_func=code_label, key="target_role")
         active = st.radio("Account", ("(keep)", "enabled", "disabled"), horizontal=True, key="target_active")
         password = st.text_input("New password (leave empty to keep)", type="password", key="target_password")
         if st.form_submit_button("Apply changes") and target:
@@ -81,17 +79,18 @@ with trail_tab:
     filters = st.columns(5)
     who = filters[0].selectbox("User", ["(all)"] + sorted({a.username for a in accounts} | {"seed-demo"}))
     mrn = filters[1].text_input("Patient MRN")
-    kind = filters[2].selectbox("Record type", ["(all)", "patient", "adverse_event", "lab_result",
-                                                "dose_event", "user"])
+    kind = filters[2].selectbox("Record type", ["(all)", "patient", "adverse_event", "lab_result", "dose_event",
+                                                "user"], format_func=code_label)
     since = filters[3].date_input("From", value=date.today() - timedelta(days=30), format="YYYY-MM-DD")
     until = filters[4].date_input("To", value=date.today(), format="YYYY-MM-DD")
     trail = queries.audit_trail(username=None if who == "(all)" else who, mrn=mrn.strip() or None,
                                 record_type=None if kind == "(all)" else kind, date_from=since, date_to=until)
-    st.dataframe(trail, hide_index=True, width="stretch",
-                 column_config={"at": st.column_config.DatetimeColumn("When (UTC)"), "mrn": "MRN"})
+    # On screen the snapshots read as "Grade: 2; Onset: ..."; the download keeps them whole, as stored (JSON).
+    show_table(trail.assign(before=trail["before"].map(values_text), after=trail["after"].map(values_text)),
+               labels={"id": "Entry"})
     st.caption(f"{len(trail)} entries (newest first, at most 5,000 shown).")
-    st.download_button("Download audit trail CSV", trail.to_csv(index=False), file_name="audit_trail.csv",
-                       mime="text/csv")
+    st.download_button("Download audit trail CSV", csv_for_people(trail, labels={"id": "Entry"}),
+                       file_name="audit_trail.csv", mime="text/csv")
 
 with import_tab:
     import_upload(actor(user), "admin_import")
@@ -104,24 +103,28 @@ with import_tab:
 
 with reference_tab:
     st.markdown("**CTCAE v5.0 terms used here**")
-    terms = pd.DataFrame([{"term": t.name, "MedDRA code": t.meddra_code, "grades defined": ", ".join(
+    terms = pd.DataFrame([{"term": t.name, "meddra_code": t.meddra_code, "grades_defined": ", ".join(
         str(g) for g in sorted(t.grades)), "status": t.status, "source": t.source} for t in ctcae.terms()])
-    st.dataframe(terms, hide_index=True, width="stretch")
+    show_table(terms)
     st.markdown("**Reference rates**")
-    rates = pd.DataFrame([{"set": r.reference_set, "term": r.ctcae_term, "trial term": r.trial_term,
-                           "arm": r.arm, "n": r.arm_n, "any grade %": r.any_grade_text,
-                           "grade ≥2 %": r.grade_2_plus_text, "grade ≥3 %": r.grade_3_plus_text,
-                           "verified": r.verified, "source": r.source}
+    rates = pd.DataFrame([{"reference_set": reference_set_title(r.reference_set), "term": r.ctcae_term,
+                           "trial_term": r.trial_term, "arm": r.arm, "arm_n": r.arm_n,
+                           "any_grade_pct": r.any_grade_text, "grade_2_plus_pct": r.grade_2_plus_text,
+                           "grade_3_plus_pct": r.grade_3_plus_text, "verified": r.verified,
+                           "reference_source": r.source}
                           for name in references.reference_sets() for r in references.rates(name, arm="*")])
-    st.dataframe(rates, hide_index=True, width="stretch")
+    show_table(rates)
+    st.caption("`report incidence --reference NAME` takes the name of a set: " + "; ".join(
+        f"{name} ({reference_set_title(name)})" for name in references.reference_sets()) + ".")
     st.markdown(f"**Dose-modification rules** (version {dose_rules.rules_version()}, from "
                 "seed_data/dose_rules.csv; edit the file to match local protocol)")
-    st.dataframe(pd.DataFrame([{**rule.__dict__, "terms": "; ".join(rule.terms), "expected": rule.expected()}
-                               for rule in dose_rules.rules()]), hide_index=True, width="stretch")
+    show_table(pd.DataFrame([{**rule.__dict__, "terms": "; ".join(rule.terms), "expected": rule.expected()}
+                             for rule in dose_rules.rules()]))
 
 with database_tab:
     choice = database_choice()
     st.code(masked_url(choice.url), language=None)
     st.caption(f"Backend {choice.backend}; schema revision {current_revision(choice.url)} "
                f"(newest {head_revision()}).")
-    st.dataframe(pd.DataFrame({"records": queries.table_counts()}), width="content")
+    counts = queries.table_counts()
+    show_table(pd.DataFrame({"table": list(counts), "records": list(counts.values())}), width="content")

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard.access import require_page
 from dashboard.cached import cohort_analysis
 from dashboard.charts import cumulative_incidence, incidence_vs_reference
+from dashboard.labels import csv_for_people, reference_set_title, show_table
 from models.analysis import cohort
 from models.analysis.incidence import format_p
 from models.clinical import references
@@ -24,6 +25,7 @@ PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash": True, "No mouthwash 
 first, second, third = st.columns([2, 1, 1])
 sets = references.reference_sets()
 reference_set = first.selectbox("Reference set", sets, index=sets.index(references.DEFAULT_REFERENCE_SET),
+                                format_func=reference_set_title,
                                 help="Published rates to compare against; every figure's source is in the table.")
 as_of = second.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
 with third.popover("Filters", icon=":material/filter_list:", width="stretch"):
@@ -74,15 +76,8 @@ with st.expander("Every term and band in words"):
     st.text("\n".join(f"• {text}" for text in frame["reading"]))
 
 shown = frame.drop(columns=["reading"]).assign(p_value=frame["p_value"].map(format_p))
-st.dataframe(shown, hide_index=True, width="stretch",
-             column_config={"term": "CTCAE term", "band": "Band", "patients": "Patients", "exposed": "Exposed",
-                            "pct": st.column_config.NumberColumn("Cohort %", format="%.1f"),
-                            "ci_low_pct": st.column_config.NumberColumn("95% CI low %", format="%.1f"),
-                            "ci_high_pct": st.column_config.NumberColumn("95% CI high %", format="%.1f"),
-                            "reference_pct": st.column_config.NumberColumn("Reference %", format="%g"),
-                            "p_value": "p (exact binomial)", "signal": "Signal",
-                            "reference_source": st.column_config.TextColumn("Reference source", width="large")})
-st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"incidence_{as_of}.csv", mime="text/csv")
+show_table(shown)
+st.download_button("Download CSV", csv_for_people(frame), file_name=f"incidence_{as_of}.csv", mime="text/csv")
 
 st.subheader("Time to first event")
 term = st.selectbox("CTCAE term", list(analysis.time_to_event), key="km_term")
@@ -99,11 +94,4 @@ st.caption("Kaplan-Meier cumulative incidence of the first treatment-emergent ev
            "the analysis date, death or 30 days after discontinuation; shaded: 95% CI. Dashed red lines: "
            "published landmarks (hover for their sources).")
 rates = analysis.exposure_rates
-st.dataframe(rates, hide_index=True, width="stretch",
-             column_config={"term": "CTCAE term", "first_events": "First events",
-                            "patient_months": st.column_config.NumberColumn("Patient-months at risk",
-                                                                            format="%.1f"),
-                            "per_100_patient_months": st.column_config.NumberColumn(
-                                "Per 100 patient-months", format="%.2f"),
-                            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
-                            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f")})
+show_table(rates)

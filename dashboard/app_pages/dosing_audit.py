@@ -10,15 +10,15 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
+from dashboard.labels import code_label, csv_for_people, field_label, show_table
 from dashboard.widgets import patient_picker, saved_then_rerun, show_notice, show_problems
 from models.analysis import dose_audit
 from models.clinical import dose_rules
 from models.store import queries, records
 
 
-
 def _review_text(review) -> str:
-    return f"{review['decision']} by {review['created_by']}: {review['comment'] or ''}".strip()
+    return f"{code_label(review['decision'])} by {review['created_by']}: {review['comment'] or ''}".strip()
 
 
 user = require_page("dosing_audit")
@@ -34,7 +34,8 @@ first, second, third = st.columns([1, 1, 2])
 as_of = first.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
 grace = second.number_input("Grace period (days)", min_value=0, max_value=14, value=dose_audit.DEFAULT_GRACE_DAYS,
                             help="Days allowed between an event's onset and the dose action it calls for.")
-shown_statuses = third.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"])
+shown_statuses = third.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"],
+                                   format_func=code_label)
 
 findings, intensity, holds = dosing_audit(as_of=as_of, grace_days=int(grace))
 reviews = queries.finding_reviews().set_index("finding_key")
@@ -58,17 +59,15 @@ view = table[table["status"].isin(shown_statuses)]
 if search.strip():
     needle = search.strip().lower()
     view = view[view[["mrn", "term", "rule"]].apply(lambda r: needle in " ".join(r).lower(), axis=1)]
-st.dataframe(view.drop(columns=["key", "patient_id"]), hide_index=True, width="stretch",
-             column_config={"mrn": "MRN", "term": "CTCAE term", "onset_date": "Onset", "rule_status": "Rule status",
-                            "expected": st.column_config.TextColumn("Expected (label rule)", width="large"),
-                            "actual": st.column_config.TextColumn("What the dose record shows", width="large")})
-st.download_button("Download findings CSV", view.drop(columns=["key", "patient_id"]).to_csv(index=False),
+show_table(view.drop(columns=["key", "patient_id"]))
+st.download_button("Download findings CSV", csv_for_people(view.drop(columns=["key", "patient_id"])),
                    file_name=f"dosing_findings_{as_of}.csv", mime="text/csv")
 
 reviewable = table[table["status"] != "compliant"]
 if not reviewable.empty:
     with st.expander("Review a finding", icon=":material/rate_review:", expanded=True):
-        options = {row.key: f"{row.mrn} · {row.term} · {row.rule} · {row.status}" for row in reviewable.itertuples()}
+        options = {row.key: f"{row.mrn} · {row.term} · {row.rule} · {code_label(row.status)}"
+                   for row in reviewable.itertuples()}
         key = st.selectbox("Finding", list(options), index=None, format_func=options.get, key="review_choice")
         if key is not None:
             finding = reviewable[reviewable["key"] == key].iloc[0]
@@ -77,7 +76,7 @@ if not reviewable.empty:
             if previous is not None:
                 st.caption(f"Current review: {_review_text(previous)}")
             with st.form(f"review_{key}"):
-                decision = st.radio("Decision", ["accepted", "justified"], horizontal=True,
+                decision = st.radio("Decision", ["accepted", "justified"], horizontal=True, format_func=code_label,
                                     captions=["a real deviation, with what was done about it",
                                               "clinically justified (say why)"])
                 comment = st.text_area("Comment", max_chars=2000)
@@ -99,20 +98,19 @@ st.subheader("Open holds")
 if holds.empty:
     st.caption("No patient is held today.")
 else:
-    st.dataframe(holds, hide_index=True, width="stretch", column_config={"mrn": "MRN"})
+    show_table(holds)
 
 st.subheader("Relative dose intensity")
 chart = alt.Chart(intensity.dropna(subset=["relative_dose_intensity_pct"])).mark_bar(color="#1f6f78").encode(
     x=alt.X("relative_dose_intensity_pct:Q", bin=alt.Bin(step=10), title="Relative dose intensity (%)"),
     y=alt.Y("count():Q", title="Patients"), tooltip=[alt.Tooltip("count():Q", title="Patients")])
 st.altair_chart(chart.properties(height=220), width="stretch")
-st.dataframe(intensity.drop(columns=["patient_id"]).sort_values("relative_dose_intensity_pct"),
-             hide_index=True, width="stretch",
-             column_config={"mrn": "MRN", "relative_dose_intensity_pct": st.column_config.ProgressColumn(
-                 "RDI %", min_value=0, max_value=100, format="%.0f%%")})
+show_table(intensity.drop(columns=["patient_id"]).sort_values("relative_dose_intensity_pct"),
+           column_settings={"relative_dose_intensity_pct": st.column_config.ProgressColumn(
+               field_label("relative_dose_intensity_pct"), min_value=0, max_value=100, format="%.0f%%")})
 st.caption("RDI = mg taken / (planned mg/day × days from start to the earlier of discontinuation and the "
            "analysis date); every-other-day dosing counts half.")
-st.download_button("Download dose intensity CSV", intensity.to_csv(index=False),
+st.download_button("Download dose intensity CSV", csv_for_people(intensity.drop(columns=["patient_id"])),
                    file_name=f"dose_intensity_{as_of}.csv", mime="text/csv")
 
 if user.role in records.WRITE_ROLES["dose_event"]:

@@ -9,6 +9,7 @@ from dashboard.access import actor, require_page
 from dashboard.event_forms import event_actions, event_form, saved_event_notice
 from dashboard.import_upload import import_upload
 from dashboard.lab_form import lab_entry
+from dashboard.labels import show_table
 from dashboard.widgets import patient_picker
 from models.store import queries
 
@@ -25,12 +26,11 @@ if mode == "Today":
     st.subheader("Logged by you today")
     left, right = st.columns(2)
     left.markdown(f"**Adverse events** ({len(events)})")
-    left.dataframe(events.drop(columns=["id", "created_at"]), hide_index=True, width="stretch")
+    show_table(events.drop(columns=["id", "created_at"]), target=left)
     right.markdown(f"**Labs** ({len(labs)})")
-    right.dataframe(labs.drop(columns=["id", "created_at"]), hide_index=True, width="stretch")
+    show_table(labs.drop(columns=["id", "created_at"]), target=right)
     st.subheader("Patients with an open grade ≥ 3 event")
-    st.dataframe(queries.open_severe_events(), hide_index=True, width="stretch",
-                 column_config={"mrn": "MRN", "onset_date": "Onset"})
+    show_table(queries.open_severe_events())
     st.stop()
 
 if mode == "Import CSV":

@@ -10,9 +10,11 @@ from dashboard.access import actor, require_page
 from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
+from dashboard.labels import csv_for_people, show_table
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown
-from models.clinical.vocabulary import label
+from dashboard.labels import code_label
+
 from models.store import queries, records
 
 user = require_page("patients")
@@ -33,7 +35,7 @@ st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
 dose_notice()
 born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
-st.badge(label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
+st.badge(code_label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
 st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")
 
 cards = st.columns(5)
@@ -49,13 +51,12 @@ cards[4].metric("Open adverse events", summary["open_events"])
 left, right = st.columns(2)
 with left:
     st.markdown("**Worst grade so far** (treatment-emergent)")
-    worst = pd.DataFrame(list(summary["worst_grade_by_term"].items()), columns=["CTCAE term", "worst grade"])
-    st.dataframe(worst, hide_index=True, width="stretch") if not worst.empty else st.caption("No adverse events.")
+    worst = pd.DataFrame(list(summary["worst_grade_by_term"].items()), columns=["term", "grade"])
+    show_table(worst, labels={"grade": "Worst grade"}) if not worst.empty else st.caption("No adverse events.")
 with right:
     st.markdown("**Last labs**")
-    last = pd.DataFrame(summary["last_labs"], columns=["label", "value", "unit", "collected_on", "grade"])
-    st.dataframe(last.rename(columns={"label": "test", "grade": "CTCAE grade"}), hide_index=True,
-                 width="stretch") if not last.empty else st.caption("No labs.")
+    last = pd.DataFrame(summary["last_labs"], columns=["test", "value", "unit", "collected_on", "grade"])
+    show_table(last, labels={"grade": "CTCAE grade"}) if not last.empty else st.caption("No labs.")
 
 if review.chart_spec is not None:
     st.vega_lite_chart(review.chart_spec, width="content")
@@ -70,8 +71,8 @@ for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_ta
                          (doses_tab, course.dose_events, "doses")):
     with tab:
         shown = frame.drop(columns=[c for c in ("patient_id", "mrn") if c in frame.columns])
-        st.dataframe(shown, hide_index=True, width="stretch")
-        st.download_button(f"Download {name.replace('_', ' ')} CSV", shown.to_csv(index=False),
+        show_table(shown)
+        st.download_button(f"Download {name.replace('_', ' ')} CSV", csv_for_people(shown),
                            file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", mime="text/csv",
                            key=f"download_{name}")
 

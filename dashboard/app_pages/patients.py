@@ -5,11 +5,11 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.cached import roster_table
+from dashboard.labels import field_label, show_table
 from dashboard.patient_forms import notice, register_form
 from dashboard.widgets import patient_picker
 from models.analysis import roster
 from models.clinical import ctcae
-from models.clinical.vocabulary import label
 from models.store import records
 
 user = require_page("patients")
@@ -26,7 +26,6 @@ if chosen is not None:
     st.switch_page("app_pages/patient_detail.py", query_params={"mrn": chosen["mrn"]})
 
 table = roster_table()
-table["status"] = table["status"].map(label)
 search = st.text_input("Search by MRN or name", placeholder="e.g. DEMO-00012 or Hazel", key="patient_search")
 shown = table
 if search.strip():
@@ -39,23 +38,18 @@ if flagged_only:
 
 columns = st.columns(4)
 columns[0].metric("Patients", len(table))
-columns[1].metric("On treatment", int((table["status"] == label("on_treatment")).sum()))
+columns[1].metric("On treatment", int((table["status"] == "on_treatment").sum()))
 columns[2].metric("With an open grade ≥ 3 event", int((table["open_grade_3_plus"] > 0).sum()))
 columns[3].metric("Flagged", int((table["flags"] != "").sum()))
 
+term_labels = {roster.term_column(t): roster.term_column(t).removeprefix("worst ") for t in ctcae.BOLERO2_TERMS}
 grade_columns = {roster.term_column(t): st.column_config.NumberColumn(
-    roster.term_column(t).removeprefix("worst "), help=f"Worst {t} grade in the last {roster.RECENT_DAYS} days")
+    term_labels[roster.term_column(t)], help=f"Worst {t} grade in the last {roster.RECENT_DAYS} days")
     for t in ctcae.BOLERO2_TERMS}
-selection = st.dataframe(
-    shown.drop(columns=["id", "treatment_start"]), hide_index=True, width="stretch", on_select="rerun",
-    selection_mode="single-row", key="roster",
-    column_config={
-        "mrn": "MRN", "name": "Name", "planned_dose_mg": "Planned mg/day", "status": "Status",
-        "days_on_treatment": "Days on treatment", "current_dose_mg": "Current mg/day",
-        "relative_dose_intensity_pct": st.column_config.NumberColumn("RDI %", format="%.0f"),
-        "open_grade_3_plus": "Open grade ≥3", "days_since_assessment": "Days since last assessment",
-        "flags": st.column_config.TextColumn("Flags", width="medium"), **grade_columns,
-    })
+selection = show_table(shown.drop(columns=["id", "treatment_start"]), labels=term_labels,
+                       column_settings={"flags": st.column_config.TextColumn(field_label("flags"), width="medium"),
+                                        **grade_columns},
+                       on_select="rerun", selection_mode="single-row", key="roster")
 st.caption(f"{len(shown)} of {len(table)} patients. Select a row to open the patient. Grades are the worst in "
            f"the last {roster.RECENT_DAYS} days; flags: new grade ≥ 3 event (last {roster.NEW_EVENT_DAYS} days), "
            f"any pneumonitis, a hold longer than {roster.LONG_HOLD_DAYS} days, a lab grade rising.")

@@ -8,11 +8,9 @@ from datetime import date, timedelta
 import pandas as pd
 
 from models.clinical import ctcae, dosing
+from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 from models.store import queries
 
-LAB_ORDER = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
-LAB_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
-              "platelets": "Platelets", "neutrophils": "Neutrophils"}
 RELATIVE_TO_ULN = ("ast", "alt")  # plotted as multiples of ULN: their CTCAE grade depends only on that ratio
 
 
@@ -83,7 +81,7 @@ def _lab_points(labs: pd.DataFrame, start: date) -> pd.DataFrame:
     if labs.empty:
         return pd.DataFrame(columns=columns)
     frame = labs.copy()
-    frame["label"] = frame["test"].map(LAB_LABELS)
+    frame["label"] = frame["test"].map(LAB_TEST_LABELS)
     frame["day"] = frame["collected_on"].map(lambda d: day_on_treatment(start, d))
     relative = frame["test"].isin(RELATIVE_TO_ULN) & frame["uln"].notna() & (frame["uln"] > 0)
     frame["plotted"] = frame["value"].where(~relative, frame["value"] / frame["uln"])
@@ -100,7 +98,7 @@ def _summary(patient: dict, as_of: date, events: pd.DataFrame, segments: pd.Data
     worst = (emergent.groupby("term")["grade"].max().reindex(
         [t for t in ctcae.ordered_terms() if t in set(emergent["term"])]).to_dict() if not emergent.empty else {})
     last_labs = (labs.sort_values(["collected_on"]).groupby("test").tail(1)
-                 .set_index("test").reindex([t for t in LAB_ORDER if t in set(labs["test"])])
+                 .set_index("test").reindex([t for t in LAB_TESTS if t in set(labs["test"])])
                  if not labs.empty else pd.DataFrame())
     current = intensity.iloc[0] if not intensity.empty else None
     return {
@@ -114,7 +112,7 @@ def _summary(patient: dict, as_of: date, events: pd.DataFrame, segments: pd.Data
         "open_events": int(events["open"].sum()) if not events.empty else 0,
         "serious_events": serious,
         "worst_grade_by_term": {term: int(grade) for term, grade in worst.items()},
-        "last_labs": [{"test": test, "label": LAB_LABELS[test], "value": row["value"], "unit": row["unit"],
+        "last_labs": [{"test": test, "label": LAB_TEST_LABELS[test], "value": row["value"], "unit": row["unit"],
                        "collected_on": row["collected_on"],
                        "grade": None if pd.isna(row["grade"]) else int(row["grade"])}
                       for test, row in last_labs.iterrows()],

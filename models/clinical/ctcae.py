@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from models.clinical.reference_data import SEED_DATA_DIR, ReferenceDataError, check_unique, read_csv
+from models.clinical.vocabulary import LAB_TESTS  # noqa: F401 - also read as ctcae.LAB_TESTS
 
 TERMS_FILE = SEED_DATA_DIR / "ctcae_terms.csv"
 SYNONYMS_FILE = SEED_DATA_DIR / "ctcae_synonyms.csv"
@@ -21,7 +22,7 @@ BOLERO2_TERMS: tuple[str, ...] = (
     "Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia", "Aspartate aminotransferase increased",
     "Alanine aminotransferase increased", "Fatigue", "Dyspnea",
 )
-LAB_TESTS: tuple[str, ...] = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
+
 STATUSES = ("checked", "check")  # "check": not yet verified against the shared reference
 
 OPERATORS = ("<", "<=", ">", ">=")

@@ -1,4 +1,5 @@
-"""Controlled vocabularies shared by the tables (as CHECK constraints), validation and CSV import."""
+"""Controlled vocabularies shared by the tables (as CHECK constraints), validation and CSV import, and the
+clinical names of the lab tests. Their wording on screen is dashboard/labels.py's."""
 from __future__ import annotations
 
 ROLES = ("nurse", "oncologist", "pharmacist", "admin")
@@ -11,7 +12,10 @@ AE_SOURCES = ("reported", "lab")
 DOSE_ACTIONS = ("start", "hold", "resume", "reduce", "escalate", "discontinue")
 ON_DRUG_ACTIONS = ("start", "resume", "reduce", "escalate")  # the dose actions after which the patient takes the drug
 FINDING_DECISIONS = ("accepted", "justified")
-LAB_TESTS = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
+# The lab tests by their clinical names, in the order pages list them.
+LAB_TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
+                   "platelets": "Platelets", "neutrophils": "Neutrophils"}
+LAB_TESTS = tuple(LAB_TEST_LABELS)
 AUDIT_ACTIONS = ("create", "update", "entered_in_error", "sign_in", "sign_in_failed", "sign_out",
                  "import", "seed_demo", "review")
 
@@ -22,21 +26,6 @@ CDISC_ACTIONS_TAKEN = {
     "dose reduced": "reduced",
     "drug withdrawn": "discontinued",
 }
-
-LABELS = {
-    "on_treatment": "On treatment",
-    "held": "Held",
-    "discontinued": "Discontinued",
-    "active": "Active",
-    "entered_in_error": "Entered in error",
-}
-
-
-def label(value: str | None) -> str:
-    """Human wording for a stored code."""
-    if value is None:
-        return ""
-    return LABELS.get(value, value.replace("_", " ").capitalize())
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError
 
 from models.exchange.csv_files import COLUMNS, FILES, KINDS
-from models.exchange.csv_reading import CsvRow, Problems, label, parse, read_bytes
+from models.exchange.csv_reading import CsvRow, Problems, parse, quoted_name, read_bytes
 from models.exchange.csv_rows import HINTS, RowValues, column_of
 from models.store import records
 from models.store.db import write_session
@@ -117,7 +117,7 @@ def _attempt(files: dict[str, bytes | str], actor, *, dry_run, today, url, sourc
         if name not in COLUMNS:
             close = difflib.get_close_matches(name.lower(), FILES, n=1, cutoff=0.8)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.add(label(name), 1, "file", f"Not one of the files import reads{hint}: "
+            problems.add(quoted_name(name), 1, "file", f"Not one of the files import reads{hint}: "
                                                   f"{', '.join(FILES)}; rename it or leave it out.")
         elif isinstance(data, str):
             problems.add(name, 1, "file", data)

@@ -186,7 +186,7 @@ def _header_ok(name: str, columns: list[str], problems: Problems) -> bool:
         if not column:
             problems.add(name, 1, "record", f"Header cell {position} is empty; every column needs a name.")
         elif column not in expected:
-            problems.add(name, 1, label(column), f"Unknown column; {name} has the columns {','.join(expected)}.")
+            problems.add(name, 1, quoted_name(column), f"Unknown column; {name} has the columns {','.join(expected)}.")
         elif columns.index(column) != position - 1:
             problems.add(name, 1, column, f"The column appears twice in the header (cells "
                                           f"{columns.index(column) + 1} and {position}).")
@@ -196,7 +196,7 @@ def _header_ok(name: str, columns: list[str], problems: Problems) -> bool:
     return len(problems.items) == before
 
 
-def label(text: str) -> str:
+def quoted_name(text: str) -> str:
     """A column or file name as written, quoted when it could break the `file:line: column:` format."""
     safe = re.sub(r"[^\w .()/+-]", "?", text[:80])
     return text if safe == text and text else f"'{safe}'"

@@ -92,7 +92,7 @@ def batched_writes(session: Session) -> Iterator[None]:
     prepare_batch with the patients first. The audit entries and summary refreshes are written when the
     block ends. On PostgreSQL the records' INSERTs are held back and sent many rows per statement before any
     other statement runs, so every read sees them, but a refusal of one surfaces later, as HeldRowsRefused:
-    the caller must then redo the work row by row (transfer does). If the block raises, the caller rolls the
+    the caller must then redo the work row by row (exchange/csv_import does). If the block raises, the caller rolls the
     transaction back."""
     connection = session.connection()
     batch = open_batch(session, holds_inserts=connection.dialect.name == "postgresql")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.dashboard.browser.test_app_browser import sign_in
+from tests.support.shown import as_fields
 from tests.support.browser import wait_for_app_idle
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,9 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     assert download.suggested_filename.startswith("incidence_") and download.suggested_filename.endswith(".csv")
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    table = pd.read_csv(io.StringIO(saved.read_text(encoding="utf-8")))
+    shown = pd.read_csv(io.StringIO(saved.read_text(encoding="utf-8")))
+    assert {"CTCAE term", "Band", "Cohort %", "95% CI low %", "Reference %", "Signal"} <= set(shown.columns)
+    table = as_fields(shown)
 
     assert {"term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct",
             "signal", "reference_source"} <= set(table.columns)

@@ -28,7 +28,7 @@ def test_pharmacist_reviews_a_finding(page, app_url, demo_sqlite_url):
     # the page analyses as of today; pick a deviation the engine reports for that date
     findings, _, _ = dose_audit.cohort_audit(demo_sqlite_url, as_of=date.today())
     finding = next(f for f in findings if f.status == "deviation" and f.rule != dose_audit.UNEXPLAINED_HOLD_RULE)
-    label = f"{finding.mrn} · {finding.term} · {finding.rule} · {finding.status}"
+    label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
     comment = f"Justified: oncologist kept the dose after review ({uuid.uuid4().hex[:8]})"
 
     sign_in(page, app_url, "pharmacist")
@@ -40,15 +40,15 @@ def test_pharmacist_reviews_a_finding(page, app_url, demo_sqlite_url):
     choose(page, "Finding", finding.mrn, label, scope=review)
     shows(page, f"Expected: {finding.expected}\nRecorded: {finding.actual}")
     form = form_with(page, "Save review")
-    justified = form.locator("[data-testid='stRadioOption']").filter(has_text="justified").filter(
+    justified = form.locator("[data-testid='stRadioOption']").filter(has_text="Justified").filter(
         has_not_text="a real deviation")
     justified.click()
-    expect(form.get_by_role("radio", name=re.compile("^justified"))).to_be_checked()
+    expect(form.get_by_role("radio", name=re.compile("^Justified"))).to_be_checked()
     form.get_by_label("Comment").fill(comment)
     form.get_by_role("button", name="Save review").click()
 
     shows(page, f"Review saved for {label}.")
-    expect(page.get_by_text(f"Current review: justified by pharmacist: {comment}")).to_be_visible(
+    expect(page.get_by_text(f"Current review: Justified by pharmacist: {comment}")).to_be_visible(
         timeout=TIMEOUT_MS)
     assert page.locator("[data-testid='stException']").count() == 0
 

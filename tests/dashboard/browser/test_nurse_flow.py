@@ -212,6 +212,8 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, app_url, d
     reason = undo.get_by_label("Reason")
     reason.fill(UNDO_REASON)
     reason.press("Enter")
+    wait_for_app_idle(page)  # Enter commits the reason with a rerun; a click during that rerun can be lost
+    expect(reason).to_have_value(UNDO_REASON)
     undo.get_by_role("button", name="Mark entered in error").click()
     shows(page, "Marked entered in error; the record stays in the audit trail.")
     expect(page.get_by_text(f"Saved: {FATIGUE} grade 1")).to_have_count(0)

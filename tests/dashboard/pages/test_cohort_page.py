@@ -17,6 +17,7 @@ from models.analysis import cohort
 from models.store import queries
 from tests.conftest import DEMO_TODAY
 from tests.dashboard.pages.test_pages import APP, open_app
+from tests.support.shown import shown_table
 
 PAGE = "app_pages/cohort.py"
 
@@ -44,10 +45,7 @@ def charts(app) -> list[tuple[dict, pd.DataFrame]]:
 
 def tables(app) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(incidence table, exposure-adjusted rates table)."""
-    frames = [frame.value for frame in app.dataframe]
-    incidence = next(f for f in frames if "band" in f.columns)
-    rates = next(f for f in frames if "per_100_patient_months" in f.columns)
-    return incidence, rates
+    return shown_table(app, "Band"), shown_table(app, "First events per 100 patient-months")
 
 
 @pytest.fixture
@@ -211,7 +209,7 @@ def test_the_cached_comparison_follows_every_write(monkeypatch, db_url):
     app.switch_page("app_pages/cohort.py").run()
 
     def stomatitis_patients() -> int:
-        table = app.dataframe[0].value
+        table = shown_table(app, "Band")
         return int(table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")]["patients"].iloc[0])
 
     assert stomatitis_patients() == 0

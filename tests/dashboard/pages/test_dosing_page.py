@@ -21,6 +21,7 @@ from models.store.migrate import upgrade_to_head
 from models.store.tables import AuditEntry, DoseEvent, FindingReview
 from tests.conftest import DEMO_TODAY
 from tests.dashboard.pages.test_pages import open_app
+from tests.support.shown import shown_table
 
 COMMENT = "Dose reduced at the next visit after talking to Dr Demo (page test)"
 
@@ -50,7 +51,7 @@ def metrics(app: AppTest) -> dict[str, str]:
 
 
 def findings_table(app: AppTest):
-    return next(f.value for f in app.dataframe if "actual" in f.value.columns)
+    return shown_table(app, "What the dose record shows")
 
 
 def widget(app: AppTest, kind: str, label: str):
@@ -94,7 +95,7 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
 
     table = findings_table(app)
     assert "key" not in table.columns and "patient_id" not in table.columns
-    assert list(table["status"]) == ["deviation"] * len(deviations) + ["open"] * len(opened)
+    assert list(table["status"]) == ["Deviation"] * len(deviations) + ["Open"] * len(opened)
     assert list(table["actual"]) == [f.actual for f in deviations + opened]
     assert list(table["mrn"][:len(deviations)]) == [f.mrn for f in deviations]
     assert set(table["review"]) == {""}
@@ -103,15 +104,15 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
     widget(app, "multiselect", "Show").set_value(["deviation", "open", "compliant"]).run()
     table = findings_table(app)
     assert len(table) == len(findings)
-    order = {"deviation": 0, "open": 1, "compliant": 2}
+    order = {"Deviation": 0, "Open": 1, "Compliant": 2}
     assert list(table["status"]) == sorted(table["status"], key=order.get)
-    assert table["status"].iloc[0] == "deviation" and table["status"].iloc[-1] == "compliant"
+    assert table["status"].iloc[0] == "Deviation" and table["status"].iloc[-1] == "Compliant"
 
     # patients held on the analysis date, as the engine lists them
     assert list(holds["mrn"]) == [patient["mrn"]]
-    shown_holds = next(f.value for f in app.dataframe if "held_since" in f.value.columns)
-    assert shown_holds.to_dict("records") == [{"mrn": patient["mrn"], "held_since": held_on, "days_held": 3,
-                                               "reason": "Dental surgery"}]
+    shown_holds = shown_table(app, "Held since")
+    assert shown_holds.to_dict("records") == [{"mrn": patient["mrn"], "held_since": held_on.isoformat(),
+                                               "days_held": 3, "reason": "Dental surgery"}]
 
 
 def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
@@ -119,7 +120,7 @@ def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
     before = metrics(app)
     findings, _, _ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     finding = next(f for f in findings if f.status == "deviation")
-    label = f"{finding.mrn} · {finding.term} · {finding.rule} · {finding.status}"
+    label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
     assert app.selectbox(key="review_choice").options[0] == label
     choose_finding(app, finding.key)
     assert any(f"Recorded: {finding.actual}" in t.value for t in app.text)
@@ -139,7 +140,7 @@ def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
         (finding.key, "accepted", COMMENT, "pharmacist", finding.rule, finding.patient_id)]
     row = findings_table(app)
     shown = row[(row["mrn"] == finding.mrn) & (row["actual"] == finding.actual)]
-    assert list(shown["review"]) == [f"accepted by pharmacist: {COMMENT}"]
+    assert list(shown["review"]) == [f"Accepted by pharmacist: {COMMENT}"]
 
     assert count(demo_copy, AuditEntry) == audit_before + 1
     with read_session(demo_copy) as session:
@@ -149,7 +150,7 @@ def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
         assert json.loads(entry.after)["comment"] == COMMENT
 
     # the current review is shown when the finding is chosen again
-    assert any(c.value == f"Current review: accepted by pharmacist: {COMMENT}" for c in app.caption)
+    assert any(c.value == f"Current review: Accepted by pharmacist: {COMMENT}" for c in app.caption)
 
 
 def test_accepting_without_a_comment_is_refused_and_saves_nothing(monkeypatch, demo_copy):

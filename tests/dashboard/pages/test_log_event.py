@@ -11,6 +11,7 @@ from models import settings
 from models.auth import SignedInUser
 from models.store import queries, records
 from tests.dashboard.pages.test_pages import APP
+from tests.support.shown import as_fields
 
 NURSE = records.Actor("nurse", "nurse")
 
@@ -195,7 +196,7 @@ def test_the_today_panel_lists_this_users_work(monkeypatch, clinic):
     url, _ = clinic
     app = fill_event(open_log(monkeypatch, url), "Pneumonitis", 3)
     app.button_group(key="log_mode").set_value("Today").run()
-    logged = app.dataframe[0].value
+    logged = as_fields(app.dataframe[0].value)
     assert list(logged["term"]) == ["Pneumonitis"]
-    severe = app.dataframe[2].value
+    severe = as_fields(app.dataframe[2].value)
     assert list(severe["mrn"]) == ["T-100"] and list(severe["grade"]) == [3]

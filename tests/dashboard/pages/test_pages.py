@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from models import settings
 from models.auth import SignedInUser
 from models.store import queries
+from tests.support.shown import shown_table
 
 APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = {
@@ -47,7 +48,7 @@ def test_patients_roster_lists_every_patient_and_search_filters(monkeypatch, dem
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Patients"] == "120"
     app.text_input(key="patient_search").input("DEMO-00012").run()
-    assert list(app.dataframe[0].value["mrn"]) == ["DEMO-00012"]
+    assert list(app.dataframe[0].value["MRN"]) == ["DEMO-00012"]
     app.text_input(key="patient_search").input("no such patient").run()
     assert len(app.dataframe[0].value) == 0
 
@@ -55,7 +56,7 @@ def test_patients_roster_lists_every_patient_and_search_filters(monkeypatch, dem
 def test_cohort_page_compares_with_the_default_reference(monkeypatch, demo_sqlite_url):
     app = open_app(monkeypatch, demo_sqlite_url, "app_pages/cohort.py")
     assert app.selectbox[0].value == "bolero2_interim_2012"
-    table = app.dataframe[0].value
+    table = shown_table(app, "Band")
     stomatitis = table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")].iloc[0]
     assert stomatitis["reference_pct"] == 56 and stomatitis["exposed"] == 120
     assert stomatitis["ci_low_pct"] <= stomatitis["pct"] <= stomatitis["ci_high_pct"]
@@ -66,9 +67,11 @@ def test_admin_shows_reference_data_with_status_and_sources(monkeypatch, demo_sq
     app = open_app(monkeypatch, demo_sqlite_url, "app_pages/admin.py")
     frames = [frame.value for frame in app.dataframe]
     terms = next(f for f in frames if "MedDRA code" in f.columns)
-    assert {"checked", "check"} == set(terms["status"])
-    rates = next(f for f in frames if "verified" in f.columns)
-    assert "bolero2_18month" in set(rates["set"]) and rates["source"].str.len().min() > 0
+    assert {"Checked", "To be checked"} == set(terms["Status"])
+    rates = next(f for f in frames if "Verified" in f.columns)
+    assert "BOLERO-2, 18-month follow-up" in set(rates["Reference set"])
+    assert rates["Reference source"].str.len().min() > 0
+    assert any("bolero2_18month (BOLERO-2, 18-month follow-up)" in c.value for c in app.caption)
 
 
 def test_pages_render_on_an_empty_database(monkeypatch, db_url):

@@ -17,14 +17,17 @@ import pytest
 
 from models.analysis import patient_view, roster
 from models.clinical import ctcae
+from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 from models.store import queries, records
 from models.store.db import dispose_engine
 from tests.dashboard.pages.test_pages import open_app
+from tests.support.shown import as_fields
 
 DETAIL = "app_pages/patient_detail.py"
 PATIENTS = "app_pages/patients.py"
 MRN = "DEMO-00029"  # events (incl. grade changes), holds, a reduction, a discontinuation and labs
 TERM_COLUMNS = [roster.term_column(t) for t in ctcae.BOLERO2_TERMS]
+TERM_LABELS = {column: column.removeprefix("worst ") for column in TERM_COLUMNS}  # as the roster labels them
 
 
 def elements(node, kind: str) -> list:
@@ -66,7 +69,7 @@ def median_rerun_seconds(app, runs: int = 5) -> float:
 def test_roster_lists_every_patient_with_flags_and_worst_grades(monkeypatch, demo_sqlite_url):
     app = open_app(monkeypatch, demo_sqlite_url, PATIENTS, role="oncologist")
     expected = roster.roster(demo_sqlite_url, as_of=date.today()).set_index("mrn")
-    shown = app.dataframe[0].value
+    shown = as_fields(app.dataframe[0].value, TERM_LABELS)
     assert len(shown) == 120 == len(expected)
     assert {"flags", "days_since_assessment", "open_grade_3_plus", "relative_dose_intensity_pct",
             *TERM_COLUMNS} <= set(shown.columns)
@@ -88,7 +91,7 @@ def test_only_patients_with_a_flag_filters_the_roster(monkeypatch, demo_sqlite_u
     flagged = set(expected.loc[expected["flags"] != "", "mrn"])
     assert 0 < len(flagged) < 120
     app.toggle(key="flagged_only").set_value(True).run()
-    shown = app.dataframe[0].value
+    shown = as_fields(app.dataframe[0].value)
     assert set(shown["mrn"]) == flagged and len(shown) == len(flagged)
     assert (shown["flags"] != "").all()
     assert any(c.value.startswith(f"{len(flagged)} of 120 patients") for c in app.caption)
@@ -125,8 +128,9 @@ def test_patient_view_shows_the_summary_of_the_patient_course(monkeypatch, demo_
     assert summary["days_held"] > 0 and summary["reductions"] > 0  # the figures checked are not all zero
 
     worst, last_labs = app.dataframe[0].value, app.dataframe[1].value
-    assert dict(zip(worst["CTCAE term"], worst["worst grade"])) == summary["worst_grade_by_term"]
-    assert list(last_labs["test"]) == [lab["label"] for lab in summary["last_labs"]]
+    assert dict(zip(worst["CTCAE term"], worst["Worst grade"])) == summary["worst_grade_by_term"]
+    assert list(last_labs["Test"]) == [lab["label"] for lab in summary["last_labs"]]
+    last_labs = as_fields(last_labs)
     assert list(last_labs["value"]) == [lab["value"] for lab in summary["last_labs"]]
 
 
@@ -137,11 +141,11 @@ def test_patient_view_draws_one_stacked_chart_on_one_day_axis(monkeypatch, demo_
     charts = elements(app.main, "vega_lite_chart")
     assert len(charts) == 1
     spec = json.loads(charts[0].proto.spec)
-    tests = [t for t in patient_view.LAB_ORDER if t in set(course.labs["test"])]
+    tests = [t for t in LAB_TESTS if t in set(course.labs["test"])]
     assert [part["title"] for part in spec["vconcat"]] == [
         "Adverse events", "Everolimus daily dose (holds shaded)",
-        *[title for title in (f"{patient_view.LAB_LABELS[t]} (x ULN)" if t in patient_view.RELATIVE_TO_ULN
-                              else f"{patient_view.LAB_LABELS[t]} ({course.labs[course.labs['test'] == t]['unit'].iloc[-1]})"
+        *[title for title in (f"{LAB_TEST_LABELS[t]} (x ULN)" if t in patient_view.RELATIVE_TO_ULN
+                              else f"{LAB_TEST_LABELS[t]} ({course.labs[course.labs['test'] == t]['unit'].iloc[-1]})"
                               for t in tests)]]
     first_day = min([0, *course.labs["day"], *course.events["start_day"]])
     domain = [int(first_day), course.summary["days_on_treatment"] + 1]
@@ -158,7 +162,7 @@ def test_patient_view_has_the_three_tables_with_downloads(monkeypatch, demo_sqli
     assert len(tables[0]) == len(queries.adverse_events(demo_sqlite_url, patient_id=pid)) > 0
     assert len(tables[1]) == len(queries.labs(demo_sqlite_url, patient_id=pid)) > 0
     assert len(tables[2]) == len(queries.dose_events(demo_sqlite_url, patient_id=pid)) > 0
-    assert "term" in tables[0].columns and "test" in tables[1].columns and "action" in tables[2].columns
+    assert "CTCAE term" in tables[0].columns and "Test" in tables[1].columns and "Action" in tables[2].columns
     assert [b.label for b in app.get("download_button")] == [
         "Download adverse events CSV", "Download labs CSV", "Download doses CSV"]
 
