@@ -9,10 +9,11 @@ from sqlalchemy import func, insert, select, text
 from sqlmodel import SQLModel
 
 from models.auth import create_demo_users
+from models.clinical.vocabulary import ROLES
 from models.store import summary as onset_summary
 from models.store.db import read_session, write_session
-from models.store.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, fixed_defaults,
-                                 utc_now)
+from models.store.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, User,
+                                 fixed_defaults, utc_now)
 
 DEMO_MODE_KEY = "demo_mode"
 _BATCH = 5_000
@@ -36,6 +37,24 @@ def is_demo_database(url: str | None = None) -> bool:
         return setting is not None and setting.value == "true"
 
 
+def is_empty(url: str | None = None) -> bool:
+    """No patient and no account: the only kind of database the demo may fill."""
+    with read_session(url) as session:
+        return not session.scalar(select(func.count()).select_from(Patient)) and \
+            not session.scalar(select(func.count()).select_from(User))
+
+
+def demo_accounts_exist(url: str | None = None) -> bool:
+    """The database is a demo and its demo accounts (password "demo") are still there and enabled: only then
+    may the sign-in page mention them."""
+    with read_session(url) as session:
+        setting = session.get(AppSetting, DEMO_MODE_KEY)
+        if setting is None or setting.value != "true":
+            return False
+        names = session.exec(select(User.username).where(User.username.in_(ROLES), User.active.is_(True))).all()
+        return len(names) > 0
+
+
 def patient_count(url: str | None = None) -> int:
     with read_session(url) as session:
         return session.scalar(select(func.count()).select_from(Patient)) or 0
@@ -43,7 +62,8 @@ def patient_count(url: str | None = None) -> int:
 
 def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
               today: date | None = None, registry: bool = False) -> SeedSummary:
-    """Fill an empty database with the demo cohort in one transaction; refuse one that holds patients."""
+    """Fill an empty database with the demo cohort and the demo accounts in one transaction; refuse one that
+    holds patients or accounts (demo accounts, with their published password, never join real ones)."""
     from seed_data.demo_cohort import SEED_USER, generate
 
     cohort = generate(patients=patients, seed=seed, today=today, registry=registry)
@@ -52,6 +72,11 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
         if existing:
             raise DatabaseNotEmptyError(
                 f"The database already holds {existing} patients; seed-demo only fills an empty database.")
+        accounts = session.scalar(select(func.count()).select_from(User))
+        if accounts:
+            raise DatabaseNotEmptyError(
+                f"The database already has {accounts} account{'s' * (accounts != 1)}; seed-demo only fills a "
+                "database with no accounts and no patients (its demo accounts share the password 'demo').")
         connection = session.connection()
         for table, rows in ((Patient, cohort.patients), (AdverseEvent, cohort.adverse_events),
                             (LabResult, cohort.labs), (DoseEvent, cohort.doses)):

@@ -1,10 +1,11 @@
 """What the app does once per process before showing a page: bring the schema up to date and, on the
-embedded default database only, load the demo cohort the very first time."""
+embedded default database only, load the demo cohort the very first time (while it has no account and no
+patient)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.demo import SeedSummary, patient_count, seed_demo
+from models.demo import SeedSummary, is_empty, seed_demo
 from models.settings import DatabaseChoice, database_choice
 from models.store.migrate import upgrade_to_head
 
@@ -33,6 +34,6 @@ def prepare_database(choice: DatabaseChoice | None = None) -> StartupReport:
     choice = choice or database_choice()
     changed = upgrade_to_head(choice.url)
     loaded = None
-    if choice.is_default and patient_count(choice.url) == 0:
+    if choice.is_default and is_empty(choice.url):  # never beside real accounts or patients
         loaded = seed_demo(choice.url)
     return StartupReport(choice.url, changed, loaded)

@@ -6,13 +6,14 @@ import streamlit as st
 from dashboard.access import NOTICE_KEY, sign_in_as
 from dashboard.state import ensure_database
 from models import auth
+from models.demo import demo_accounts_exist
 
 st.title("Sign in to ToxWatch")
 status = ensure_database()
 
 if notice := st.session_state.get(NOTICE_KEY):
     st.info(notice, icon=":material/schedule:")
-if status.demo_database:
+if demo_accounts_exist():  # read now: an admin may have disabled the demo accounts since the start
     st.info("Demo database: sign in as **nurse**, **oncologist**, **pharmacist** or **admin** with the "
             "password **demo**. Every patient here is fictional.", icon=":material/science:")
 elif auth.user_count() == 0:

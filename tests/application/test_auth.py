@@ -286,6 +286,16 @@ def test_seed_demo_creates_the_four_demo_accounts(db_url):
     assert auth.sign_in("nurse", "wrong", url=db_url).user is None
 
 
+def test_seed_demo_refuses_a_database_with_an_account(db_url):
+    """Demo accounts share the published password 'demo': they never join a real account."""
+    from models.demo import DatabaseNotEmptyError, seed_demo
+
+    auth.add_user("chief", "admin", "a long enough passphrase", actor="cli", url=db_url)
+    with pytest.raises(DatabaseNotEmptyError, match="1 account"):
+        seed_demo(db_url, patients=3, seed=1, today=DEMO_TODAY)
+    assert [u.username for u in auth.list_users(db_url)] == ["chief"]
+
+
 def test_a_database_that_is_not_a_demo_has_no_accounts(db_url):
     assert auth.user_count(db_url) == 0 and auth.list_users(db_url) == []
     result = auth.sign_in("admin", auth.DEMO_PASSWORD, url=db_url)

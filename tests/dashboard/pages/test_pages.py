@@ -80,6 +80,22 @@ def test_pages_render_on_an_empty_database(monkeypatch, db_url):
         assert [t.value for t in app.title] == [title]
 
 
+@pytest.fixture
+def demo_copy_url(demo_sqlite_url, tmp_path):
+    """A private copy of the demo database (the shared one must stay as seeded)."""
+    import sqlite3
+
+    from models.store.db import dispose_engine
+
+    path = tmp_path / "copy.db"
+    source, target = sqlite3.connect(demo_sqlite_url.removeprefix("sqlite:///")), sqlite3.connect(path)
+    source.backup(target)
+    target.close()
+    source.close()
+    yield f"sqlite:///{path}"
+    dispose_engine(f"sqlite:///{path}")
+
+
 def _no_database_yet(monkeypatch, tmp_path) -> None:
     """No database URL set anywhere, and the default SQLite file does not exist yet (a first start)."""
     monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)
@@ -115,6 +131,39 @@ def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch
         assert any(f"{broken}:4: action:" in e.value for e in app.error), [e.value for e in app.error]
     finally:
         dose_rules.rules.cache_clear()
+
+
+def test_the_default_database_with_a_real_account_gets_no_demo(monkeypatch, tmp_path):
+    """`models init` and `users add chief --role admin` on the default file, then the app: no demo patients,
+    no demo accounts, and the sign-in page does not advertise the demo password."""
+    from models import auth
+    from models.store.migrate import upgrade_to_head
+
+    _no_database_yet(monkeypatch, tmp_path)
+    url = settings.default_database_url()
+    upgrade_to_head(url)
+    auth.add_user("chief", "admin", "a long enough passphrase", actor="cli", url=url)
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert [u.username for u in auth.list_users(url)] == ["chief"]
+    assert len(queries.patients(url)) == 0
+    assert not any("demo" in i.value.lower() for i in app.info), [i.value for i in app.info]
+
+
+def test_the_sign_in_page_names_the_demo_accounts_only_while_they_exist(monkeypatch, demo_copy_url):
+    from models import auth
+
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_copy_url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert any("password **demo**" in i.value for i in app.info)
+    auth.add_user("chief", "admin", "a long enough passphrase", actor="admin", url=demo_copy_url)
+    for name in ("nurse", "oncologist", "pharmacist", "admin"):
+        auth.set_active(name, False, actor="chief", url=demo_copy_url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not any("demo" in i.value.lower() and "password" in i.value.lower() for i in app.info)
 
 
 def test_only_the_session_that_created_the_database_is_told_so(monkeypatch, tmp_path):
