@@ -18,6 +18,8 @@ from models.settings import database_choice, masked_url
 from models.store import queries
 from models.store.migrate import current_revision, head_revision
 
+CHANGE_FORM_COUNTER = "change_user_form_n"
+
 user = require_page("admin")
 st.title("Admin")
 
@@ -27,6 +29,35 @@ users_tab, trail_tab, import_tab, reference_tab, database_tab = st.tabs(
 
 def done(message: str, *clear_keys: str) -> None:
     saved_then_rerun("admin_notice", message, clear=clear_keys)
+
+
+def _change_user_form(account) -> None:
+    """The form of one account: its fields start at that account's values and belong to it alone (keyed by
+    the username and a counter bumped after each apply), and only what the admin changed is applied."""
+    name = account.username
+    with st.form(f"change_user_{name}_{st.session_state.get(CHANGE_FORM_COUNTER, 0)}"):
+        role = st.selectbox("Role", ROLES, index=ROLES.index(account.role), format_func=code_label)
+        state = st.radio("Account", ("enabled", "disabled"), index=0 if account.active else 1, horizontal=True,
+                         format_func=code_label)
+        password = st.text_input("New password (leave empty to keep)", type="password")
+        if not st.form_submit_button(f"Apply changes to {name}"):
+            return
+    changes = []
+    try:
+        if role != account.role:
+            auth.set_role(name, role, actor=user.username)
+            changes.append(f"role {code_label(role).lower()}")
+        if (state == "enabled") != account.active:
+            auth.set_active(name, state == "enabled", actor=user.username)
+            changes.append(state)
+        if password:
+            auth.reset_password(name, password, actor=user.username)
+            changes.append("password reset")
+    except auth.AccountError as error:
+        st.error(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}.")
+        return
+    saved_then_rerun("admin_notice", f"{name}: {', '.join(changes)}." if changes else f"{name}: nothing changed.",
+                     fresh_form=CHANGE_FORM_COUNTER)
 
 
 with users_tab:
@@ -50,30 +81,12 @@ with users_tab:
             else:
                 done(f"Added {new_name.strip()} as {new_role}.", "new_username", "new_display_name",
                      "new_password")
-    with change.form("change_user"):
+    with change:
         st.markdown("**Change a user**")
-        names = [a.username for a in accounts]
-        target = st.selectbox("User", names, key="target_user")
-        role = st.selectbox("New role", ("(keep)",) + ROLES, format_func=code_label, key="target_role")
-        active = st.radio("Account", ("(keep)", "enabled", "disabled"), horizontal=True, key="target_active")
-        password = st.text_input("New password (leave empty to keep)", type="password", key="target_password")
-        if st.form_submit_button("Apply changes") and target:
-            changes = []
-            try:
-                if role != "(keep)":
-                    auth.set_role(target, role, actor=user.username)
-                    changes.append(f"role {role}")
-                if active != "(keep)":
-                    auth.set_active(target, active == "enabled", actor=user.username)
-                    changes.append(active)
-                if password:
-                    auth.reset_password(target, password, actor=user.username)
-                    changes.append("password reset")
-            except auth.AccountError as error:
-                st.error(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}.")
-            else:
-                done(f"{target}: {', '.join(changes)}." if changes else "Nothing to change.",
-                     "target_role", "target_active", "target_password")
+        target = st.selectbox("User", [a.username for a in accounts], index=None, key="target_user",
+                              placeholder="Choose the account to change")
+        if target is not None:
+            _change_user_form(next(a for a in accounts if a.username == target))
 
 with trail_tab:
     filters = st.columns(5)

@@ -1,12 +1,17 @@
 """Every page renders real data from the database (streamlit.testing AppTest)."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from models import settings
 from models.auth import SignedInUser
 from models.store import queries
+from models.store.db import read_session
+from models.store.tables import AuditEntry
 from tests.support.shown import shown_table
 
 APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
@@ -183,10 +188,45 @@ def test_admin_page_refuses_to_demote_the_only_admin_and_says_why(monkeypatch, d
     auth.add_user("admin", "admin", "long enough pw", actor="setup", url=db_url)
     auth.add_user("nora", "nurse", "long enough pw", actor="setup", url=db_url)
     app = open_app(monkeypatch, db_url, "app_pages/admin.py")
-    app.selectbox(key="target_user").select("admin")
-    app.selectbox(key="target_role").select("nurse")
-    next(b for b in app.button if b.label == "Apply changes").click().run()
+    app.selectbox(key="target_user").select("admin").run()
+    next(box for box in app.selectbox if box.label == "Role" and box.value == "admin").select("nurse")
+    next(b for b in app.button if b.label == "Apply changes to admin").click().run()
     assert not app.exception
     assert any("admin is the only active admin" in e.value and "Applied before the error: nothing" in e.value
                for e in app.error), [e.value for e in app.error]
     assert {u.username: u.role for u in auth.list_users(db_url)} == {"admin": "admin", "nora": "nurse"}
+
+
+def test_admin_change_form_belongs_to_the_chosen_user_and_applies_only_what_changed(monkeypatch, db_url):
+    """Make nora admin; then choose olga and only disable her: olga must stay a nurse (the role field had
+    carried nora's new role over to olga, and 'apply' made her admin)."""
+    from models import auth
+
+    auth.add_user("admin", "admin", "long enough pw", actor="setup", url=db_url)
+    auth.add_user("nora", "nurse", "long enough pw", actor="setup", url=db_url)
+    auth.add_user("olga", "nurse", "long enough pw", actor="setup", url=db_url)
+    app = open_app(monkeypatch, db_url, "app_pages/admin.py")
+
+    def change_form(name):
+        app.selectbox(key="target_user").select(name).run()
+        role = next(box for box in app.selectbox if box.label == "Role" and box.key is None)
+        state = next(radio for radio in app.radio if radio.label == "Account")
+        return role, state, next(b for b in app.button if b.label == f"Apply changes to {name}")
+
+    role, state, apply = change_form("nora")
+    assert (role.value, state.value) == ("nurse", "enabled")
+    role.select("admin")
+    apply.click().run()
+    assert any(s.value == "nora: role admin." for s in app.success), [s.value for s in app.success]
+
+    role, state, apply = change_form("olga")
+    assert (role.value, state.value) == ("nurse", "enabled"), "the fields show olga's own values"
+    state.set_value("disabled")
+    apply.click().run()
+    assert not app.exception
+    assert {u.username: (u.role, u.active) for u in auth.list_users(db_url)} == {
+        "admin": ("admin", True), "nora": ("admin", True), "olga": ("nurse", False)}
+    with read_session(db_url) as session:
+        changes = [json.loads(e.detail)["change"] for e in session.exec(
+            select(AuditEntry).where(AuditEntry.action == "update", AuditEntry.record_type == "user")).all()]
+    assert changes == ["role", "disabled"], "only what the admin changed is applied and audited"
