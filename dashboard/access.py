@@ -8,8 +8,10 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
-from models.auth import SignedInUser, record_sign_out
+from models.auth import SignedInUser, current_account, record_sign_out
+from models.store.db import DatabaseUnavailableError
 from models.settings import idle_timeout_minutes
 from models.store.records import Actor
 
@@ -40,7 +42,18 @@ def current_user() -> SignedInUser | None:
                  reason="idle timeout")
         return None
     st.session_state[ACTIVITY_KEY] = now
-    return user
+    # The account may have been disabled or given another role since sign-in: act on it at once. While the
+    # database cannot be reached nothing can be read or saved anyway, and the page says so.
+    try:
+        account = current_account(user.username)
+    except (OperationalError, DatabaseUnavailableError):
+        return user
+    if account is None:
+        sign_out("Your account was disabled; ask an administrator.", reason="account disabled")
+        return None
+    if account != user:
+        st.session_state[USER_KEY] = account  # re-scoped: the menu and every page check use the new role
+    return account
 
 
 def sign_in_as(user: SignedInUser) -> None:

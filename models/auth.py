@@ -196,6 +196,8 @@ def sign_in(username: str, password: str, *, url: str | None = None) -> SignInRe
                                    detail=json.dumps({"reason": "wrong credentials"})))
             result = SignInResult(None, message)
         elif not user.active:
+            session.add(AuditEntry(username=user.username, action="sign_in_failed", record_type="user",
+                                   detail=json.dumps({"reason": "account disabled"})))
             result = SignInResult(None, "This account is disabled; ask an administrator.")
         else:
             user.failed_sign_ins, user.locked_until = 0, None
@@ -205,6 +207,17 @@ def sign_in(username: str, password: str, *, url: str | None = None) -> SignInRe
     if result.user is None and FAILED_SIGN_IN_DELAY_S:
         time.sleep(FAILED_SIGN_IN_DELAY_S)
     return result
+
+
+def current_account(username: str, *, url: str | None = None) -> SignedInUser | None:
+    """The account as it is now (role and name may have changed since sign-in), or None when it is disabled
+    or gone: one read by the unique username, made on every rerun of a signed-in session."""
+    with read_session(url) as session:
+        row = session.exec(select(User.username, User.display_name, User.role, User.active)
+                           .where(User.username == username)).first()
+    if row is None or not row.active:
+        return None
+    return SignedInUser(row.username, row.display_name, row.role)
 
 
 def record_sign_out(username: str, reason: str, *, url: str | None = None) -> None:

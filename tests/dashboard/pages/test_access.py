@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from models import auth, settings
 from models.auth import SignedInUser
+from models.store import queries
 from tests.dashboard.pages.test_pages import APP, PAGES
 
 MENU = {
@@ -111,9 +112,11 @@ def test_sign_out_returns_to_the_sign_in_page(monkeypatch, demo_sqlite_url):
     assert "user" not in app.session_state
 
 
-def test_user_typed_text_is_shown_as_typed_not_as_markdown(monkeypatch, demo_sqlite_url):
-    app = new_app(monkeypatch, demo_sqlite_url)
-    app.session_state["user"] = SignedInUser("nurse", "**Boss** [click](http://example.invalid)", "nurse")
+def test_user_typed_text_is_shown_as_typed_not_as_markdown(monkeypatch, db_url):
+    shown = "**Boss** [click](http://example.invalid)"
+    auth.add_user("boss", "nurse", "a long enough passphrase", actor="test", display_name=shown, url=db_url)
+    app = new_app(monkeypatch, db_url)
+    app.session_state["user"] = SignedInUser("boss", shown, "nurse")
     app.run()
     caption = next(c.value for c in app.sidebar.caption if "Signed in as" in c.value)
     assert r"\*\*Boss\*\* \[click\]\(http\://example\.invalid\)" in caption
@@ -133,3 +136,47 @@ def test_admin_filters_the_audit_trail_by_user_and_record_type(monkeypatch, demo
     assert set(trail["User"]) == {"pharmacist"} and set(trail["Record type"]) == {"User"}
     assert "Sign in failed" in set(trail["Action"])
     assert any(button.label == "Download audit trail CSV" for button in app.get("download_button"))
+
+
+# --- a signed-in session follows its account ---------------------------------------------------------------
+
+def _session_of(monkeypatch, url: str, username: str, role: str) -> AppTest:
+    auth.add_user("chief", "admin", "a long enough passphrase", actor="test", url=url)
+    auth.add_user(username, role, "a long enough passphrase", actor="test", url=url)
+    app = new_app(monkeypatch, url)
+    app.session_state["user"] = auth.current_account(username, url=url)
+    app.session_state["last_activity"] = time.time()
+    return app.run()
+
+
+def test_a_disabled_account_is_signed_out_at_its_next_click(monkeypatch, db_url):
+    app = _session_of(monkeypatch, db_url, "nora", "nurse")
+    assert [t.value for t in app.title] == ["Log adverse event"]
+    auth.set_active("nora", False, actor="chief", url=db_url)
+    app.run()  # any click reruns the page
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert any("account was disabled" in i.value for i in app.info), [i.value for i in app.info]
+    assert "user" not in app.session_state
+    trail = queries.audit_trail(db_url, username="nora")
+    assert "account disabled" in " ".join(trail["detail"].dropna())
+
+
+def test_a_demoted_oncologist_loses_the_cohort_page_at_once(monkeypatch, db_url):
+    app = _session_of(monkeypatch, db_url, "olive", "oncologist")
+    app.switch_page("app_pages/cohort.py").run()
+    assert [t.value for t in app.title] == ["Cohort vs BOLERO-2"]
+    auth.set_role("olive", "nurse", actor="chief", url=db_url)
+    app.run()
+    assert not app.title or app.title[0].value != "Cohort vs BOLERO-2"
+    assert any("not available to the nurse role" in e.value for e in app.error) or \
+        [t.value for t in app.title] == ["Log adverse event"]
+    assert app.session_state["user"].role == "nurse"
+
+
+def test_a_sign_in_attempt_by_a_disabled_account_is_in_the_audit_trail(db_url):
+    auth.add_user("chief", "admin", "a long enough passphrase", actor="test", url=db_url)
+    auth.add_user("nora", "nurse", "a long enough passphrase", actor="test", url=db_url)
+    auth.set_active("nora", False, actor="chief", url=db_url)
+    assert auth.sign_in("nora", "a long enough passphrase", url=db_url).user is None
+    trail = queries.audit_trail(db_url, username="nora")
+    assert list(trail["action"])[:1] == ["sign_in_failed"] and "account disabled" in trail["detail"].iloc[0]

@@ -16,7 +16,7 @@ from models import settings
 from models.analysis import cohort
 from models.store import queries
 from tests.conftest import DEMO_TODAY
-from tests.dashboard.pages.test_pages import APP, open_app
+from tests.dashboard.pages.test_pages import APP, open_app, signed_in_account
 from tests.support.shown import shown_table
 
 PAGE = "app_pages/cohort.py"
@@ -195,7 +195,6 @@ def test_the_cached_comparison_follows_every_write(monkeypatch, db_url):
     """The page caches its analysis; a save anywhere must show up on the next rerun."""
     from datetime import date, timedelta
 
-    from models.auth import SignedInUser
     from models.store import records
 
     nurse = records.Actor("nurse", "nurse")
@@ -204,7 +203,7 @@ def test_the_cached_comparison_follows_every_write(monkeypatch, db_url):
                              url=db_url)
     monkeypatch.setenv(settings.DATABASE_URL_ENV, db_url)
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["user"] = SignedInUser("oncologist", "Demo oncologist", "oncologist")
+    app.session_state["user"] = signed_in_account(db_url, "oncologist")
     app.run()
     app.switch_page("app_pages/cohort.py").run()
 

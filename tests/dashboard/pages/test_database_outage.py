@@ -10,12 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import settings
-from models.auth import SignedInUser
 from models.store import db, queries, records
 from models.store.db import dispose_engine
 from models.store.migrate import upgrade_to_head
 from tests.conftest import require_or_skip
-from tests.dashboard.pages.test_pages import APP
+from tests.dashboard.pages.test_pages import APP, signed_in_account
 from tests.support.pg_server import TemporaryPostgres, postgres_unavailable_reason
 
 NURSE = records.Actor("nurse", "nurse")
@@ -30,7 +29,7 @@ def prepare(url: str) -> None:
 def fill_form(monkeypatch, url: str) -> AppTest:
     monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["user"] = SignedInUser("nurse", "Demo nurse", "nurse")
+    app.session_state["user"] = signed_in_account(url, "nurse")
     app.run()
     picker = app.selectbox(key="log_patient")
     picker.set_value(picker.options and int(queries.patient_id_for_mrn("OUT-1", url))).run()

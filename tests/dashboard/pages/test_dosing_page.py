@@ -20,7 +20,7 @@ from models.store.db import dispose_engine, read_session
 from models.store.migrate import upgrade_to_head
 from models.store.tables import AuditEntry, DoseEvent, FindingReview
 from tests.conftest import DEMO_TODAY
-from tests.dashboard.pages.test_pages import open_app
+from tests.dashboard.pages.test_pages import open_app, signed_in_account
 from tests.support.shown import shown_table
 
 COMMENT = "Dose reduced at the next visit after talking to Dr Demo (page test)"
@@ -170,12 +170,11 @@ def test_accepting_without_a_comment_is_refused_and_saves_nothing(monkeypatch, d
 
 
 def test_an_oncologist_cannot_open_the_page_even_with_a_forged_session(monkeypatch, demo_copy):
-    from models.auth import SignedInUser
 
     monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_copy)
     app = AppTest.from_file(str(settings.PROJECT_ROOT / "dashboard" / "app_pages" / "dosing_audit.py"),
                             default_timeout=60)
-    app.session_state["user"] = SignedInUser("oncologist", "Demo oncologist", "oncologist")
+    app.session_state["user"] = signed_in_account(demo_copy, "oncologist")
     app.session_state["last_activity"] = time.time()
     app.run()
     assert not app.exception

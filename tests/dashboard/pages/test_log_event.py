@@ -8,9 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import settings
-from models.auth import SignedInUser
 from models.store import queries, records
-from tests.dashboard.pages.test_pages import APP
+from tests.dashboard.pages.test_pages import APP, signed_in_account
 from tests.support.shown import as_fields
 
 NURSE = records.Actor("nurse", "nurse")
@@ -28,7 +27,7 @@ def clinic(db_url):
 def open_log(monkeypatch, url: str) -> AppTest:
     monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["user"] = SignedInUser("nurse", "Demo nurse", "nurse")
+    app.session_state["user"] = signed_in_account(url, "nurse")
     app.run()
     app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
     return app

@@ -24,11 +24,21 @@ PAGES = {
 }
 
 
+def signed_in_account(url: str, role: str) -> SignedInUser:
+    """The account named after `role` (the demo's, or one made here on another database), as it signs in:
+    every rerun re-reads the account, so a session for an account the database lacks is signed out."""
+    from models import auth
+
+    if auth.current_account(role, url=url) is None:
+        auth.add_user(role, role, "a long enough passphrase", actor="test", display_name=f"Demo {role}", url=url)
+    return auth.current_account(role, url=url)
+
+
 def open_app(monkeypatch, url: str, page: str | None = None, role: str = "admin") -> AppTest:
     """The app as a signed-in user of `role` (a session as the sign-in page leaves it)."""
     monkeypatch.setenv(settings.DATABASE_URL_ENV, url)
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["user"] = SignedInUser(role, f"Demo {role}", role)
+    app.session_state["user"] = signed_in_account(url, role)
     app.run()
     if page:
         app.switch_page(page)
