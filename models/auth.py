@@ -22,11 +22,20 @@ from models.store.tables import AuditEntry, User, utc_now
 MAX_FAILED_SIGN_INS = 5
 LOCK_OUT = timedelta(minutes=5)
 FAILED_SIGN_IN_DELAY_S = 0.5  # slows guessing; tests set it to 0
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 guessability score: 3 = "safely unguessable" for online guessing
+MAX_DISPLAY_NAME_LENGTH = 200
+# Words of this place a guesser tries first; a password built on them is refused like a common one.
+CONTEXT_WORDS = ("toxwatch", "everolimus", "afinitor", "exemestane", "oncology", "clinic", "nurse", "oncologist",
+                 "pharmacist", "admin", "demo", "password")
+# ASCII characters that read alike; usernames are compared with them folded (after lower case).
+_CONFUSABLE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "_": "-", ".": "-"})
 DEMO_PASSWORD = "demo"
 WRONG_CREDENTIALS = "Unknown username or wrong password."
 
 _hasher = PasswordHasher()
+# Verified against for an unknown username, so it takes as long as a wrong password (no enumeration by time).
+_DUMMY_HASH = _hasher.hash("no account has this password")
 # Failures for usernames that do not exist, so they lock out exactly like real ones (no enumeration).
 _unknown_failures: dict[str, tuple[int, datetime]] = {}
 _unknown_lock = threading.Lock()
@@ -65,9 +74,15 @@ def hash_password(password: str) -> str:
 
 def _check_username(username: str) -> str:
     username = (username or "").strip()
-    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
-        raise AccountError("A username is 1-64 letters, digits, dots, dashes or underscores.")
+    if not username or len(username) > 64 or not all(c.isascii() and (c.isalnum() or c in "._-") for c in username):
+        raise AccountError("A username is 1-64 letters a-z, digits, dots, dashes or underscores.")
     return username
+
+
+def _look_alike(username: str) -> str:
+    """What a username looks like to a reader: case and look-alike characters folded ("N0ra" ~ "nora")."""
+    folded = username.lower().translate(_CONFUSABLE)
+    return folded.replace("rn", "m").replace("vv", "w")
 
 
 def _check_role(role: str) -> str:
@@ -76,10 +91,32 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _check_password(password: str, *, allow_short: bool = False) -> str:
-    if not password or (len(password) < MIN_PASSWORD_LENGTH and not allow_short):
+def _check_password(password: str, *, username: str = "", display_name: str = "",
+                    allow_short: bool = False) -> str:
+    """At least MIN_PASSWORD_LENGTH characters, not blank, and not guessable: zxcvbn (common passwords,
+    dictionary words, keyboard runs, dates) scores it with the account's names and this place's words."""
+    from zxcvbn import zxcvbn
+
+    if not password or not password.strip():
+        raise AccountError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters, not only spaces.")
+    if allow_short:  # the demo accounts' published password
+        return password
+    if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    words = [username, *display_name.split(), *CONTEXT_WORDS]
+    result = zxcvbn(password[:100], user_inputs=[w.lower() for w in words if w])
+    if result["score"] < MIN_PASSWORD_SCORE:
+        why = result["feedback"].get("warning") or "it is easy to guess"
+        raise AccountError(f"That password is too easy to guess ({why.rstrip('.')}); use a longer phrase of "
+                           "unrelated words.")
     return password
+
+
+def _check_display_name(display_name: str | None, username: str) -> str:
+    shown = (display_name or username).strip() or username
+    if len(shown) > MAX_DISPLAY_NAME_LENGTH or not shown.isprintable():
+        raise AccountError(f"A display name is at most {MAX_DISPLAY_NAME_LENGTH} printable characters.")
+    return shown
 
 
 def _audit(session, actor: str, action: str, username: str, detail: dict | None = None,
@@ -101,12 +138,15 @@ def _public(user: User) -> dict:
 def add_user(username: str, role: str, password: str, *, actor: str, display_name: str | None = None,
              url: str | None = None, allow_short_password: bool = False) -> UserSummary:
     username, role = _check_username(username), _check_role(role)
-    _check_password(password, allow_short=allow_short_password)
+    shown = _check_display_name(display_name, username)
+    _check_password(password, username=username, display_name=shown, allow_short=allow_short_password)
     with write_session(url) as session:
-        if session.exec(select(User).where(func.lower(User.username) == username.lower())).first():
-            raise AccountError(f"The username {username!r} is taken.")
-        user = User(username=username, display_name=(display_name or username).strip() or username, role=role,
-                    password_hash=hash_password(password))
+        clash = next((name for name in session.exec(select(User.username)).all()
+                      if _look_alike(name) == _look_alike(username)), None)
+        if clash is not None:
+            detail = "is taken" if clash.lower() == username.lower() else f"looks like the existing {clash!r}"
+            raise AccountError(f"The username {username!r} {detail}.")
+        user = User(username=username, display_name=shown, role=role, password_hash=hash_password(password))
         session.add(user)
         session.flush()
         _audit(session, actor, "create", username, after=_public(user))
@@ -164,7 +204,7 @@ def set_active(username: str, active: bool, *, actor: str, url: str | None = Non
 
 
 def reset_password(username: str, password: str, *, actor: str, url: str | None = None) -> UserSummary:
-    _check_password(password)
+    _check_password(password, username=username)
 
     def apply(user: User) -> None:
         user.password_hash = hash_password(password)
@@ -174,11 +214,14 @@ def reset_password(username: str, password: str, *, actor: str, url: str | None 
 
 def sign_in(username: str, password: str, *, url: str | None = None) -> SignInResult:
     """Check a username and password; the same message for an unknown name and a wrong password."""
-    username = (username or "").strip()
+    username = (username or "").strip()[:200]
+    if not username.isprintable():  # a NUL byte would reach the database driver (PostgreSQL refuses it)
+        username = username.encode("unicode_escape").decode("ascii")[:200]
     now = utc_now()
     with write_session(url) as session:
         user = session.exec(select(User).where(User.username == username)).first() if username else None
         if user is None:
+            _verify(_DUMMY_HASH, password)  # as slow as a real wrong password
             message = _unknown_user_failure(username, now)
             session.add(AuditEntry(username=username[:64] or "(blank)", action="sign_in_failed",
                                    record_type="user", detail=json.dumps({"reason": "wrong credentials"})))
@@ -229,6 +272,7 @@ def record_sign_out(username: str, reason: str, *, url: str | None = None) -> No
 def _verify(password_hash: str | None, password: str) -> bool:
     if not password_hash or not password:
         return False
+    password = password[:1024]  # argon2 hashes any length; this bounds the work a request can ask for
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

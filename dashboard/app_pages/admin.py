@@ -72,7 +72,7 @@ with users_tab:
         new_display = st.text_input("Display name", key="new_display_name")
         new_role = st.selectbox("Role", ROLES, format_func=code_label, key="new_role")
         new_password = st.text_input("Initial password", type="password", key="new_password",
-                                     help=f"At least {auth.MIN_PASSWORD_LENGTH} characters.")
+                                     help=f"At least {auth.MIN_PASSWORD_LENGTH} characters and not easy to guess (a phrase of unrelated words).")
         if st.form_submit_button("Add user", type="primary"):
             try:
                 auth.add_user(new_name, new_role, new_password, actor=user.username, display_name=new_display)

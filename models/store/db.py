@@ -84,10 +84,11 @@ def _create_engine(url: str) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "check_same_thread": False})
+                                                  "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    # hide_parameters: an error message or log line never carries a statement's values (a password hash, say)
+    engine = create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
     _ping_idle_connections(engine)
     return engine
 

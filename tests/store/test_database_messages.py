@@ -33,3 +33,16 @@ def test_a_lost_connection_says_the_database_cannot_be_reached(original):
     message = database_problem(OperationalError("SELECT 1", {}, original))
     assert message.startswith("The database cannot be reached right now; nothing was saved.")
     assert str(original) not in message
+
+
+def test_no_traceback_or_statement_value_reaches_a_user_or_the_log(db_url):
+    """Streamlit shows clinic users no stack trace, and a database error never carries a statement's values
+    (a password hash, a patient's name) into a message or the server log."""
+    import tomllib
+
+    from models.settings import PROJECT_ROOT
+    from models.store.db import get_engine
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert get_engine(db_url).hide_parameters is True
