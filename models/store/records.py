@@ -63,6 +63,9 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
     clean = _validate(kind, values)
     if (clean.get("verified_by") or clean.get("verified_at")) and actor.role not in VERIFY_ROLES:
         raise NotPermitted("Only a pharmacist verifies dose records.")
+    if clean.get("verified_by") or clean.get("verified_at"):  # four eyes: the author never verifies
+        raise NotPermitted("A dose record is verified by a pharmacist other than the one who records it; "
+                           "save it unverified.")
     with _transaction(url, session) as session:
         _check(session, kind, clean, None, today)
         _derive(kind, clean)
@@ -87,6 +90,9 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
         if before["record_status"] != "active":
             raise StaleRecord("This record is marked entered in error and can no longer be edited.")
         merged = {k: v for k, v in before.items() if k not in SYSTEM_COLUMNS} | changes
+        if kind == "dose_event" and before.get("verified_by") and not {"verified_by", "verified_at"} & set(changes) \
+                and any(before.get(k) != v for k, v in changes.items()):
+            merged |= {"verified_by": None, "verified_at": None}  # a changed record needs verifying again
         clean = _validate(kind, merged)
         _check(session, kind, clean, record_id, today)
         _derive(kind, clean)
@@ -171,10 +177,17 @@ def change_grade(event_id: int, expected_version: int, new_grade: int, change_da
 
 @database_errors
 def verify_dose_event(dose_id: int, expected_version: int, actor: Actor, *, url: str | None = None) -> dict:
-    """A pharmacist confirms a dose record (who and when are kept on the record and in the audit trail)."""
+    """A pharmacist other than its author and its last editor confirms a dose record (who and when are kept on
+    the record and in the audit trail); any later change of the record clears the verification."""
+    _table_for("dose_event", actor)
+    if actor.role not in VERIFY_ROLES:
+        raise NotPermitted("Only a pharmacist verifies dose records.")
     current = get("dose_event", dose_id, url=url)
     if current["verified_by"]:
         raise ValidationFailed([Problem("verified_by", f"Already verified by {current['verified_by']}.")])
+    if actor.username in (current["created_by"], current["updated_by"]):  # four eyes
+        raise NotPermitted("Nobody verifies a dose record they recorded or last changed; another pharmacist "
+                           "verifies it.")
     return update("dose_event", dose_id, expected_version, {"verified_by": actor.username,
                                                            "verified_at": utc_now()}, actor, url=url)
 

@@ -340,3 +340,35 @@ def test_only_a_pharmacist_reviews_findings(db_url, who):
         review(db_url, pid, who, "justified", "Looks fine to me")
     assert str(caught.value) == f"A {who.role} cannot write finding review records."
     assert counts(db_url) == before
+
+
+def test_four_eyes_nobody_verifies_a_record_they_created_or_last_changed(db_url):
+    pid = patient(db_url)
+    add(db_url, pid, START, "start", 10.0, who=ONCOLOGIST)
+    hold = add(db_url, pid, d(10), "hold", 0.0, who=PHARMACIST, reason="Mouth ulcers")
+    with pytest.raises(NotPermitted, match="Nobody verifies a dose record they recorded"):
+        records.verify_dose_event(hold["id"], 1, PHARMACIST, url=db_url)
+    other = Actor("paul.pharm", "pharmacist")
+    edited = records.update("dose_event", hold["id"], 1, {"reason": "Mouth ulcers, grade 2"}, other, today=TODAY,
+                            url=db_url)
+    with pytest.raises(NotPermitted, match="last changed"):
+        records.verify_dose_event(hold["id"], edited["version"], other, url=db_url)
+    with pytest.raises(NotPermitted, match="recorded"):  # its author still may not
+        records.verify_dose_event(hold["id"], edited["version"], PHARMACIST, url=db_url)
+    third = Actor("vera.pharm", "pharmacist")
+    verified = records.verify_dose_event(hold["id"], edited["version"], third, url=db_url)
+    assert verified["verified_by"] == third.username
+    with pytest.raises(NotPermitted, match="other than the one who records it"):
+        add(db_url, pid, d(20), "resume", 10.0, who=PHARMACIST, verified_by=PHARMACIST.username)
+
+
+def test_any_change_of_a_verified_record_clears_its_verification_in_the_audit_trail(db_url):
+    pid = patient(db_url)
+    add(db_url, pid, START, "start", 10.0, who=ONCOLOGIST)
+    hold = add(db_url, pid, d(10), "hold", 0.0, who=ONCOLOGIST, reason="Mouth ulcers")
+    verified = records.verify_dose_event(hold["id"], 1, PHARMACIST, url=db_url)
+    changed = records.update("dose_event", hold["id"], verified["version"], {"effective_date": d(11)}, ONCOLOGIST,
+                             today=TODAY, url=db_url)
+    assert changed["verified_by"] is None and changed["verified_at"] is None
+    entry = audit_entries(db_url, "dose_event", hold["id"])[-1]
+    assert entry["before"]["verified_by"] == PHARMACIST.username and entry["after"]["verified_by"] is None
