@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from models.clinical.vocabulary import LAB_TEST_LABELS
+from models.csv_cells import safe_frame
 
 FIELD_LABELS: dict[str, str] = {
     # who and which record
@@ -192,8 +193,8 @@ def people_table(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> p
 
 def csv_for_people(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     """A download meant for people (not for re-import): the table's headers and cell wording, with numbers
-    unrounded (the screen rounds some for reading)."""
-    return people_table(frame, labels).to_csv(index=False)
+    unrounded (the screen rounds some for reading), and no text cell a spreadsheet would run as a formula."""
+    return safe_frame(people_table(frame, labels)).to_csv(index=False)
 
 
 def column_config(frame: pd.DataFrame, labels: dict[str, str] | None = None, **extra) -> dict:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from models.analysis import incidence, time_to_event
 from models.clinical import references
+from models.csv_cells import safe_frame
 from models.store import queries, summary
 
 SWISH_SET = "swish_2017"
@@ -145,4 +146,4 @@ def incidence_report_csv(report: dict) -> str:
                for row in report["rows"] for band in ("any_grade", "grade_3_plus")]
     columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
                "ci_high_pct", "reference_pct", "p_value", "signal"]
-    return pd.DataFrame(records, columns=columns).to_csv(index=False)
+    return safe_frame(pd.DataFrame(records, columns=columns)).to_csv(index=False)

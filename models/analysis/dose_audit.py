@@ -11,6 +11,7 @@ import pandas as pd
 from models.analysis import incidence
 from models.clinical import dose_rules, dosing
 from models.clinical.vocabulary import ON_DRUG_ACTIONS
+from models.csv_cells import safe_frame
 from models.store import queries
 
 DEFAULT_GRACE_DAYS = 2
@@ -265,4 +266,4 @@ def audit_report_csv(report: dict) -> str:
                "relative_dose_intensity_pct"]
     frame = pd.concat([findings, intensity], ignore_index=True).reindex(columns=columns)
     frame["grade"] = frame["grade"].astype("Int64")
-    return frame.to_csv(index=False)
+    return safe_frame(frame).to_csv(index=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from models.csv_cells import spreadsheet_safe
 from models.exchange.csv_files import COLUMNS
 from models.store.db import get_engine
 from models.store.tables import AdverseEvent, DoseEvent, LabResult, Patient
@@ -49,7 +50,7 @@ def _cell(value) -> str:
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return spreadsheet_safe(str(value))  # text: never a formula in a spreadsheet (the import undoes it)
 
 
 def _export_rows(url: str | None) -> dict[str, list[list[str]]]:

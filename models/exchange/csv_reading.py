@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from models.csv_cells import from_spreadsheet
 from models.exchange.csv_files import COLUMNS, FILES
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -165,7 +166,7 @@ def parse(name: str, data: bytes, problems: Problems) -> list[CsvRow] | None:
                 problems.add(name, first, "record", f"{len(cells)} cells, but the header has {len(columns)} "
                                                     f"columns{joined}.")
                 continue
-            rows.append(CsvRow(first, dict(zip(columns, cells))))
+            rows.append(CsvRow(first, dict(zip(columns, map(from_spreadsheet, cells)))))  # as exported
             if len(rows) > MAX_ROWS:
                 problems.add(name, first, "file", f"More than {MAX_ROWS:,} rows; split the file and import the "
                                                   "parts one after the other.")

@@ -111,6 +111,11 @@ def audit_trail(url: str | None = None, *, username: str | None = None, mrn: str
     return _frame(statement.order_by(AuditEntry.id.desc()).limit(limit), url)
 
 
+def audit_count(url: str | None = None) -> int:
+    with get_engine(url).connect() as connection:
+        return connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+
+
 def table_counts(url: str | None = None) -> dict[str, int]:
 
     counts = {}

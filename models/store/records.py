@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import func
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, select
@@ -393,10 +392,3 @@ def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int,
         batch.audit_rows.append(entry)
     else:
         session.connection().execute(INSERTS[AuditEntry], entry)
-
-
-def audit_count(url: str | None = None) -> int:
-    from models.store.db import read_session
-
-    with read_session(url) as session:
-        return session.scalar(select(func.count()).select_from(AuditEntry)) or 0

@@ -9,7 +9,7 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 
 # Lowest first. The top-level modules not named here (auth, demo, startup, the command line, the ctcae
 # re-export) are the application layer and may import any layer.
-LAYERS = {"models.settings": 0, "models.clinical": 1, "models.store": 2, "models.analysis": 3, "models.exchange": 4}
+LAYERS = {"models.settings": 0, "models.csv_cells": 0, "models.clinical": 1, "models.store": 2, "models.analysis": 3, "models.exchange": 4}
 APPLICATION = 5
 
 

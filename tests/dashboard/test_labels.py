@@ -73,3 +73,20 @@ def test_fields_not_listed_read_as_words_and_two_columns_never_read_the_same():
 def test_a_download_for_people_has_the_tables_headers_and_wording():
     text = csv_for_people(pd.DataFrame({"mrn": ["DEMO-1"], "onset_date": [date(2026, 1, 2)], "grade": [3]}))
     assert text.splitlines() == ["MRN,Onset,Grade", "DEMO-1,2026-01-02,3"]
+
+
+def test_a_username_typed_at_sign_in_never_runs_as_a_formula_in_the_audit_trail_csv(db_url, monkeypatch):
+    """The sign-in page writes whatever username was typed into the audit trail; the admin's CSV of it (the
+    page's download is csv_for_people of the trail) shows it as text in a spreadsheet."""
+    import csv
+    import io
+
+    from models import auth
+    from models.store import queries
+
+    monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
+    hostile = "=cmd|' /C calc'!A0"
+    auth.sign_in(hostile, "whatever", url=db_url)
+    trail = queries.audit_trail(db_url)
+    rows = list(csv.DictReader(io.StringIO(csv_for_people(trail, labels={"id": "Entry"}))))
+    assert [row["User"] for row in rows] == ["'" + hostile]

@@ -3,6 +3,7 @@ as `file:line: column: message`, hostile files refused with a clear message, and
 gives the same files."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import date
@@ -14,7 +15,7 @@ from sqlmodel import select
 
 from models.analysis import incidence
 from models.exchange import csv_export, csv_files, csv_import, csv_reading
-from models.store import records
+from models.store import queries, records
 from models.store.db import dispose_engine, read_session
 from models.store.migrate import upgrade_to_head
 from models.store.records import Actor
@@ -67,7 +68,7 @@ def _state(url: str) -> dict[str, int]:
     """Row counts of every clinical table and of the audit trail."""
     with read_session(url) as session:
         counts = {kind: session.scalar(select(func.count()).select_from(table)) for kind, table in TABLES.items()}
-    return {**counts, "audit": records.audit_count(url)}
+    return {**counts, "audit": queries.audit_count(url)}
 
 
 def _rows(url: str, table, *columns: str) -> list[tuple]:
@@ -634,3 +635,44 @@ def test_an_event_the_database_refuses_is_reported_on_its_line(db_url, monkeypat
                                                                ["adverse_events.csv:4", "serious"],
                                                                ["adverse_events.csv:5", "term"]]
     assert _state(db_url) == before
+
+
+# --- spreadsheet formulas --------------------------------------------------------------------------------
+
+HOSTILE = ["=HYPERLINK(\"http://example.invalid\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR",
+           "'=already quoted", "plain text", "'plain with apostrophe"]
+
+
+def test_spreadsheet_cells_round_trip_exactly():
+    from models.csv_cells import from_spreadsheet, spreadsheet_safe
+
+    for text in HOSTILE + ["", "'", "''", "a=b"]:
+        written = spreadsheet_safe(text)
+        assert not written[:1] in ("=", "+", "-", "@", "\t", "\r"), (text, written)
+        assert from_spreadsheet(written) == text
+    assert spreadsheet_safe(-2.5) == -2.5  # numbers are never changed
+
+
+def test_export_neutralises_formulas_and_the_import_reads_back_exactly_what_was_stored(db_url, tmp_path):
+    """A note, a name or an MRN a user typed never runs as a formula in Excel, and a re-import stores the
+    very text that was typed."""
+    records.create("patient", {"mrn": "-X1", "name": "@SUM(1+1)", "treatment_start": date(2026, 1, 5)}, ADMIN,
+                   url=db_url, today=TODAY)
+    pid = queries.patient_id_for_mrn("-X1", db_url)
+    for offset, note in enumerate(HOSTILE):
+        records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1, "notes": note,
+                                         "onset_date": date(2026, 1, 10 + offset)}, ADMIN, url=db_url, today=TODAY)
+    exported = csv_export.export_files(db_url)
+    for line in exported["adverse_events.csv"].splitlines()[1:] + exported["patients.csv"].splitlines()[1:]:
+        for cell in next(csv.reader([line])):
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), line
+    target = _fresh_sqlite(tmp_path, "again.db")
+    upgrade_to_head(target)
+    assert _import(target, exported).ok
+    again = queries.adverse_events(target)
+    stored = sorted(queries.event_records(pid, db_url)["notes"])  # as the write path stored them (trimmed)
+    assert stored[0].startswith(("'", "+", "-", "=", "@"))
+    assert sorted(queries.event_records(queries.patient_id_for_mrn("-X1", target), target)["notes"]) == stored
+    assert list(queries.patients(target)["name"]) == ["@SUM(1+1)"] and len(again) == len(HOSTILE)
+    assert csv_export.export_files(target) == exported
+    dispose_engine(target)

@@ -24,7 +24,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from models.settings import DOSE_STEPS_ENV
-from models.store import records
+from models.store import queries, records
 from models.store.db import read_session
 from models.store.records import (Actor, DatabaseUnavailable, DuplicateRecord, RecordError, StaleRecord,
                                   ValidationFailed)
@@ -323,7 +323,7 @@ def test_a_write_that_waits_past_the_busy_timeout_is_refused_clearly_and_leaves_
                              ADMIN, today=TODAY, url=url)
     dispose_engine(url)
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)  # read when the engine connects
-    audits = records.audit_count(url)
+    audits = queries.audit_count(url)
     blocker = sqlite3.connect(path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
@@ -342,5 +342,5 @@ def test_a_write_that_waits_past_the_busy_timeout_is_refused_clearly_and_leaves_
         blocker.close()
     assert _count(url, AdverseEvent) == 0
     assert records.get("patient", patient["id"], url=url)["version"] == 1
-    assert records.audit_count(url) == audits
+    assert queries.audit_count(url) == audits
     dispose_engine(url)

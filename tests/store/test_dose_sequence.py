@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from models import settings
 from models.clinical import dose_rules
-from models.store import records
+from models.store import queries, records
 from models.store.db import read_session
 from models.store.records import Actor, NotPermitted, ValidationFailed
 from models.store.tables import AuditEntry, DoseEvent, FindingReview
@@ -57,7 +57,7 @@ def counts(url: str) -> tuple[int, int, int]:
     with read_session(url) as session:
         doses = session.scalar(select(func.count()).select_from(DoseEvent))
         reviews = session.scalar(select(func.count()).select_from(FindingReview))
-    return doses, reviews, records.audit_count(url)
+    return doses, reviews, queries.audit_count(url)
 
 
 def refused(url: str, pid: int, when: date, action: str, mg: float, message: str, *, error=ValidationFailed,

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from models.settings import PROJECT_ROOT
-from models.store import records
+from models.store import queries, records
 from models.store.db import read_session
 from models.store.records import (Actor, DuplicateRecord, NotPermitted, RecordNotFound, StaleRecord,
                                   ValidationFailed)
@@ -47,7 +47,7 @@ def _count(url: str, kind: str) -> int:
 
 def _state(url: str) -> dict:
     """Row counts of every clinical table and of the audit trail."""
-    return {**{kind: _count(url, kind) for kind in TABLES}, "audit": records.audit_count(url)}
+    return {**{kind: _count(url, kind) for kind in TABLES}, "audit": queries.audit_count(url)}
 
 
 def _patient(url: str, mrn: str = "MRN-100", **overrides) -> dict:
@@ -183,20 +183,20 @@ def test_two_users_editing_version_1_first_wins_second_is_told_who(db_url):
     assert opened_by_alice == 1
 
     records.update("adverse_event", event["id"], opened_by_alice, {"grade": 3}, alice, today=TODAY, url=db_url)
-    audit_after_alice = records.audit_count(db_url)
+    audit_after_alice = queries.audit_count(db_url)
     with pytest.raises(StaleRecord) as refused:
         records.update("adverse_event", event["id"], opened_by_bob, {"grade": 1}, bob, today=TODAY, url=db_url)
     message = str(refused.value)
     assert "alice" in message and "version 2" in message and "Reload" in message
     row = records.get("adverse_event", event["id"], url=db_url)
     assert (row["grade"], row["version"], row["updated_by"]) == (3, 2, "alice")
-    assert records.audit_count(db_url) == audit_after_alice
+    assert queries.audit_count(db_url) == audit_after_alice
 
 
 def test_simultaneous_edits_of_one_version_apply_exactly_one(db_url):
     patient_id = _patient(db_url)["id"]
     event = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
-    audit_before = records.audit_count(db_url)
+    audit_before = queries.audit_count(db_url)
     barrier, outcomes = threading.Barrier(2), {}
 
     def edit(actor: Actor, grade: int) -> None:
@@ -218,7 +218,7 @@ def test_simultaneous_edits_of_one_version_apply_exactly_one(db_url):
     row = records.get("adverse_event", event["id"], url=db_url)
     assert row["version"] == 2 and row["updated_by"] == winner
     assert row["grade"] == {"carol": 1, "dave": 3}[winner]
-    assert records.audit_count(db_url) == audit_before + 1
+    assert queries.audit_count(db_url) == audit_before + 1
 
 
 def _at_once(*writes) -> list:
@@ -271,7 +271,7 @@ def test_simultaneous_writes_about_one_patient_do_not_deadlock(db_url):
             lambda: records.update("patient", patient_id, 1, {"notes": "reviewed"}, ADMIN, today=TODAY,
                                    url=db_url))
         assert all(isinstance(o, dict) for o in outcomes), outcomes
-    assert records.audit_count(db_url) == 8 * 7
+    assert queries.audit_count(db_url) == 8 * 7
 
 
 def test_system_columns_and_the_patient_cannot_be_changed_by_an_edit(db_url):
@@ -532,7 +532,7 @@ def test_an_admin_can_write_every_record_type(db_url):
         assert records.get(kind, row["id"], url=db_url)["record_status"] == "entered_in_error"
     assert {(e["username"], e["record_type"]) for e in _audits(db_url)} == {
         (ADMIN.username, kind) for kind in TABLES}
-    assert records.audit_count(db_url) == 4 * 3
+    assert queries.audit_count(db_url) == 4 * 3
 
 
 # --- entered in error -----------------------------------------------------------------------------------
