@@ -106,3 +106,17 @@ def _clear_streamlit_caches():
 
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo_copy_url(demo_sqlite_url, tmp_path):
+    """A private copy of the demo database, for a page test that writes (the shared one must stay as seeded)."""
+    import sqlite3
+
+    path = tmp_path / "copy.db"
+    source, target = sqlite3.connect(demo_sqlite_url.removeprefix("sqlite:///")), sqlite3.connect(path)
+    source.backup(target)
+    target.close()
+    source.close()
+    yield f"sqlite:///{path}"
+    dispose_engine(f"sqlite:///{path}")

@@ -95,22 +95,6 @@ def test_pages_render_on_an_empty_database(monkeypatch, db_url):
         assert [t.value for t in app.title] == [title]
 
 
-@pytest.fixture
-def demo_copy_url(demo_sqlite_url, tmp_path):
-    """A private copy of the demo database (the shared one must stay as seeded)."""
-    import sqlite3
-
-    from models.store.db import dispose_engine
-
-    path = tmp_path / "copy.db"
-    source, target = sqlite3.connect(demo_sqlite_url.removeprefix("sqlite:///")), sqlite3.connect(path)
-    source.backup(target)
-    target.close()
-    source.close()
-    yield f"sqlite:///{path}"
-    dispose_engine(f"sqlite:///{path}")
-
-
 def _no_database_yet(monkeypatch, tmp_path) -> None:
     """No database URL set anywhere, and the default SQLite file does not exist yet (a first start)."""
     monkeypatch.delenv(settings.DATABASE_URL_ENV, raising=False)

@@ -8,7 +8,6 @@ works on a copy.
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 import time
 from datetime import date, timedelta
@@ -19,7 +18,6 @@ from models.analysis import patient_view, roster
 from models.clinical import ctcae
 from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 from models.store import queries, records
-from models.store.db import dispose_engine
 from tests.dashboard.pages.test_pages import open_app
 from tests.support.shown import as_fields
 
@@ -165,20 +163,6 @@ def test_patient_view_has_the_three_tables_with_downloads(monkeypatch, demo_sqli
     assert "CTCAE term" in tables[0].columns and "Test" in tables[1].columns and "Action" in tables[2].columns
     assert [b.label for b in app.get("download_button")] == [
         "Download adverse events CSV", "Download labs CSV", "Download doses CSV"]
-
-
-@pytest.fixture
-def demo_copy_url(demo_sqlite_url, tmp_path):
-    """A private copy of the demo database (the shared one must keep its 120 patients)."""
-    path = tmp_path / "copy.db"
-    source = sqlite3.connect(demo_sqlite_url.removeprefix("sqlite:///"))
-    target = sqlite3.connect(path)
-    source.backup(target)
-    target.close()
-    source.close()
-    url = f"sqlite:///{path}"
-    yield url
-    dispose_engine(url)
 
 
 def test_a_patient_with_nothing_recorded(monkeypatch, demo_copy_url):
