@@ -9,6 +9,7 @@ from sqlalchemy import select
 from models.exchange.csv_files import COLUMNS, KINDS
 from models.exchange.csv_reading import CsvRow, printable, show
 from models.store import records
+from models.store.record_inputs import mrn_key_text
 from models.store.tables import LabResult, Patient
 
 _FILE_OF = {kind: name for name, kind in KINDS.items()}
@@ -55,11 +56,11 @@ class RowValues:
         self.refused.pop(created["mrn"], None)
 
     def patient_ids_named(self, rows: list[CsvRow] | None) -> set[int]:
-        return {self.patients[mrn][0] for mrn in (r.cells["mrn"].strip() for r in rows or [])
+        return {self.patients[mrn][0] for mrn in (mrn_key_text(r.cells["mrn"].strip()) for r in rows or [])
                 if mrn in self.patients}
 
     def _patient_of(self, row: CsvRow) -> tuple[int, date] | None:
-        mrn = row.cells["mrn"].strip()
+        mrn = mrn_key_text(row.cells["mrn"].strip())  # as the patient's MRN was stored
         if not mrn:
             row.fail("mrn", "MRN is required.")
         elif mrn in self.patients:

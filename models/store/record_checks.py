@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import select
 
 from models.clinical.dose_sequence import DoseRecord, check_dose_record
@@ -70,9 +70,13 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
     """Rules that need the database or today's date; raises RecordValueError."""
     _not_in_future(kind, clean, today)
     if kind == "patient":
-        clash = session.exec(select(Patient.id).where(Patient.mrn == clean["mrn"])).first()
-        if clash is not None and clash != record_id:
-            raise RecordValueError("mrn", f"MRN {clean['mrn']} is already registered.", clash)
+        clash = session.exec(select(Patient.id, Patient.mrn, Patient.name).where(
+            func.lower(Patient.mrn) == clean["mrn"].lower(), Patient.id != (record_id or 0))).first()
+        if clash is not None:
+            same = clash.mrn == clean["mrn"]
+            raise RecordValueError("mrn", f"MRN {clean['mrn']} is already registered." if same else
+                                   f"MRN {clean['mrn']} differs only in case from {clash.mrn}, already "
+                                   f"registered for {clash.name}: the same patient?", clash.id)
         return
     # Lock the patient row (PostgreSQL; SQLite writes are serialized by BEGIN IMMEDIATE), so two concurrent
     # writes for one patient cannot both pass the duplicate check below. NO KEY UPDATE does not block the

@@ -6,6 +6,7 @@ rules are stated once.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -41,6 +42,14 @@ def _text(value, *, field: str, max_length: int, required: bool) -> str | None:
     if any(ord(c) < 32 and c not in "\n\t" for c in value) or "\x7f" in value:
         raise ValueError(f"{field} contains control characters.")
     return value
+
+
+def mrn_key_text(mrn: str) -> str:
+    """An MRN as stored: NFKC-normalised (full-width and compatibility forms folded) and without invisible
+    format characters (zero-width space, word joiner, right-to-left override ...), so what looks alike is
+    alike. Two MRNs that differ only in case are one patient (record_checks compares them case-folded)."""
+    folded = unicodedata.normalize("NFKC", mrn)
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
 
 
 def _choice(value, options: tuple[str, ...], field: str, *, aliases: dict | None = None) -> str | None:
@@ -92,7 +101,8 @@ class PatientInput(_Input):
     @field_validator("mrn", mode="before")
     @classmethod
     def _mrn(cls, value):
-        value = _text(value, field="MRN", max_length=64, required=True)
+        value = _text(mrn_key_text(value) if isinstance(value, str) else value, field="MRN", max_length=64,
+                      required=True)
         if any(c.isspace() for c in value):
             raise ValueError("MRN must not contain spaces.")
         return value

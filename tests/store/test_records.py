@@ -645,3 +645,21 @@ def test_no_code_path_deletes_clinical_rows():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
              if DELETION.search(line) and not _derived_summary(path, line)]
     assert found == [], "deletion in the code:\n" + "\n".join(found)
+
+
+
+@pytest.mark.parametrize("look_alike", ["DEMO-\u200b00001", "DEMO-00001\u202e", "DEMO\u2060-00001",
+                                        "\uff24\uff25\uff2d\uff2f-00001", "demo-00001", "Demo-00001"])
+def test_a_look_alike_mrn_is_refused_with_the_existing_patient_named(db_url, look_alike):
+    """Zero-width space, right-to-left override, word joiner, full-width letters or another case: the same
+    MRN to a reader, so the same patient; nothing is written."""
+    records.create("patient", {"mrn": "DEMO-00001", "name": "Ann Example", "treatment_start": date(2026, 1, 5)},
+                   NURSE, url=db_url)
+    before = _state(db_url)
+    with pytest.raises(ValidationFailed) as refused:
+        records.create("patient", {"mrn": look_alike, "name": "Someone Else", "treatment_start": date(2026, 1, 5)},
+                       NURSE, url=db_url)
+    message = str(refused.value)
+    assert "DEMO-00001 is already registered" in message or "already registered for Ann Example" in message, \
+        message
+    assert _state(db_url) == before
