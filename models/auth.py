@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import select
 
 from models.clinical.vocabulary import ROLES
@@ -218,38 +218,58 @@ def sign_in(username: str, password: str, *, url: str | None = None) -> SignInRe
     if not username.isprintable():  # a NUL byte would reach the database driver (PostgreSQL refuses it)
         username = username.encode("unicode_escape").decode("ascii")[:200]
     now = utc_now()
-    with write_session(url) as session:
-        user = session.exec(select(User).where(User.username == username)).first() if username else None
-        if user is None:
-            _verify(_DUMMY_HASH, password)  # as slow as a real wrong password
-            message = _unknown_user_failure(username, now)
+    with read_session(url) as session:
+        user = session.exec(select(User.id, User.username, User.display_name, User.role, User.password_hash,
+                                   User.locked_until).where(User.username == username)).first() if username else None
+    if user is None:
+        _verify(_DUMMY_HASH, password)  # as slow as a real wrong password
+        message = _unknown_user_failure(username, now)
+        with write_session(url) as session:
             session.add(AuditEntry(username=username[:64] or "(blank)", action="sign_in_failed",
                                    record_type="user", detail=json.dumps({"reason": "wrong credentials"})))
-            result = SignInResult(None, message)
-        elif user.locked_until and _aware(user.locked_until) > now:
-            result = SignInResult(None, _locked_message(_aware(user.locked_until), now))
-        elif not _verify(user.password_hash, password):
-            user.failed_sign_ins += 1
-            message = WRONG_CREDENTIALS
-            if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
-                user.locked_until, user.failed_sign_ins = now + LOCK_OUT, 0
-                message = _locked_message(user.locked_until, now)
-            session.add(user)
-            session.add(AuditEntry(username=user.username, action="sign_in_failed", record_type="user",
-                                   detail=json.dumps({"reason": "wrong credentials"})))
-            result = SignInResult(None, message)
-        elif not user.active:
-            session.add(AuditEntry(username=user.username, action="sign_in_failed", record_type="user",
-                                   detail=json.dumps({"reason": "account disabled"})))
-            result = SignInResult(None, "This account is disabled; ask an administrator.")
-        else:
-            user.failed_sign_ins, user.locked_until = 0, None
-            session.add(user)
-            session.add(AuditEntry(username=user.username, action="sign_in", record_type="user"))
-            result = SignInResult(SignedInUser(user.username, user.display_name, user.role))
+        result = SignInResult(None, message)
+    elif user.locked_until and _aware(user.locked_until) > now:
+        result = SignInResult(None, _locked_message(_aware(user.locked_until), now))
+    else:
+        # The slow hash check runs outside the transaction; the outcome is then counted under the row's lock
+        # (PostgreSQL FOR UPDATE, SQLite's write lock), so parallel guesses cannot all slip past the limit.
+        correct = _verify(user.password_hash, password)
+        with write_session(url) as session:
+            result = _count_attempt(session.connection(), user, correct, now)
     if result.user is None and FAILED_SIGN_IN_DELAY_S:
         time.sleep(FAILED_SIGN_IN_DELAY_S)
     return result
+
+
+def _count_attempt(connection, user, correct: bool, now: datetime) -> SignInResult:
+    row = connection.execute(select(User.locked_until, User.active).where(User.id == user.id)
+                             .with_for_update()).first()
+    audit = AuditEntry.__table__.insert()
+    if row.locked_until and _aware(row.locked_until) > now:  # locked by a guess that finished first
+        return SignInResult(None, _locked_message(_aware(row.locked_until), now))
+    if not correct:
+        failed = connection.execute(update(User).where(User.id == user.id)
+                                    .values(failed_sign_ins=User.failed_sign_ins + 1)
+                                    .returning(User.failed_sign_ins)).scalar_one()
+        message = WRONG_CREDENTIALS
+        if failed >= MAX_FAILED_SIGN_INS:
+            locked_until = now + LOCK_OUT
+            connection.execute(update(User).where(User.id == user.id).values(locked_until=locked_until,
+                                                                             failed_sign_ins=0))
+            message = _locked_message(locked_until, now)
+        connection.execute(audit, _audit_row(user.username, "sign_in_failed", {"reason": "wrong credentials"}))
+        return SignInResult(None, message)
+    if not row.active:
+        connection.execute(audit, _audit_row(user.username, "sign_in_failed", {"reason": "account disabled"}))
+        return SignInResult(None, "This account is disabled; ask an administrator.")
+    connection.execute(update(User).where(User.id == user.id).values(failed_sign_ins=0, locked_until=None))
+    connection.execute(audit, _audit_row(user.username, "sign_in", None))
+    return SignInResult(SignedInUser(user.username, user.display_name, user.role))
+
+
+def _audit_row(username: str, action: str, detail: dict | None) -> dict:
+    return {"at": utc_now(), "username": username, "action": action, "record_type": "user",
+            "detail": json.dumps(detail) if detail else None}
 
 
 def current_account(username: str, *, url: str | None = None) -> SignedInUser | None:

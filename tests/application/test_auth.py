@@ -396,3 +396,20 @@ def test_users_command_adds_lists_and_disables(tmp_path):
         assert PASSWORD not in _all_text(url, "audit_entry") + _all_text(url, "app_user")
     finally:
         dispose_engine(url)
+
+
+def test_parallel_wrong_guesses_lock_the_account_and_the_right_one_then_fails(db_url, monkeypatch):
+    """30 guesses at once: each failure is counted atomically, so the lock-out holds and the right password
+    right after them is refused (all 30 were checked and the right one signed in before)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
+    _add(db_url, "nora")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda i: auth.sign_in("nora", f"wrong guess {i}", url=db_url), range(30)))
+    assert all(r.user is None for r in results)
+    assert sum("Too many failed sign-ins" in r.message for r in results) >= 30 - auth.MAX_FAILED_SIGN_INS
+    after = auth.sign_in("nora", PASSWORD, url=db_url)
+    assert after.user is None and "Too many failed sign-ins" in after.message
+    row = _user_row(db_url, "nora")
+    assert row.locked_until is not None
