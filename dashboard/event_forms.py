@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.labels import code_label, show_table
-from dashboard.widgets import escape_markdown, saved_then_rerun, show_notice, show_problems, term_label
+from dashboard.widgets import escape_markdown, plain, saved_then_rerun, show_notice, show_problems, term_label
 from models.clinical import ctcae
 from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS
 from models.store import queries, records
@@ -91,8 +91,8 @@ def saved_event_notice(who: records.Actor) -> None:
     saved = st.session_state.get(LAST_SAVED)
     if not saved:
         return
-    st.success(f"Saved: {saved['term']} grade {saved['grade']} for {saved['mrn']}, onset {saved['onset_date']}.",
-               icon=":material/check_circle:")
+    st.success(plain(f"Saved: {saved['term']} grade {saved['grade']} for {saved['mrn']}, onset "
+                     f"{saved['onset_date']}."), icon=":material/check_circle:")
     with st.expander("Undo: mark this event entered in error"):
         reason = st.text_input("Reason", key="undo_reason", placeholder="e.g. wrong patient")
         if st.button("Mark entered in error", key="undo_saved"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.widgets import plain
 from models.exchange import csv_import
 from models.store import records
 
@@ -16,7 +17,7 @@ def import_upload(who: records.Actor, key: str) -> None:
     names = [upload.name for upload in files]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:  # one would silently replace the other
-        st.error(f"{', '.join(repeated)}: uploaded more than once. Remove the copy you do not mean (its ×), or "
+        st.error(f"{plain(', '.join(repeated))}: uploaded more than once. Remove the copy you do not mean (its ×), or "
                  "merge the files into one, then check again.")
         return
     contents = {upload.name: upload.getvalue() for upload in files}

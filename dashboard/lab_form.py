@@ -6,7 +6,7 @@ from datetime import date
 import streamlit as st
 
 from dashboard.event_forms import prefill_event
-from dashboard.widgets import show_problems
+from dashboard.widgets import plain, show_problems
 from models.clinical import ctcae, labs
 from models.clinical.vocabulary import LAB_TEST_LABELS
 from models.store import queries, records
@@ -71,8 +71,8 @@ def _offer_event(patient: dict) -> None:
     if not saved or saved["patient_id"] != patient["id"]:
         return
     label = LAB_TEST_LABELS[saved["test"]]
-    st.success(f"Saved {label} {saved['value']:g} {saved['unit'] or ''} for {saved['mrn']} "
-               f"(collected {saved['collected_on']}).", icon=":material/check_circle:")
+    st.success(plain(f"Saved {label} {saved['value']:g} {saved['unit'] or ''} for {saved['mrn']} "
+                     f"(collected {saved['collected_on']})."), icon=":material/check_circle:")
     suggestion = labs.suggested_event(saved["test"], saved["ctcae_grade"])
     if suggestion and not queries.has_open_event(patient["id"], suggestion.term):
         note = f" ({suggestion.note})" if suggestion.note else ""

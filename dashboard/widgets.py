@@ -11,6 +11,19 @@ def escape_markdown(text: object) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
 
 
+# What Streamlit's Markdown acts on inside a line: emphasis, code, links and images, HTML, math, strike,
+# tables, `:color[...]`/`:material/...:` and scheme links (a colon before a letter or slash), bare www. links.
+_INLINE_SPECIALS = re.compile(r"([\\`*_\[\]<>!$~|{}])|(:)(?=[A-Za-z/])|(?<=www)(\.)", re.IGNORECASE)
+
+
+def plain(text: object) -> str:
+    """A message for st.success/st.error/st.caption that shows every character as typed: only what Markdown
+    would interpret is escaped, so ordinary text (MRNs, names, dates, "Saved: ...") reads the same in code and
+    on screen. Line breaks become spaces (a message is one line)."""
+    one_line = " ".join(str(text).splitlines())
+    return _INLINE_SPECIALS.sub(lambda m: "\\" + next(g for g in m.groups() if g), one_line)
+
+
 def saved_then_rerun(notice_key: str, message: str, *, fresh_form: str | None = None,
                      clear: tuple[str, ...] = ()) -> None:
     """After a save: the message for the next run (show_notice), a fresh form (a new key suffix) or emptied
@@ -30,7 +43,7 @@ def show_notice(notice_key: str) -> None:
     import streamlit as st
 
     if message := st.session_state.pop(notice_key, None):
-        st.success(message, icon=":material/check_circle:")
+        st.success(plain(message), icon=":material/check_circle:")  # notices name records by user text
 
 
 def show_problems(error: Exception) -> None:
@@ -39,7 +52,7 @@ def show_problems(error: Exception) -> None:
 
     problems = getattr(error, "problems", None) or [error]
     for problem in problems:
-        st.error(str(problem), icon=":material/error:")
+        st.error(plain(problem), icon=":material/error:")  # problems quote what was typed
 
 
 def patient_picker(key: str, *, label: str = "Patient") -> dict | None:

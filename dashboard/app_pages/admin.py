@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
 from dashboard.labels import code_label, csv_for_people, reference_set_title, show_table, values_text
-from dashboard.widgets import saved_then_rerun, show_notice
+from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, references
 from models.clinical.vocabulary import ROLES
@@ -54,7 +54,7 @@ def _change_user_form(account) -> None:
             auth.reset_password(name, password, actor=user.username)
             changes.append("password reset")
     except auth.AccountError as error:
-        st.error(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}.")
+        st.error(plain(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}."))
         return
     saved_then_rerun("admin_notice", f"{name}: {', '.join(changes)}." if changes else f"{name}: nothing changed.",
                      fresh_form=CHANGE_FORM_COUNTER)
@@ -77,7 +77,7 @@ with users_tab:
             try:
                 auth.add_user(new_name, new_role, new_password, actor=user.username, display_name=new_display)
             except auth.AccountError as error:
-                st.error(str(error))
+                st.error(plain(error))
             else:
                 done(f"Added {new_name.strip()} as {new_role}.", "new_username", "new_display_name",
                      "new_password")

@@ -11,7 +11,7 @@ from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
 from dashboard.labels import code_label, csv_for_people, field_label, show_table
-from dashboard.widgets import patient_picker, saved_then_rerun, show_notice, show_problems
+from dashboard.widgets import patient_picker, plain, saved_then_rerun, show_notice, show_problems
 from models.analysis import dose_audit
 from models.clinical import dose_rules
 from models.store import queries, records
@@ -74,7 +74,7 @@ if not reviewable.empty:
             st.text(f"Expected: {finding['expected']}\nRecorded: {finding['actual']}")
             previous = reviews.loc[key] if key in reviews.index else None
             if previous is not None:
-                st.caption(f"Current review: {_review_text(previous)}")
+                st.caption(plain(f"Current review: {_review_text(previous)}"))
             with st.form(f"review_{key}"):
                 decision = st.radio("Decision", ["accepted", "justified"], horizontal=True, format_func=code_label,
                                     captions=["a real deviation, with what was done about it",

@@ -90,3 +90,27 @@ def test_a_username_typed_at_sign_in_never_runs_as_a_formula_in_the_audit_trail_
     trail = queries.audit_trail(db_url)
     rows = list(csv.DictReader(io.StringIO(csv_for_people(trail, labels={"id": "Entry"}))))
     assert [row["User"] for row in rows] == ["'" + hostile]
+
+
+@pytest.mark.parametrize(("typed", "escaped"), [
+    ("![x](http://host/track.png)", r"\!\[x\](http\://host/track.png)"),   # no remote image is fetched
+    ("[text](url)", r"\[text\](url)"),                                   # no hidden link
+    (":red[alert]", r"\:red\[alert\]"), ("$x^2$", r"\$x^2\$"),            # no colour, no maths
+    (":material/home:", r"\:material/home:"),                             # no icon
+    ("see www.evil.example", r"see www\.evil.example"),                  # no bare link
+    ("https://evil.example/a", r"https\://evil.example/a"),
+    ("**b** _i_ `c` <b>h</b> ~~s~~ | t |", r"\*\*b\*\* \_i\_ \`c\` \<b\>h\</b\> \~\~s\~\~ \| t \|"),
+])
+def test_messages_show_user_text_as_typed(typed, escaped):
+    """plain() escapes exactly what Markdown would act on, so a message names user text as it was typed."""
+    from dashboard.widgets import plain
+
+    assert plain(f"Saved: Fatigue grade 1 for {typed}, onset 2026-11-26.") == \
+        f"Saved: Fatigue grade 1 for {escaped}, onset 2026-11-26."
+
+
+def test_ordinary_messages_are_not_changed():
+    from dashboard.widgets import plain
+
+    text = "Saved: Fatigue grade 1 for DEMO-00077 (Rowan, fictional), onset 2026-11-26; 10^9/L, 50% dose."
+    assert plain(text) == text and plain("two\nlines") == "two lines"

@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from dashboard.widgets import plain
 from models import settings
 from models.analysis import dose_audit
 from models.demo import seed_demo
@@ -217,3 +218,16 @@ def test_a_dose_change_that_does_not_fit_the_record_is_refused_with_its_reason(m
     saved = queries.dose_events(demo_copy, patient_id=int(on_ten["patient_id"])).iloc[-1]
     assert (saved["action"], saved["dose_mg"], saved["reason"], saved["effective_date"]) == (
         "hold", 0.0, "Dental surgery next week", today)
+
+
+def test_a_review_comment_is_shown_as_typed_not_as_markdown(monkeypatch, demo_copy):
+    hostile = "![t](http://host.invalid/track.png) [see](http://host.invalid) :red[urgent] $x$ :material/home:"
+    findings, _, _ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    finding = next(f for f in findings if f.status == "deviation")
+    records.create("finding_review", {"finding_key": finding.key, "patient_id": finding.patient_id,
+                                      "rule": finding.rule, "decision": "justified", "comment": hostile},
+                   records.Actor("pharmacist", "pharmacist"), url=demo_copy)
+    app = choose_finding(audit_page(monkeypatch, demo_copy), finding.key)
+    caption = next(c.value for c in app.caption if c.value.startswith("Current review"))
+    assert caption == plain(f"Current review: Justified by pharmacist: {hostile}")
+    assert "![" not in caption and ":red[" not in caption and "](http" not in caption.replace("\\](", "")
