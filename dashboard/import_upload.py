@@ -17,8 +17,9 @@ def import_upload(who: records.Actor, key: str) -> None:
     names = [upload.name for upload in files]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:  # one would silently replace the other
-        st.error(f"{plain(', '.join(repeated))}: uploaded more than once. Remove the copy you do not mean (its ×), or "
-                 "merge the files into one, then check again.")
+        names = plain(", ".join(repeated))  # file names are user text
+        st.error(names + ": uploaded more than once. Remove the copy you do not mean (its ×), or merge the files "
+                 "into one, then check again.")
         return
     contents = {upload.name: upload.getvalue() for upload in files}
     check, load = st.columns(2)
