@@ -121,6 +121,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # REPLACE deletes the row it replaces; only with recursive triggers does that delete meet the
+        # no-delete guards (INSERT OR REPLACE would otherwise rewrite an audit entry or a clinical row).
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster commits
         cursor.close()

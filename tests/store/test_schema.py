@@ -197,3 +197,43 @@ def test_the_audit_trail_is_append_only(db_url):
                 session.execute(text(statement))
     with get_engine(db_url).connect() as connection:
         assert connection.execute(text("SELECT username FROM audit_entry")).scalar_one() == "tester"
+
+
+def test_sqlite_replace_cannot_walk_around_the_guards(tmp_path):
+    """INSERT OR REPLACE (SQLite's) deletes the row it replaces; recursive triggers make that delete meet the
+    guards."""
+    db_url = f"sqlite:///{tmp_path / 'replace.db'}"
+    upgrade_to_head(db_url)
+    patient_id = _patient_id(db_url)
+    _insert(db_url, _event(patient_id))
+    with write_session(db_url) as session:
+        session.add(AuditEntry(username="tester", action="create", record_type="patient", record_id=1))
+    with get_engine(db_url).connect() as connection:
+        entry_id = connection.execute(text("SELECT id FROM audit_entry")).scalar_one()
+        event = connection.execute(text("SELECT * FROM adverse_event")).mappings().one()
+    with pytest.raises(Exception, match="append-only"):
+        with write_session(db_url) as session:
+            session.execute(text("INSERT OR REPLACE INTO audit_entry (id, at, username, action) "
+                                 "VALUES (:id, '2026-01-01', 'forger', 'create')"), {"id": entry_id})
+    columns = ", ".join(event.keys())
+    with pytest.raises(Exception, match="never deleted"):
+        with write_session(db_url) as session:
+            session.execute(text(f"REPLACE INTO adverse_event ({columns}) VALUES "
+                                 f"({', '.join(':' + c for c in event.keys())})"), {**event, "grade": 4})
+    with get_engine(db_url).connect() as connection:
+        assert connection.execute(text("SELECT username FROM audit_entry")).scalar_one() == "tester"
+        assert connection.execute(text("SELECT grade FROM adverse_event")).scalar_one() == event["grade"]
+
+
+def test_the_database_refuses_to_delete_a_finding_review(db_url):
+    from models.store import records
+
+    patient_id = _patient_id(db_url)
+    records.create("finding_review", {"finding_key": "hold:1", "patient_id": patient_id, "rule": "HOLD-REASON",
+                                      "decision": "justified", "comment": "planned surgery"},
+                   records.Actor("pia", "pharmacist"), url=db_url)
+    with pytest.raises(Exception, match="never deleted"):
+        with write_session(db_url) as session:
+            session.execute(text("DELETE FROM finding_review"))
+    with get_engine(db_url).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM finding_review")).scalar_one() == 1
