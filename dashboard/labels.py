@@ -2,7 +2,7 @@
 for every stored code, and one format per kind of value (dates YYYY-MM-DD, times in UTC, empty cells blank,
 grades and record numbers as whole numbers, Yes/No, lab tests by their clinical names).
 
-Pages show tables through `show_table` and offer them for download through `csv_for_people`; charts and
+Pages show tables through `show_table` and offer them for download through `download_for_people`; charts and
 forms take their titles from `field_label` and their options' wording from `code_label`. Text a user typed
 is never changed. No Streamlit at import, so charts and tests use this module alone.
 """
@@ -12,6 +12,7 @@ import json
 import re
 from datetime import date, datetime, timezone
 
+import numpy as np
 import pandas as pd
 
 from models.clinical.vocabulary import LAB_TEST_LABELS
@@ -133,7 +134,7 @@ def cell_text(field: str, value) -> str:
         return ""
     if field in CODE_COLUMNS and isinstance(value, str) and STORED_CODE.fullmatch(value):
         return code_label(value)
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "Yes" if value else "No"
     if isinstance(value, datetime):
         return f"{_utc(value):%Y-%m-%d %H:%M}" if field in TIMESTAMP_COLUMNS else f"{value:%Y-%m-%d}"
@@ -175,7 +176,10 @@ def _people_column(field: str, column: pd.Series) -> pd.Series:
             return times.map(lambda v: "" if pd.isna(v) else f"{v:%Y-%m-%d %H:%M}")
         return column.map(lambda v: "" if pd.isna(v) else f"{v:%Y-%m-%d}")
     if column.dtype == object or pd.api.types.is_bool_dtype(column) or pd.api.types.is_string_dtype(column):
-        return column.map(lambda v: cell_text(field, v))
+        # each distinct value once: a registry's tables repeat a few codes and dates over thousands of rows
+        words = {value: cell_text(field, value) for value in column.dropna().unique()}
+        shown = column.map(words).astype(object)
+        return shown.where(shown.notna(), "")
     return column  # numbers: kept as numbers (they sort), a missing one shows blank (show_table)
 
 
@@ -195,6 +199,16 @@ def csv_for_people(frame: pd.DataFrame, labels: dict[str, str] | None = None) ->
     """A download meant for people (not for re-import): the table's headers and cell wording, with numbers
     unrounded (the screen rounds some for reading), and no text cell a spreadsheet would run as a formula."""
     return safe_frame(people_table(frame, labels)).to_csv(index=False)
+
+
+def download_for_people(button: str, frame: pd.DataFrame, *, file_name: str, labels: dict[str, str] | None = None,
+                        target=None, **options):
+    """A download button for csv_for_people(frame). The file is built when the button is clicked, not on
+    every rerun of the page."""
+    import streamlit as st
+
+    return (target or st).download_button(button, lambda: csv_for_people(frame, labels), file_name=file_name,
+                                          mime="text/csv", **options)
 
 
 def column_config(frame: pd.DataFrame, labels: dict[str, str] | None = None, **extra) -> dict:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
-from dashboard.labels import code_label, csv_for_people, reference_set_title, show_table, values_text
+from dashboard.labels import code_label, download_for_people, reference_set_title, show_table, values_text
 from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, references
@@ -31,7 +31,7 @@ def done(message: str, *clear_keys: str) -> None:
     saved_then_rerun("admin_notice", message, clear=clear_keys)
 
 
-def _change_user_form(account) -> None:
+def _change_user_form(account, admin: str) -> None:
     """The form of one account: its fields start at that account's values and belong to it alone (keyed by
     the username and a counter bumped after each apply), and only what the admin changed is applied."""
     name = account.username
@@ -45,13 +45,13 @@ def _change_user_form(account) -> None:
     changes = []
     try:
         if role != account.role:
-            auth.set_role(name, role, actor=user.username)
+            auth.set_role(name, role, actor=admin)
             changes.append(f"role {code_label(role).lower()}")
         if (state == "enabled") != account.active:
-            auth.set_active(name, state == "enabled", actor=user.username)
+            auth.set_active(name, state == "enabled", actor=admin)
             changes.append(state)
         if password:
-            auth.reset_password(name, password, actor=user.username)
+            auth.reset_password(name, password, actor=admin)
             changes.append("password reset")
     except auth.AccountError as error:
         st.error(plain(f"{error} Applied before the error: {', '.join(changes) or 'nothing'}."))
@@ -86,7 +86,7 @@ with users_tab:
         target = st.selectbox("User", [a.username for a in accounts], index=None, key="target_user",
                               placeholder="Choose the account to change")
         if target is not None:
-            _change_user_form(next(a for a in accounts if a.username == target))
+            _change_user_form(next(a for a in accounts if a.username == target), user.username)
 
 with trail_tab:
     filters = st.columns(5)
@@ -102,8 +102,7 @@ with trail_tab:
     show_table(trail.assign(before=trail["before"].map(values_text), after=trail["after"].map(values_text)),
                labels={"id": "Entry"})
     st.caption(f"{len(trail)} entries (newest first, at most 5,000 shown).")
-    st.download_button("Download audit trail CSV", csv_for_people(trail, labels={"id": "Entry"}),
-                       file_name="audit_trail.csv", mime="text/csv")
+    download_for_people("Download audit trail CSV", trail, labels={"id": "Entry"}, file_name="audit_trail.csv")
 
 with import_tab:
     import_upload(actor(user), "admin_import")

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.access import require_page
 from dashboard.cached import cohort_analysis
 from dashboard.charts import cumulative_incidence, incidence_vs_reference
-from dashboard.labels import csv_for_people, reference_set_title, show_table
+from dashboard.labels import download_for_people, reference_set_title, show_table
 from models.analysis import cohort
 from models.analysis.incidence import format_p
 from models.clinical import references
@@ -77,7 +77,7 @@ with st.expander("Every term and band in words"):
 
 shown = frame.drop(columns=["reading"]).assign(p_value=frame["p_value"].map(format_p))
 show_table(shown)
-st.download_button("Download CSV", csv_for_people(frame), file_name=f"incidence_{as_of}.csv", mime="text/csv")
+download_for_people("Download CSV", frame, file_name=f"incidence_{as_of}.csv")
 
 st.subheader("Time to first event")
 term = st.selectbox("CTCAE term", list(analysis.time_to_event), key="km_term")

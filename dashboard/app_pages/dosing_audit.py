@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
-from dashboard.labels import code_label, csv_for_people, field_label, show_table
+from dashboard.labels import code_label, download_for_people, field_label, show_table
 from dashboard.widgets import patient_picker, plain, saved_then_rerun, show_notice, show_problems
 from models.analysis import dose_audit
 from models.clinical import dose_rules
@@ -60,8 +60,8 @@ if search.strip():
     needle = search.strip().lower()
     view = view[view[["mrn", "term", "rule"]].apply(lambda r: needle in " ".join(r).lower(), axis=1)]
 show_table(view.drop(columns=["key", "patient_id"]))
-st.download_button("Download findings CSV", csv_for_people(view.drop(columns=["key", "patient_id"])),
-                   file_name=f"dosing_findings_{as_of}.csv", mime="text/csv")
+download_for_people("Download findings CSV", view.drop(columns=["key", "patient_id"]),
+                    file_name=f"dosing_findings_{as_of}.csv")
 
 reviewable = table[table["status"] != "compliant"]
 if not reviewable.empty:
@@ -110,8 +110,8 @@ show_table(intensity.drop(columns=["patient_id"]).sort_values("relative_dose_int
                field_label("relative_dose_intensity_pct"), min_value=0, max_value=100, format="%.0f%%")})
 st.caption("RDI = mg taken / (planned mg/day × days from start to the earlier of discontinuation and the "
            "analysis date); every-other-day dosing counts half.")
-st.download_button("Download dose intensity CSV", csv_for_people(intensity.drop(columns=["patient_id"])),
-                   file_name=f"dose_intensity_{as_of}.csv", mime="text/csv")
+download_for_people("Download dose intensity CSV", intensity.drop(columns=["patient_id"]),
+                    file_name=f"dose_intensity_{as_of}.csv")
 
 if user.role in records.WRITE_ROLES["dose_event"]:
     with st.expander("Record a dose change", icon=":material/medication:"):

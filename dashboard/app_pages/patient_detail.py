@@ -10,7 +10,7 @@ from dashboard.access import actor, require_page
 from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
-from dashboard.labels import csv_for_people, show_table
+from dashboard.labels import download_for_people, show_table
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown
 from dashboard.labels import code_label
@@ -72,9 +72,8 @@ for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_ta
     with tab:
         shown = frame.drop(columns=[c for c in ("patient_id", "mrn") if c in frame.columns])
         show_table(shown)
-        st.download_button(f"Download {name.replace('_', ' ')} CSV", csv_for_people(shown),
-                           file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", mime="text/csv",
-                           key=f"download_{name}")
+        download_for_people(f"Download {name.replace('_', ' ')} CSV", shown,
+                            file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", key=f"download_{name}")
 
 if user.role in records.WRITE_ROLES["dose_event"]:
     with st.expander("Record a dose change", icon=":material/medication:"):
