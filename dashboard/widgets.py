@@ -8,7 +8,7 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 def escape_markdown(text: object) -> str:
     """User-typed text shown inside Markdown (titles, captions) appears as typed, never as formatting."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+    return _break_bare_links(_MARKDOWN_SPECIALS.sub(r"\\\1", str(text)))
 
 
 # What Streamlit's Markdown acts on inside a line: emphasis, code, links and images, HTML, math, strike,
@@ -16,12 +16,23 @@ def escape_markdown(text: object) -> str:
 _INLINE_SPECIALS = re.compile(r"([\\`*_\[\]<>!$~|{}])|(:)(?=[A-Za-z/])|(?<=www)(\.)", re.IGNORECASE)
 
 
+# Bare links are found in the text after escapes are read, so escaping cannot stop them: an invisible word
+# joiner after the scheme, "www" or an address's "@" does (the text still reads as typed).
+_BARE_LINK = re.compile(r"(?i)\b(https?|ftp|mailto|www)(?=\\[:.])|(?<=[\w.+-])(@)(?=[\w-]+\\?\.)")
+WORD_JOINER = "\u2060"
+
+
+def _break_bare_links(escaped: str) -> str:
+    return _BARE_LINK.sub(lambda m: (m[1] or m[2]) + WORD_JOINER, escaped)
+
+
 def plain(text: object) -> str:
     """A message for st.success/st.error/st.caption that shows every character as typed: only what Markdown
-    would interpret is escaped, so ordinary text (MRNs, names, dates, "Saved: ...") reads the same in code and
-    on screen. Line breaks become spaces (a message is one line)."""
+    would interpret is escaped (and bare links broken), so ordinary text (MRNs, names, dates, "Saved: ...")
+    reads the same in code and on screen. Line breaks become spaces (a message is one line)."""
     one_line = " ".join(str(text).splitlines())
-    return _INLINE_SPECIALS.sub(lambda m: "\\" + next(g for g in m.groups() if g), one_line)
+    escaped = _INLINE_SPECIALS.sub(lambda m: "\\" + next(g for g in m.groups() if g), one_line)
+    return _break_bare_links(escaped)
 
 
 def saved_then_rerun(notice_key: str, message: str, *, fresh_form: str | None = None,

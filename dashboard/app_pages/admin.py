@@ -64,7 +64,8 @@ with users_tab:
     show_notice("admin_notice")
     accounts = auth.list_users()
     show_table(pd.DataFrame([a.__dict__ for a in accounts],
-                            columns=["username", "display_name", "role", "active", "locked_until", "created_at"]))
+                            columns=["username", "display_name", "role", "active", "locked_until", "created_at"]),
+               labels={"created_at": "Created (UTC)"})
     add, change = st.columns(2)
     with add.form("add_user", clear_on_submit=False):
         st.markdown("**Add a user**")

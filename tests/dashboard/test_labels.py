@@ -93,16 +93,18 @@ def test_a_username_typed_at_sign_in_never_runs_as_a_formula_in_the_audit_trail_
 
 
 @pytest.mark.parametrize(("typed", "escaped"), [
-    ("![x](http://host/track.png)", r"\!\[x\](http\://host/track.png)"),   # no remote image is fetched
+    ("![x](http://host/track.png)", "\\!\\[x\\](http\u2060\\://host/track.png)"),   # no remote image
     ("[text](url)", r"\[text\](url)"),                                   # no hidden link
     (":red[alert]", r"\:red\[alert\]"), ("$x^2$", r"\$x^2\$"),            # no colour, no maths
     (":material/home:", r"\:material/home:"),                             # no icon
-    ("see www.evil.example", r"see www\.evil.example"),                  # no bare link
-    ("https://evil.example/a", r"https\://evil.example/a"),
+    ("see www.evil.example", "see www\u2060\\.evil.example"),            # no bare link (a word joiner
+    ("https://evil.example/a", "https\u2060\\://evil.example/a"),         # breaks what escapes cannot)
+    ("ask nurse@evil.example", "ask nurse@\u2060evil.example"),
     ("**b** _i_ `c` <b>h</b> ~~s~~ | t |", r"\*\*b\*\* \_i\_ \`c\` \<b\>h\</b\> \~\~s\~\~ \| t \|"),
 ])
 def test_messages_show_user_text_as_typed(typed, escaped):
-    """plain() escapes exactly what Markdown would act on, so a message names user text as it was typed."""
+    """plain() escapes exactly what Markdown would act on, so a message names user text as it was typed (the
+    browser check found bare links are made from the text after escapes: a word joiner breaks them)."""
     from dashboard.widgets import plain
 
     assert plain(f"Saved: Fatigue grade 1 for {typed}, onset 2026-11-26.") == \

@@ -119,7 +119,8 @@ def test_user_typed_text_is_shown_as_typed_not_as_markdown(monkeypatch, db_url):
     app.session_state["user"] = SignedInUser("boss", shown, "nurse")
     app.run()
     caption = next(c.value for c in app.sidebar.caption if "Signed in as" in c.value)
-    assert r"\*\*Boss\*\* \[click\]\(http\://example\.invalid\)" in caption
+    # escaped, and the bare link broken by a word joiner (Markdown finds bare links after reading escapes)
+    assert r"\*\*Boss\*\* \[click\]\(http" + "\u2060" + r"\://example\.invalid\)" in caption
 
 
 def test_admin_filters_the_audit_trail_by_user_and_record_type(monkeypatch, demo_sqlite_url):
