@@ -8,7 +8,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import OperationalError
 
 from models.store.db import get_engine
-from models.store.tables import (AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient,
+from models.store.tables import (AdverseEvent, AuditEntry, DataVersion, DoseEvent, FindingReview, LabResult, Patient,
                                  TermOnsetSummary)
 
 ACTIVE = "active"
@@ -251,10 +251,10 @@ def start_doses(url: str | None = None) -> pd.DataFrame:
 
 
 def data_version(url: str | None = None) -> int:
-    """Changes with every write: each one appends an audit entry in its own transaction. Pages key their
-    caches on it, so a cached figure is never older than the last save."""
+    """Moves with every committed write of a record, in commit order (the counter of migration 0008). Pages
+    key their caches on it, so a cached figure is never older than the last save, on any app instance."""
     with get_engine(url).connect() as connection:
-        return int(connection.execute(select(func.max(AuditEntry.id))).scalar() or 0)
+        return int(connection.execute(select(DataVersion.version).where(DataVersion.id == 1)).scalar() or 0)
 
 
 def roster_events(url: str | None = None, *, as_of: date, since: date) -> pd.DataFrame:

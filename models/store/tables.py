@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timezone
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
 from models.clinical.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
@@ -198,6 +198,16 @@ class AppSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class DataVersion(SQLModel, table=True):
+    """One row whose counter the database bumps in every transaction that writes a record (migration 0008):
+    it moves in commit order, so caches keyed on it are never older than the last commit of any instance."""
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: int = Field(primary_key=True)
+    version: int = Field(sa_type=BigInteger)
 
 
 class FindingReview(ClinicalRecord, table=True):

@@ -344,3 +344,70 @@ def test_a_write_that_waits_past_the_busy_timeout_is_refused_clearly_and_leaves_
     assert records.get("patient", patient["id"], url=url)["version"] == 1
     assert queries.audit_count(url) == audits
     dispose_engine(url)
+
+
+def test_the_data_version_moves_in_commit_order_across_two_app_instances(db_url):
+    """Two engines stand for two app instances. Transaction A adds a patient and stays open while B adds one
+    and commits. Whatever a reader sees, one data version always means one set of committed rows: a cache
+    keyed on the version can never serve a page without a row committed later (with max(audit_entry.id) as
+    the version, A's commit added rows and left the version where B had put it)."""
+    from sqlalchemy import create_engine, text
+
+    from models.store.queries import data_version
+
+    def insert(connection, mrn: str) -> None:
+        connection.execute(text(
+            "INSERT INTO patient (mrn, name, treatment_start, planned_dose_mg, status, record_status, version, "
+            "created_by, created_at) VALUES (:mrn, 'P', '2026-01-05', 10, 'on_treatment', 'active', 1, 't', "
+            ":now)"), {"mrn": mrn, "now": "2026-01-05 09:00:00"})
+        connection.execute(text("INSERT INTO audit_entry (at, username, action, record_type) "
+                                "VALUES (:now, 't', 'create', 'patient')"), {"now": "2026-01-05 09:00:00"})
+
+    seen: dict[int, int] = {}
+
+    def look() -> None:
+        version, patients = data_version(db_url), _count(db_url, Patient)
+        assert seen.setdefault(version, patients) == patients, \
+            f"version {version} stands for {seen[version]} patients and for {patients}"
+
+    instance_a, instance_b = create_engine(db_url), create_engine(db_url)
+    try:
+        look()
+        first = instance_a.connect()
+        first_transaction = first.begin()
+        insert(first, "A-1")
+        look()
+
+        def commit_b() -> None:
+            with instance_b.begin() as second:
+                insert(second, "B-1")
+        second_writer = threading.Thread(target=commit_b)
+        second_writer.start()
+        second_writer.join(timeout=2)  # PostgreSQL: B commits now; SQLite: B waits for A's write lock
+        look()
+        first_transaction.commit()
+        first.close()
+        second_writer.join(timeout=30)
+        assert not second_writer.is_alive()
+        look()
+        assert _count(db_url, Patient) == 2
+    finally:
+        instance_a.dispose()
+        instance_b.dispose()
+
+
+def test_the_data_version_moves_with_records_and_not_with_sign_ins(db_url):
+    """A sign-in writes only to the audit trail: the pages' caches stay warm. Any record written moves it."""
+    from models import auth
+    from models.store.queries import data_version
+
+    auth.add_user("nora", "nurse", "correct horse battery staple", actor="t", url=db_url)
+    before = data_version(db_url)
+    assert auth.sign_in("nora", "correct horse battery staple", url=db_url).user is not None
+    assert data_version(db_url) == before
+    patient = records.create("patient", {"mrn": "V-1", "name": "Versioned", "treatment_start": START}, ADMIN,
+                             today=TODAY, url=db_url)
+    assert data_version(db_url) > before
+    moved = data_version(db_url)
+    records.update("patient", patient["id"], 1, {"notes": "changed"}, ADMIN, today=TODAY, url=db_url)
+    assert data_version(db_url) > moved
