@@ -1,26 +1,24 @@
-"""Local accounts: argon2 password hashes, roles, sign-in with lock-out, and their audit entries.
+"""Local accounts: argon2 password hashes, roles, sign-in with throttling, and their audit entries.
 
 Passwords are never logged, shown or stored in clear; only the argon2 hash is kept.
 """
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import select
 
 from models.clinical.vocabulary import ROLES
+from models.store import sign_in_throttle as throttle
 from models.store.db import read_session, write_session
 from models.store.tables import AuditEntry, User, utc_now
 
-MAX_FAILED_SIGN_INS = 5
-LOCK_OUT = timedelta(minutes=5)
 FAILED_SIGN_IN_DELAY_S = 0.5  # slows guessing; tests set it to 0
 MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 guessability score: 3 = "safely unguessable" for online guessing
@@ -36,9 +34,6 @@ WRONG_CREDENTIALS = "Unknown username or wrong password."
 _hasher = PasswordHasher()
 # Verified against for an unknown username, so it takes as long as a wrong password (no enumeration by time).
 _DUMMY_HASH = _hasher.hash("no account has this password")
-# Failures for usernames that do not exist, so they lock out exactly like real ones (no enumeration).
-_unknown_failures: dict[str, tuple[int, datetime]] = {}
-_unknown_lock = threading.Lock()
 
 
 class AccountError(ValueError):
@@ -64,7 +59,7 @@ class UserSummary:
     display_name: str
     role: str
     active: bool
-    locked_until: datetime | None
+    locked_until: datetime | None  # the username's sign-in wait, while it runs
     created_at: datetime
 
 
@@ -126,9 +121,9 @@ def _audit(session, actor: str, action: str, username: str, detail: dict | None 
         after=json.dumps(after) if after else None))
 
 
-def _summary(user: User) -> UserSummary:
-    return UserSummary(user.username, user.display_name, user.role, user.active, user.locked_until,
-                       user.created_at)
+def _summary(user: User, waits: dict[str, datetime] | None = None) -> UserSummary:
+    return UserSummary(user.username, user.display_name, user.role, user.active,
+                       (waits or {}).get(throttle.account_key(user.username)), user.created_at)
 
 
 def _public(user: User) -> dict:
@@ -154,8 +149,23 @@ def add_user(username: str, role: str, password: str, *, actor: str, display_nam
 
 
 def list_users(url: str | None = None) -> list[UserSummary]:
+    waits = {t.key: t.blocked_until for t in throttle.throttles(url, now=utc_now()) if t.blocked_until}
     with read_session(url) as session:
-        return [_summary(u) for u in session.exec(select(User).order_by(User.username)).all()]
+        return [_summary(u, waits) for u in session.exec(select(User).order_by(User.username)).all()]
+
+
+def sign_in_throttles(url: str | None = None) -> list[throttle.Throttle]:
+    return throttle.throttles(url, now=utc_now())
+
+
+def unlock(key: str, *, actor: str, url: str | None = None) -> bool:
+    """An administrator clears a username's or a client address's failed sign-ins (audited)."""
+    with write_session(url) as session:
+        cleared = throttle.clear(session.connection(), key)
+        if cleared:
+            kind, _, name = key.partition(":")
+            _audit(session, actor, "unlock", name, {"throttle": kind})
+        return cleared
 
 
 def user_count(url: str | None = None) -> int:
@@ -170,6 +180,7 @@ def _change(username: str, actor: str, url: str | None, action_detail: str, appl
             raise AccountError(f"No account named {username!r}.")
         before = _public(user)
         apply(user)
+        throttle.clear(session.connection(), throttle.account_key(username))  # an admin's change ends any wait
         _keep_an_admin(session, user, before)
         user.version += 1
         session.add(user)
@@ -199,7 +210,6 @@ def set_active(username: str, active: bool, *, actor: str, url: str | None = Non
 
     def apply(user: User) -> None:
         user.active = active
-        user.failed_sign_ins, user.locked_until = 0, None
     return _change(username, actor, url, "enabled" if active else "disabled", apply)
 
 
@@ -208,61 +218,50 @@ def reset_password(username: str, password: str, *, actor: str, url: str | None 
 
     def apply(user: User) -> None:
         user.password_hash = hash_password(password)
-        user.failed_sign_ins, user.locked_until = 0, None
     return _change(username, actor, url, "password reset", apply)
 
 
-def sign_in(username: str, password: str, *, url: str | None = None) -> SignInResult:
-    """Check a username and password; the same message for an unknown name and a wrong password."""
+def sign_in(username: str, password: str, *, client: str | None = None, url: str | None = None) -> SignInResult:
+    """Check a username and password from a client address. An unknown name and a wrong password get the
+    same message, take as long and are throttled alike (per username and per address, in the database)."""
     username = (username or "").strip()[:200]
     if not username.isprintable():  # a NUL byte would reach the database driver (PostgreSQL refuses it)
         username = username.encode("unicode_escape").decode("ascii")[:200]
+    attempt_keys = throttle.keys(username, client)
     now = utc_now()
     with read_session(url) as session:
-        user = session.exec(select(User.id, User.username, User.display_name, User.role, User.password_hash,
-                                   User.locked_until).where(User.username == username)).first() if username else None
-    if user is None:
-        _verify(_DUMMY_HASH, password)  # as slow as a real wrong password
-        message = _unknown_user_failure(username, now)
-        with write_session(url) as session:
-            session.add(AuditEntry(username=username[:64] or "(blank)", action="sign_in_failed",
-                                   record_type="user", detail=json.dumps({"reason": "wrong credentials"})))
-        result = SignInResult(None, message)
-    elif user.locked_until and _aware(user.locked_until) > now:
-        result = SignInResult(None, _locked_message(_aware(user.locked_until), now))
+        waiting = throttle.blocked_until(session.connection(), attempt_keys, now)
+        user = session.exec(select(User.id, User.username, User.display_name, User.role, User.password_hash)
+                            .where(User.username == username)).first() if username and not waiting else None
+    if waiting:
+        result = SignInResult(None, _wait_message(waiting, now))
     else:
-        # The slow hash check runs outside the transaction; the outcome is then counted under the row's lock
-        # (PostgreSQL FOR UPDATE, SQLite's write lock), so parallel guesses cannot all slip past the limit.
-        correct = _verify(user.password_hash, password)
+        # The slow hash check runs outside the transaction; the outcome is then judged under the throttle rows'
+        # locks (PostgreSQL FOR UPDATE, SQLite's write lock), so parallel guesses cannot slip past the limit.
+        correct = _verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
         with write_session(url) as session:
-            result = _count_attempt(session.connection(), user, correct, now)
+            result = _judge_attempt(session.connection(), user, username, correct, attempt_keys, now)
     if result.user is None and FAILED_SIGN_IN_DELAY_S:
         time.sleep(FAILED_SIGN_IN_DELAY_S)
     return result
 
 
-def _count_attempt(connection, user, correct: bool, now: datetime) -> SignInResult:
-    row = connection.execute(select(User.locked_until, User.active).where(User.id == user.id)
-                             .with_for_update()).first()
+def _judge_attempt(connection, user, username: str, correct: bool, attempt_keys: list[str],
+                   now: datetime) -> SignInResult:
     audit = AuditEntry.__table__.insert()
-    if row.locked_until and _aware(row.locked_until) > now:  # locked by a guess that finished first
-        return SignInResult(None, _locked_message(_aware(row.locked_until), now))
+    waiting = throttle.blocked_until(connection, attempt_keys, now, lock=True)
+    if waiting:  # a guess that finished first started a wait
+        return SignInResult(None, _wait_message(waiting, now))
     if not correct:
-        failed = connection.execute(update(User).where(User.id == user.id)
-                                    .values(failed_sign_ins=User.failed_sign_ins + 1)
-                                    .returning(User.failed_sign_ins)).scalar_one()
-        message = WRONG_CREDENTIALS
-        if failed >= MAX_FAILED_SIGN_INS:
-            locked_until = now + LOCK_OUT
-            connection.execute(update(User).where(User.id == user.id).values(locked_until=locked_until,
-                                                                             failed_sign_ins=0))
-            message = _locked_message(locked_until, now)
-        connection.execute(audit, _audit_row(user.username, "sign_in_failed", {"reason": "wrong credentials"}))
-        return SignInResult(None, message)
-    if not row.active:
+        waiting = throttle.count_failure(connection, attempt_keys, now)
+        connection.execute(audit, _audit_row(username[:64] or "(blank)", "sign_in_failed",
+                                             {"reason": "wrong credentials"}))
+        return SignInResult(None, _wait_message(waiting, now) if waiting else WRONG_CREDENTIALS)
+    active = connection.execute(select(User.active).where(User.id == user.id)).scalar_one()
+    if not active:
         connection.execute(audit, _audit_row(user.username, "sign_in_failed", {"reason": "account disabled"}))
         return SignInResult(None, "This account is disabled; ask an administrator.")
-    connection.execute(update(User).where(User.id == user.id).values(failed_sign_ins=0, locked_until=None))
+    throttle.clear(connection, attempt_keys[0])
     connection.execute(audit, _audit_row(user.username, "sign_in", None))
     return SignInResult(SignedInUser(user.username, user.display_name, user.role))
 
@@ -299,29 +298,11 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def _unknown_user_failure(username: str, now: datetime) -> str:
-    key = username.lower()
-    with _unknown_lock:
-        count, locked_until = _unknown_failures.get(key, (0, now))
-        if locked_until > now:
-            return _locked_message(locked_until, now)
-        count += 1
-        if count >= MAX_FAILED_SIGN_INS:
-            _unknown_failures[key] = (0, now + LOCK_OUT)
-            return _locked_message(now + LOCK_OUT, now)
-        _unknown_failures[key] = (count, now)
-    return WRONG_CREDENTIALS
-
-
-def _locked_message(locked_until: datetime, now: datetime) -> str:
-    minutes = max(1, round((locked_until - now).total_seconds() / 60))
-    return (f"Too many failed sign-ins for this username. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}, or ask an administrator.")
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def _wait_message(until: datetime, now: datetime) -> str:
+    seconds = max(1, round((until - now).total_seconds()))
+    wait = f"{seconds} seconds" if seconds < 90 else f"{round(seconds / 60)} minutes"
+    return (f"Too many failed sign-ins for this username or from this computer. Try again in {wait}, or ask "
+            "an administrator to unlock it.")
 
 
 def create_demo_users(session) -> None:

@@ -16,6 +16,7 @@ from models.clinical.vocabulary import ROLES
 from models.exchange import csv_export
 from models.settings import database_choice, masked_url
 from models.store import queries
+from models.store import sign_in_throttle as throttle
 from models.store.migrate import current_revision, head_revision
 
 CHANGE_FORM_COUNTER = "change_user_form_n"
@@ -60,6 +61,32 @@ def _change_user_form(account, admin: str) -> None:
                      fresh_form=CHANGE_FORM_COUNTER)
 
 
+def _sign_in_throttles(admin: str) -> None:
+    """Usernames and computers with failed sign-ins that still count; an admin can clear one."""
+    st.markdown("**Failed sign-ins**")
+    throttles = auth.sign_in_throttles()
+    if not throttles:
+        st.caption("No username or computer has failed sign-ins that still count.")
+        return
+    show_table(pd.DataFrame([{"throttled": "Username" if t.kind == "account" else "Computer (address)",
+                              "name": t.name, "failures": t.failures, "locked_until": t.blocked_until}
+                             for t in throttles]),
+               labels={"throttled": "Kind", "name": "Username or address", "failures": "Failures in a row"})
+    st.caption(f"After {throttle.FREE_FAILURES['account']} failures in a row for one username (or "
+               f"{throttle.FREE_FAILURES['client']} from one computer) each further failure waits twice as "
+               f"long, from {throttle.FIRST_WAIT.seconds} seconds to at most "
+               f"{throttle.LONGEST_WAIT.seconds // 60} minutes; a success or an hour without failures ends it.")
+    with st.form("unlock_sign_in"):
+        key = st.selectbox("Clear the failed sign-ins of", [t.key for t in throttles], index=None,
+                           format_func=lambda k: next(f"{'username' if t.kind == 'account' else 'computer'} "
+                                                      f"{t.name}" for t in throttles if t.key == k),
+                           placeholder="Choose a username or computer")
+        if st.form_submit_button("Clear failed sign-ins") and key is not None:
+            auth.unlock(key, actor=admin)
+            kind, _, name = key.partition(":")
+            done(f"Cleared the failed sign-ins of {'username' if kind == 'account' else 'computer'} {name}.")
+
+
 with users_tab:
     show_notice("admin_notice")
     accounts = auth.list_users()
@@ -88,6 +115,8 @@ with users_tab:
                               placeholder="Choose the account to change")
         if target is not None:
             _change_user_form(next(a for a in accounts if a.username == target), user.username)
+
+    _sign_in_throttles(user.username)
 
 with trail_tab:
     filters = st.columns(5)

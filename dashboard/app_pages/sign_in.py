@@ -26,7 +26,8 @@ with st.form("sign_in", enter_to_submit=True):
     submitted = st.form_submit_button("Sign in", type="primary")
 
 if submitted:
-    result = auth.sign_in(username, password)
+    # The browser's address as the server sees it (None on this computer); behind a proxy, the proxy's.
+    result = auth.sign_in(username, password, client=st.context.ip_address)
     if result.user is None:
         st.error(result.message, icon=":material/error:")
     else:

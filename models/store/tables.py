@@ -68,8 +68,6 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=20)
     password_hash: str | None = Field(default=None, max_length=255)
     active: bool = Field(default=True)
-    failed_sign_ins: int = Field(default=0)
-    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     version: int = Field(default=1)
 
@@ -198,6 +196,16 @@ class AppSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per username or client address and the wait they started (models/store/sign_in_throttle.py)."""
+    __tablename__ = "sign_in_throttle"
+
+    key: str = Field(primary_key=True, max_length=300)   # "account:<username>" or "client:<address>"
+    failures: int
+    last_failure_at: datetime = Field(sa_type=DateTime(timezone=True))
+    blocked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class DataVersion(SQLModel, table=True):

@@ -16,7 +16,8 @@ from models import auth
 from models.auth import AccountError, SignedInUser
 from models.settings import PROJECT_ROOT
 from models.store.db import dispose_engine, get_engine, read_session
-from models.store.tables import AuditEntry, User
+from models.store import sign_in_throttle as throttle
+from models.store.tables import AuditEntry, SignInThrottle, User
 from tests.conftest import DEMO_TODAY
 
 PASSWORD = "correct horse battery"
@@ -27,8 +28,6 @@ ADMIN = "ada"
 @pytest.fixture(autouse=True)
 def _fast_and_isolated_sign_ins(monkeypatch):
     monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
-    # Failures of unknown usernames are counted per process; start every test from none.
-    monkeypatch.setattr(auth, "_unknown_failures", {})
 
 
 def _audits(url: str, action: str | None = None) -> list[dict]:
@@ -146,7 +145,8 @@ def test_an_unknown_username_takes_as_long_as_a_wrong_password(db_url, monkeypat
     import time
 
     monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
-    monkeypatch.setattr(auth, "MAX_FAILED_SIGN_INS", 10_000)  # measure the check, not the lock-out
+    monkeypatch.setitem(throttle.FREE_FAILURES, throttle.ACCOUNT, 10_000)  # measure the check, not the wait
+    monkeypatch.setitem(throttle.FREE_FAILURES, throttle.CLIENT, 10_000)
     _add(db_url, "nora")
 
     def median_seconds(username: str) -> float:
@@ -192,42 +192,94 @@ def test_wrong_password_and_unknown_username_get_the_same_message(db_url):
     assert [e["username"] for e in failures] == ["nora", "nobody", "nora"]
     assert all(e["detail"] == {"reason": "wrong credentials"} for e in failures)
     assert _audits(db_url, "sign_in") == []
-    assert _user_row(db_url, "nora").failed_sign_ins == 2
+    assert {t.key: t.failures for t in auth.sign_in_throttles(db_url)} == {
+        "account:nora": 2, "account:nobody": 1, "client:unknown": 3}
 
 
-def test_repeated_failures_lock_the_account_even_for_the_right_password(db_url, monkeypatch):
+FREE = throttle.FREE_FAILURES[throttle.ACCOUNT]
+
+
+def _later(monkeypatch, seconds: float) -> None:
+    moment = auth.utc_now() + timedelta(seconds=seconds)
+    monkeypatch.setattr(auth, "utc_now", lambda: moment)
+
+
+def test_repeated_failures_make_the_username_wait_longer_each_time_even_for_the_right_password(db_url,
+                                                                                               monkeypatch):
     _add(db_url)
-    messages = [auth.sign_in("nora", f"guess-{n}", url=db_url).message for n in range(auth.MAX_FAILED_SIGN_INS)]
-    assert messages[:-1] == [auth.WRONG_CREDENTIALS] * (auth.MAX_FAILED_SIGN_INS - 1)
-    assert messages[-1].startswith("Too many failed sign-ins") and "5 minutes" in messages[-1]
-    locked = auth.sign_in("nora", PASSWORD, url=db_url)
-    assert locked.user is None and locked.message.startswith("Too many failed sign-ins")
+    messages = [auth.sign_in("nora", f"guess-{n}", client="10.0.0.7", url=db_url).message for n in range(FREE)]
+    assert messages[:-1] == [auth.WRONG_CREDENTIALS] * (FREE - 1)
+    assert messages[-1].startswith("Too many failed sign-ins") and "30 seconds" in messages[-1]
+    waiting = auth.sign_in("nora", PASSWORD, client="10.0.0.7", url=db_url)
+    assert waiting.user is None and waiting.message.startswith("Too many failed sign-ins")
+    assert auth.sign_in("nora", PASSWORD, client="10.0.0.8", url=db_url).user is None  # per username
     assert _audits(db_url, "sign_in") == []
     assert auth.list_users(db_url)[0].locked_until is not None
 
-    # The lock ends after LOCK_OUT.
-    later = auth.utc_now() + auth.LOCK_OUT + timedelta(seconds=5)
-    monkeypatch.setattr(auth, "utc_now", lambda: later)
+    # The wait ends by itself; the next failure waits twice as long.
+    _later(monkeypatch, 31)
+    assert "1 minutes" not in (again := auth.sign_in("nora", "guess-again", url=db_url).message)
+    assert "60 seconds" in again
+    _later(monkeypatch, 31 + 61)
     assert auth.sign_in("nora", PASSWORD, url=db_url).user is not None
     assert auth.list_users(db_url)[0].locked_until is None
+    assert "account:nora" not in {t.key for t in auth.sign_in_throttles(db_url)}  # cleared by the success
 
 
-def test_an_administrator_can_unlock_an_account(db_url):
+def test_the_wait_grows_exponentially_to_a_cap():
+    waits = [throttle.wait_after(throttle.ACCOUNT, n) for n in range(1, 16)]
+    assert waits[:FREE - 1] == [None] * (FREE - 1)
+    assert [w.total_seconds() for w in waits[FREE - 1:FREE + 4]] == [30, 60, 120, 240, 480]
+    assert waits[-1] == throttle.LONGEST_WAIT == timedelta(minutes=15)
+    assert throttle.wait_after(throttle.CLIENT, FREE) is None  # a shared ward computer is allowed more
+
+
+def test_a_client_address_that_guesses_many_usernames_waits(db_url):
+    client_free = throttle.FREE_FAILURES[throttle.CLIENT]
     _add(db_url)
-    for n in range(auth.MAX_FAILED_SIGN_INS):
-        auth.sign_in("nora", f"guess-{n}", url=db_url)
+    for n in range(client_free):
+        auth.sign_in(f"user{n}", "guess", client="192.0.2.9", url=db_url)
+    refused = auth.sign_in("nora", PASSWORD, client="192.0.2.9", url=db_url)
+    assert refused.user is None and refused.message.startswith("Too many failed sign-ins")
+    assert auth.sign_in("nora", PASSWORD, client="192.0.2.10", url=db_url).user is not None  # another computer
+
+
+def test_the_throttle_is_kept_in_the_database_not_in_the_process(db_url):
+    """A restart (a fresh engine) or a second app instance sees the same counts."""
+    for n in range(FREE):
+        auth.sign_in("ghost", f"guess-{n}", url=db_url)
+    dispose_engine(db_url)
+    assert auth.sign_in("GHOST", PASSWORD, url=db_url).message.startswith("Too many failed")  # any case
+    with read_session(db_url) as session:
+        assert session.get(SignInThrottle, "account:ghost").failures == FREE
+
+
+def test_an_administrator_can_unlock_a_username_or_an_address(db_url):
+    _add(db_url)
+    _add(db_url, ADMIN, "admin")
+    for n in range(FREE):
+        auth.sign_in("nora", f"guess-{n}", client="10.0.0.7", url=db_url)
     assert auth.sign_in("nora", PASSWORD, url=db_url).user is None
+    assert auth.unlock("account:nora", actor=ADMIN, url=db_url) is True
+    assert auth.sign_in("nora", PASSWORD, url=db_url).user is not None
+    assert auth.unlock("account:nora", actor=ADMIN, url=db_url) is False  # nothing left to clear
+    assert auth.unlock("client:10.0.0.7", actor=ADMIN, url=db_url) is True
+    unlocks = _audits(db_url, "unlock")
+    assert [(e["username"], e["detail"]) for e in unlocks] == [
+        (ADMIN, {"account": "nora", "throttle": "account"}), (ADMIN, {"account": "10.0.0.7", "throttle": "client"})]
+    # A password reset ends a wait too.
+    for n in range(FREE):
+        auth.sign_in("nora", f"guess-{n}", client="10.0.0.8", url=db_url)
     auth.reset_password("nora", OTHER_PASSWORD, actor=ADMIN, url=db_url)
     assert auth.sign_in("nora", OTHER_PASSWORD, url=db_url).user is not None
 
 
-def test_an_unknown_username_locks_out_like_a_real_one(db_url):
+def test_an_unknown_username_waits_like_a_real_one(db_url):
     _add(db_url)
-    real = [auth.sign_in("nora", f"guess-{n}", url=db_url).message for n in range(auth.MAX_FAILED_SIGN_INS + 1)]
-    ghost = [auth.sign_in("ghost", f"guess-{n}", url=db_url).message for n in range(auth.MAX_FAILED_SIGN_INS + 1)]
+    real = [auth.sign_in("nora", f"guess-{n}", client="a", url=db_url).message for n in range(FREE + 1)]
+    ghost = [auth.sign_in("ghost", f"guess-{n}", client="b", url=db_url).message for n in range(FREE + 1)]
     assert real == ghost  # nothing tells a real account from a made-up one
     assert ghost[-1].startswith("Too many failed") and ghost[0] == auth.WRONG_CREDENTIALS
-    assert auth.sign_in("Ghost", PASSWORD, url=db_url).message.startswith("Too many failed")  # any case
 
 
 def test_a_disabled_account_is_refused(db_url):
@@ -408,8 +460,7 @@ def test_parallel_wrong_guesses_lock_the_account_and_the_right_one_then_fails(db
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(pool.map(lambda i: auth.sign_in("nora", f"wrong guess {i}", url=db_url), range(30)))
     assert all(r.user is None for r in results)
-    assert sum("Too many failed sign-ins" in r.message for r in results) >= 30 - auth.MAX_FAILED_SIGN_INS
+    assert sum("Too many failed sign-ins" in r.message for r in results) >= 30 - FREE
     after = auth.sign_in("nora", PASSWORD, url=db_url)
     assert after.user is None and "Too many failed sign-ins" in after.message
-    row = _user_row(db_url, "nora")
-    assert row.locked_until is not None
+    assert auth.list_users(db_url)[0].locked_until is not None

@@ -224,3 +224,26 @@ def test_admin_change_form_belongs_to_the_chosen_user_and_applies_only_what_chan
         changes = [json.loads(e.detail)["change"] for e in session.exec(
             select(AuditEntry).where(AuditEntry.action == "update", AuditEntry.record_type == "user")).all()]
     assert changes == ["role", "disabled"], "only what the admin changed is applied and audited"
+
+
+def test_admin_sees_failed_sign_ins_and_clears_one(monkeypatch, db_url):
+    from models import auth
+    from models.store import sign_in_throttle as throttle
+
+    monkeypatch.setattr(auth, "FAILED_SIGN_IN_DELAY_S", 0)
+    auth.add_user("nora", "nurse", "long enough pw", actor="setup", url=db_url)
+    for n in range(throttle.FREE_FAILURES[throttle.ACCOUNT]):
+        auth.sign_in("nora", f"guess {n}", client="198.51.100.4", url=db_url)
+    app = open_app(monkeypatch, db_url, "app_pages/admin.py")
+    waits = next(e.value for e in app.dataframe if "Username or address" in e.value.columns)
+    assert dict(zip(waits["Username or address"], waits["Kind"])) == {
+        "nora": "Username", "198.51.100.4": "Computer (address)"}
+    assert list(waits["Failures in a row"]) == [5, 5]
+    assert list(waits["Locked until (UTC)"].str.len() > 10) == [True, False]  # a day and a time; the computer waits not
+    form_box = next(b for b in app.selectbox if b.label == "Clear the failed sign-ins of")
+    assert form_box.format_func("account:nora") == "username nora"
+    form_box.select("account:nora")
+    next(b for b in app.button if b.label == "Clear failed sign-ins").click().run()
+    assert not app.exception
+    assert any(s.value == "Cleared the failed sign-ins of username nora." for s in app.success)
+    assert auth.sign_in("nora", "long enough pw", url=db_url).user is not None
