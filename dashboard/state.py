@@ -13,6 +13,7 @@ from models.demo import is_demo_database
 from models.settings import DatabaseChoice, database_choice, masked_url
 from models.startup import prepare_database
 from models.store.db import DatabaseUnavailableError, database_problem
+from models.store.migrate import SchemaNeedsOwner
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def ensure_database() -> DatabaseStatus:
         return _prepare(choice)
     except OperationalError as error:
         st.error(database_problem(error), icon=":material/cloud_off:")
+    except SchemaNeedsOwner as error:
+        st.error(str(error), icon=":material/update:")
     except ReferenceDataError as error:
         st.error(f"A reference data file is malformed, so ToxWatch will not start: {error}",
                  icon=":material/error:")

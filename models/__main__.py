@@ -14,6 +14,17 @@ def _cmd_init(args) -> int:
     changed = upgrade_to_head(args.database_url)
     state = "upgraded to" if changed else "already at"
     print(f"Schema {state} revision {head_revision()} ({masked_url(database_url(args.database_url))}).")
+    if args.app_role:
+        from models.store.app_role import AppRoleError, ensure_app_role
+
+        try:
+            report = ensure_app_role(args.database_url, args.app_role, _read_password)
+        except AppRoleError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"App role {report.role} {'created' if report.created else 'checked'}: it may read, add and change "
+              f"records in {report.tables} tables, and owns nothing (no DELETE of records, no TRUNCATE, no schema "
+              "changes). Run the app with this role in its database URL.")
     return 0
 
 
@@ -164,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create or upgrade the schema (idempotent)")
+    init.add_argument("--app-role", metavar="NAME",
+                      help="PostgreSQL: create (password from a prompt or stdin) or check the role the app runs "
+                           "as, and grant it only what the app needs")
     init.set_defaults(handler=_cmd_init)
 
     seed = commands.add_parser("seed-demo", help="fill an empty database with a synthetic demo cohort")

@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from models.settings import database_url
 from models.store.db import get_engine, write_session
@@ -26,15 +27,32 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def _may_change_schema(url: str | None) -> bool:
+    with get_engine(url).connect() as connection:
+        if connection.dialect.name != "postgresql":
+            return True
+        return bool(connection.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())
+
+
 def current_revision(url: str | None = None) -> str | None:
     with get_engine(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class SchemaNeedsOwner(RuntimeError):
+    """The schema is behind and the connected role may not change it (the app role on PostgreSQL)."""
+
+
 def upgrade_to_head(url: str | None = None) -> bool:
     """Bring the schema to the newest revision. Returns True when something was applied."""
-    if current_revision(url) == head_revision():
+    current = current_revision(url)
+    if current == head_revision():
         return False
+    if not _may_change_schema(url):
+        raise SchemaNeedsOwner(
+            f"The database schema is at revision {current or 'none'} and this version of ToxWatch needs "
+            f"{head_revision()}. The app's role may not change the schema: run `python -m models init` with the "
+            "database owner's URL, then start the app again.")
     config = alembic_config(url)
     # Two app processes may start at once: serialise them (BEGIN IMMEDIATE on SQLite, an advisory
     # lock on PostgreSQL) and look again under the lock.
