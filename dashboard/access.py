@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from models.auth import SignedInUser, current_account, record_sign_out
 from models.store.db import DatabaseUnavailableError
-from models.settings import idle_timeout_minutes
+from models.settings import client_address_header, idle_timeout_minutes
 from models.store.records import Actor
 
 PAGE_ROLES = {  # admin may open every page
@@ -23,6 +23,12 @@ PAGE_ROLES = {  # admin may open every page
     "admin": (),
 }
 USER_KEY, ACTIVITY_KEY, NOTICE_KEY = "user", "last_activity", "sign_in_notice"
+PAGE_KEY, KEPT_KEY, RESUME_KEY = "current_page", "kept_entries", "resume_page"
+# Keys of the entry forms' fields (and their forms' counters, "..._form_n"): what a user typed, kept through an
+# idle sign-out and given back to the same user after sign-in. Buttons and uploads are not in this list: their
+# state cannot be set, only clicked.
+ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "event_action_", "log_",
+                      "undo_reason", "review_", "verify_choice", "new_")
 
 
 def may_open(role: str, page: str) -> bool:
@@ -35,11 +41,13 @@ def current_user() -> SignedInUser | None:
     if not isinstance(user, SignedInUser):
         return None
     now = time.time()
-    last = st.session_state.get(ACTIVITY_KEY, now)
     minutes = idle_timeout_minutes()
-    if now - last > minutes * 60:
-        sign_out(f"Signed out after {minutes:g} minutes without activity. Sign in again to continue.",
-                 reason="idle timeout")
+    if idle_expired(now):
+        kept = sign_out(f"Signed out after {minutes:g} minutes without activity. Sign in again to continue.",
+                        reason="idle timeout", keep_entries=True)
+        if kept:
+            st.session_state[NOTICE_KEY] += (f" What you had typed is kept, not saved: sign in again as "
+                                             f"{user.username} to get it back.")
         return None
     st.session_state[ACTIVITY_KEY] = now
     # The account may have been disabled or given another role since sign-in: act on it at once. While the
@@ -56,20 +64,49 @@ def current_user() -> SignedInUser | None:
     return account
 
 
+def client_address() -> str | None:
+    """The browser's address for sign-in throttling: the proxy's header when one is configured, else the address
+    the server sees (None on this computer)."""
+    header = client_address_header()
+    if header and (forwarded := st.context.headers.get(header)):
+        return forwarded.split(",")[0].strip()[:100] or None
+    return st.context.ip_address
+
+
+def idle_expired(now: float | None = None) -> bool:
+    """True once the signed-in session has had no activity for longer than the idle timeout."""
+    now = time.time() if now is None else now
+    return now - st.session_state.get(ACTIVITY_KEY, now) > idle_timeout_minutes() * 60
+
+
 def sign_in_as(user: SignedInUser) -> None:
+    """Start the session; entries kept from this user's idle sign-out come back (another user's are dropped)."""
+    kept = st.session_state.pop(KEPT_KEY, None)
+    st.session_state.pop(NOTICE_KEY, None)
+    if kept and kept["username"] == user.username:
+        st.session_state.update(kept["entries"])
+        if kept["page"]:
+            st.session_state[RESUME_KEY] = kept["page"]
     st.session_state[USER_KEY] = user
     st.session_state[ACTIVITY_KEY] = time.time()
-    st.session_state.pop(NOTICE_KEY, None)
 
 
-def sign_out(notice: str | None = None, *, reason: str = "signed out") -> None:
+def sign_out(notice: str | None = None, *, reason: str = "signed out", keep_entries: bool = False) -> bool:
+    """Forget the session. With keep_entries (an idle time-out) the entry fields' values and the page are kept
+    aside for the same user's next sign-in; returns True when there were any."""
     user = st.session_state.get(USER_KEY)
+    entries = {key: value for key, value in st.session_state.items()
+               if key.startswith(ENTRY_KEY_PREFIXES) or (key.endswith("_form_n") and isinstance(value, int))}
+    page = st.session_state.get(PAGE_KEY)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if isinstance(user, SignedInUser):
         record_sign_out(user.username, reason)
+        if keep_entries and entries:
+            st.session_state[KEPT_KEY] = {"username": user.username, "entries": entries, "page": page}
     if notice:
         st.session_state[NOTICE_KEY] = notice
+    return bool(keep_entries and entries and isinstance(user, SignedInUser))
 
 
 def require_page(page: str) -> SignedInUser:

@@ -12,7 +12,8 @@ if str(PROJECT_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
-from dashboard.access import current_user, may_open, sign_out  # noqa: E402
+from dashboard.access import PAGE_KEY, RESUME_KEY, current_user, may_open, sign_out  # noqa: E402
+from dashboard.idle_lock import watch_idle  # noqa: E402
 from models.store.db import database_problem  # noqa: E402
 from dashboard.state import ensure_database, take_first_run_message  # noqa: E402
 from dashboard.widgets import escape_markdown  # noqa: E402
@@ -44,6 +45,12 @@ else:
                 path, title=title, icon=icon, visibility="visible" if section else "hidden",
                 default=key == HOME_PAGE[user.role] and section is not None))
     page = st.navigation(menu)
+    # Back to the page an idle sign-out left, with what was typed there (dashboard/access.py).
+    resume = st.session_state.pop(RESUME_KEY, None)
+    target = next((p for pages in menu.values() for p in pages if p.url_path == resume), None)
+    if target is not None and resume != page.url_path:
+        st.switch_page(target)
+    st.session_state[PAGE_KEY] = page.url_path
     with st.sidebar:
         st.markdown("**ToxWatch** · everolimus toxicity monitor")
         st.caption(f"Signed in as {escape_markdown(user.display_name)} ({user.role})")
@@ -53,6 +60,8 @@ else:
             sign_out("You are signed out.")
             st.rerun()
 
+if user is not None:
+    watch_idle(user)
 if first_run := take_first_run_message(status):
     st.success(first_run, icon=":material/database:")
 try:

@@ -51,6 +51,17 @@ def idle_timeout_minutes() -> float:
     return minutes
 
 
+CLIENT_ADDRESS_HEADER_ENV = "TOXWATCH_CLIENT_ADDRESS_HEADER"
+
+
+def client_address_header() -> str | None:
+    """Behind a reverse proxy every browser comes from the proxy's address: name the header in which the proxy
+    passes the browser's own (e.g. X-Forwarded-For), so sign-in throttling tells computers apart. Unset: the
+    address the server sees. Only set it when the proxy always writes that header (a browser could forge it)."""
+    value = os.environ.get(CLIENT_ADDRESS_HEADER_ENV) or _secret("client_address_header")
+    return str(value).strip() or None if value else None
+
+
 @dataclass(frozen=True)
 class DatabaseChoice:
     url: str

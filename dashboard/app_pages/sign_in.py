@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.access import NOTICE_KEY, sign_in_as
+from dashboard.access import NOTICE_KEY, client_address, sign_in_as
 from dashboard.state import ensure_database
 from models import auth
 from models.demo import demo_accounts_exist
@@ -26,8 +26,7 @@ with st.form("sign_in", enter_to_submit=True):
     submitted = st.form_submit_button("Sign in", type="primary")
 
 if submitted:
-    # The browser's address as the server sees it (None on this computer); behind a proxy, the proxy's.
-    result = auth.sign_in(username, password, client=st.context.ip_address)
+    result = auth.sign_in(username, password, client=client_address())
     if result.user is None:
         st.error(result.message, icon=":material/error:")
     else:

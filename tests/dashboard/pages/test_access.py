@@ -181,3 +181,38 @@ def test_a_sign_in_attempt_by_a_disabled_account_is_in_the_audit_trail(db_url):
     assert auth.sign_in("nora", "a long enough passphrase", url=db_url).user is None
     trail = queries.audit_trail(db_url, username="nora")
     assert list(trail["action"])[:1] == ["sign_in_failed"] and "account disabled" in trail["detail"].iloc[0]
+
+
+def test_a_form_sent_after_the_idle_timeout_saves_nothing_and_comes_back_to_the_same_user(monkeypatch, db_url):
+    """The nurse's form reaches the server after the timeout (Enter behind the lock, or a click just before
+    the browser hid the page): the session is signed out, nothing is saved, and the same user's next sign-in
+    brings back the page with what was typed. Another user signing in on that browser gets none of it."""
+    from tests.dashboard.pages.test_pages import signed_in_account
+
+    monkeypatch.setenv(settings.IDLE_TIMEOUT_ENV, "30")
+    for role in ("admin", "nurse"):
+        signed_in_account(db_url, role)
+    app = new_app(monkeypatch, db_url)
+    app.session_state["user"] = auth.current_account("admin", url=db_url)
+    app.run()
+    app.switch_page("app_pages/admin.py").run()
+    app.text_input(key="new_username").input("typed-before-timeout")
+    app.text_input(key="new_display_name").input("Typed Name")
+    app.session_state["last_activity"] = time.time() - 31 * 60
+    next(b for b in app.button if b.label == "Add user").click().run()
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    assert any("What you had typed is kept, not saved: sign in again as admin" in i.value for i in app.info)
+    assert "typed-before-timeout" not in {u.username for u in auth.list_users(db_url)}
+
+    sign_in(app, "admin", "a long enough passphrase")
+    assert [t.value for t in app.title] == ["Admin"], "back on the page the time-out left"
+    assert app.text_input(key="new_username").value == "typed-before-timeout"
+    assert app.text_input(key="new_display_name").value == "Typed Name"
+    assert "typed-before-timeout" not in {u.username for u in auth.list_users(db_url)}
+
+    # Someone else on the same browser: the kept entries are dropped, not shown to them.
+    app.session_state["last_activity"] = time.time() - 31 * 60
+    app.run()
+    sign_in(app, "nurse", "a long enough passphrase")
+    assert [t.value for t in app.title] == ["Log adverse event"]
+    assert "new_username" not in app.session_state and "kept_entries" not in app.session_state
