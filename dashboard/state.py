@@ -14,6 +14,7 @@ from models.settings import DatabaseChoice, database_choice, masked_url
 from models.startup import prepare_database
 from models.store.db import DatabaseUnavailableError, database_problem
 from models.store.migrate import SchemaNeedsOwner
+from dashboard.widgets import plain
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,12 @@ def ensure_database() -> DatabaseStatus:
     except SchemaNeedsOwner as error:
         st.error(str(error), icon=":material/update:")
     except ReferenceDataError as error:
-        st.error(f"A reference data file is malformed, so ToxWatch will not start: {error}",
+        st.error(plain(f"A reference data file is malformed, so ToxWatch will not start: {error}"),
                  icon=":material/error:")
     except (DatabaseUnavailableError, OSError) as error:
-        st.error(f"The database cannot be reached: {error}", icon=":material/error:")
+        st.error(plain(f"The database cannot be reached: {error}"), icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - any driver error must reach the user as a message
-        st.error(f"The database at {masked_url(url)} could not be prepared: {type(error).__name__}: {error}",
+        st.error(plain(f"The database at {masked_url(url)} could not be prepared: {type(error).__name__}: {error}"),
                  icon=":material/error:")
     st.stop()
 

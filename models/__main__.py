@@ -14,6 +14,13 @@ def _cmd_init(args) -> int:
     changed = upgrade_to_head(args.database_url)
     state = "upgraded to" if changed else "already at"
     print(f"Schema {state} revision {head_revision()} ({masked_url(database_url(args.database_url))}).")
+    from models.store import summary
+    from models.store.db import write_session
+
+    with write_session(args.database_url) as session:
+        if differing := summary.repair(session):
+            print(f"The onset summary differed from the adverse events in {differing} rows (changed outside the "
+                  "app); rebuilt it from the events.")
     if args.app_role:
         from models.store.app_role import AppRoleError, ensure_app_role
 

@@ -20,6 +20,10 @@ from models.store import sign_in_throttle as throttle
 from models.store.migrate import current_revision, head_revision
 
 CHANGE_FORM_COUNTER = "change_user_form_n"
+THROTTLE_RULE = (f"After {throttle.FREE_FAILURES['account']} failures in a row for one username (or "
+                 f"{throttle.FREE_FAILURES['client']} from one computer) each further failure waits twice as long, "
+                 f"from {throttle.FIRST_WAIT.seconds} seconds to at most {throttle.LONGEST_WAIT.seconds // 60} "
+                 "minutes; a success or an hour without failures ends it.")
 
 user = require_page("admin")
 st.title("Admin")
@@ -41,7 +45,7 @@ def _change_user_form(account, admin: str) -> None:
         state = st.radio("Account", ("enabled", "disabled"), index=0 if account.active else 1, horizontal=True,
                          format_func=code_label)
         password = st.text_input("New password (leave empty to keep)", type="password")
-        if not st.form_submit_button(f"Apply changes to {name}"):
+        if not st.form_submit_button(plain(f"Apply changes to {name}")):  # a_b_ would read as emphasis
             return
     changes = []
     try:
@@ -72,10 +76,7 @@ def _sign_in_throttles(admin: str) -> None:
                               "name": t.name, "failures": t.failures, "locked_until": t.blocked_until}
                              for t in throttles]),
                labels={"throttled": "Kind", "name": "Username or address", "failures": "Failures in a row"})
-    st.caption(f"After {throttle.FREE_FAILURES['account']} failures in a row for one username (or "
-               f"{throttle.FREE_FAILURES['client']} from one computer) each further failure waits twice as "
-               f"long, from {throttle.FIRST_WAIT.seconds} seconds to at most "
-               f"{throttle.LONGEST_WAIT.seconds // 60} minutes; a success or an hour without failures ends it.")
+    st.caption(THROTTLE_RULE)
     with st.form("unlock_sign_in"):
         key = st.selectbox("Clear the failed sign-ins of", [t.key for t in throttles], index=None,
                            format_func=lambda k: next(f"{'username' if t.kind == 'account' else 'computer'} "

@@ -120,6 +120,21 @@ def rebuild(session) -> None:
     session.execute(insert(_SUMMARY).from_select(_COLUMNS, _aggregate(dialect)))
 
 
+def repair(session) -> int:
+    """The summary's guard: it holds no record of its own, only what follows from the events, so `init`
+    compares it with a fresh aggregate and rebuilds it when a row was changed outside the write path (a
+    REPLACE on SQLite, an owner's statement on PostgreSQL). Returns how many rows differed."""
+    connection = session.connection()
+    fresh = _aggregate(connection.dialect.name).subquery()
+    stored = select(*[_SUMMARY.c[name] for name in _COLUMNS])
+    expected = select(*fresh.c)
+    differing = sum(connection.execute(select(func.count()).select_from(difference.subquery())).scalar_one()
+                    for difference in (stored.except_(expected), expected.except_(stored)))
+    if differing:
+        rebuild(session)
+    return differing
+
+
 def cohort_counts(connection, as_of) -> tuple[int, dict[int, dict[str, int]]]:
     """(exposed patients, {grade: {term: patients}}) for grades 1, 2 and 3: treatment-emergent first onsets
     on or before the analysis date and no later than 30 days after the first discontinuation.

@@ -228,3 +228,31 @@ def test_entered_in_error_and_a_new_event_at_the_same_moment_leave_the_summary_e
     assert not other.is_alive() and errors == []
     assert_summary_matches(db_url)
     assert set(counted_until(db_url).values()) == {None}
+
+
+def test_init_finds_a_summary_row_changed_outside_the_app_and_rebuilds_it(db_url):
+    """The summary is derived: a row rewritten behind the write path is found by `init` and put right."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from models.settings import PROJECT_ROOT
+    from models.store.db import get_engine
+
+    patient = records.create("patient", {"mrn": "SUM-1", "name": "Summary", "treatment_start": date(2026, 1, 5)},
+                             NURSE, url=db_url)
+    records.create("adverse_event", {"patient_id": patient["id"], "term": "Fatigue", "grade": 3,
+                                     "onset_date": date(2026, 2, 1)}, NURSE, url=db_url)
+    with get_engine(db_url).begin() as connection:
+        before = connection.execute(text("SELECT worst_grade FROM term_onset_summary")).scalar_one()
+        connection.execute(text("UPDATE term_onset_summary SET worst_grade = 1, first_onset_grade_3 = NULL"))
+    run = subprocess.run([sys.executable, "-m", "models", "--database-url", db_url, "init"], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "differed from the adverse events in 2 rows" in run.stdout
+    with get_engine(db_url).connect() as connection:
+        assert connection.execute(text("SELECT worst_grade FROM term_onset_summary")).scalar_one() == before == 3
+    again = subprocess.run([sys.executable, "-m", "models", "--database-url", db_url, "init"], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert "differed" not in again.stdout

@@ -247,3 +247,13 @@ def test_admin_sees_failed_sign_ins_and_clears_one(monkeypatch, db_url):
     assert not app.exception
     assert any(s.value == "Cleared the failed sign-ins of username nora." for s in app.success)
     assert auth.sign_in("nora", "long enough pw", url=db_url).user is not None
+
+
+def test_a_username_in_a_button_label_is_shown_as_typed(monkeypatch, db_url):
+    """Button labels are Markdown: "a_b_" would show as an italic "b"."""
+    from models import auth
+
+    auth.add_user("a_b_", "nurse", "long enough pw", actor="setup", url=db_url)
+    app = open_app(monkeypatch, db_url, "app_pages/admin.py")
+    app.selectbox(key="target_user").select("a_b_").run()
+    assert any(b.label == r"Apply changes to a\_b\_" for b in app.button), [b.label for b in app.button]
