@@ -77,6 +77,8 @@ class Patient(ClinicalRecord, table=True):
         CheckConstraint(sql_in("status", PATIENT_STATUSES), name="status"),
         CheckConstraint("planned_dose_mg > 0 AND planned_dose_mg <= 20", name="planned_dose_range"),
         *_clinical_checks(),
+        # MRNs differing only in case are one patient, also when two users register them at once (0010).
+        Index("uq_patient_mrn_folded", text("lower(mrn)"), unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)

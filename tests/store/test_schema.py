@@ -237,3 +237,15 @@ def test_the_database_refuses_to_delete_a_finding_review(db_url):
             session.execute(text("DELETE FROM finding_review"))
     with get_engine(db_url).connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM finding_review")).scalar_one() == 1
+
+
+def test_the_database_refuses_an_mrn_that_differs_only_in_case(db_url):
+    """The last line behind the write path's look-alike check, for two registrations at the same moment."""
+    insert = text("INSERT INTO patient (mrn, name, treatment_start, planned_dose_mg, status, record_status, "
+                  "version, created_by, created_at) VALUES (:mrn, 'P', '2026-01-05', 10, 'on_treatment', "
+                  "'active', 1, 't', '2026-01-05 09:00:00')")
+    with get_engine(db_url).begin() as connection:
+        connection.execute(insert, {"mrn": "RACE-1"})
+    with pytest.raises(IntegrityError) as refused, get_engine(db_url).begin() as connection:
+        connection.execute(insert, {"mrn": "race-1"})
+    assert "uq_patient_mrn_folded" in str(refused.value.orig)
