@@ -30,8 +30,8 @@ def _cmd_init(args) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         print(f"App role {report.role} {'created' if report.created else 'checked'}: it may read, add and change "
-              f"records in {report.tables} tables, and owns nothing (no DELETE of records, no TRUNCATE, no schema "
-              "changes). Run the app with this role in its database URL.")
+              f"records in {report.tables} tables, and owns nothing (it cannot remove records, "
+              "empty a table or change the schema). Run the app with this role in its database URL.")
     return 0
 
 
