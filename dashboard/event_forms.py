@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.labels import code_label, show_table
-from dashboard.widgets import escape_markdown, plain, saved_then_rerun, show_notice, show_problems, term_label
+from dashboard.widgets import (date_field, escape_markdown, plain, read_dates, saved_then_rerun, show_notice,
+                               show_problems, term_label)
 from models.clinical import ctcae
 from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS
 from models.store import queries, records
@@ -18,7 +19,6 @@ LAST_SAVED = "last_saved_event"
 NOTICE = "event_notice"
 CHOSEN = "event_choice"              # the record acted on below the form
 OPENED_VERSIONS = "opened_event_versions"  # the version each record had when the user opened it
-EARLIEST = date(2000, 1, 1)
 
 
 def prefill_event(term: str, grade: int, onset: date, source: str = "lab") -> None:
@@ -42,16 +42,14 @@ def event_form(patient: dict, who: records.Actor) -> None:
     term = st.selectbox("CTCAE term", ctcae.ordered_terms(), key="event_term", format_func=term_label,
                         help="BOLERO-2 toxicities first; synonyms such as Stomatitis are listed with their term.")
     n = st.session_state.setdefault(FORM_COUNTER, 0)
-    today = date.today()
     with st.form(f"event_form_{n}", enter_to_submit=True):
-        grade = _grade_radio("CTCAE v5 grade", term, f"ev_grade_{n}", prefill.get("grade"))
+        # Keyed by the term: another term starts with no grade chosen (a grade 4 must not carry over).
+        grade = _grade_radio("CTCAE v5 grade", term, f"ev_grade_{n}_{term}",
+                             prefill.get("grade") if prefill.get("term") == term else None)
         first, second, third = st.columns(3)
-        onset = first.date_input("Onset", value=prefill.get("onset", today), min_value=EARLIEST, max_value=today,
-                                 key=f"ev_onset_{n}", format="YYYY-MM-DD")
-        resolved = second.date_input("Resolved (empty while ongoing)", value=None, min_value=EARLIEST,
-                                     max_value=today, key=f"ev_resolved_{n}", format="YYYY-MM-DD")
-        death = third.date_input("Date of death (grade 5 only)", value=None, min_value=EARLIEST,
-                                 max_value=today, key=f"ev_death_{n}", format="YYYY-MM-DD")
+        onset = date_field("Onset", f"ev_onset_{n}", value=prefill.get("onset", date.today()), target=first)
+        resolved = date_field("Resolved (empty while ongoing)", f"ev_resolved_{n}", target=second)
+        death = date_field("Date of death (grade 5 only)", f"ev_death_{n}", target=third)
         first, second = st.columns(2)
         attribution = first.selectbox("Attribution to everolimus", ATTRIBUTIONS, index=None,
                                       format_func=code_label, key=f"ev_attribution_{n}")
@@ -64,11 +62,14 @@ def event_form(patient: dict, who: records.Actor) -> None:
         submitted = st.form_submit_button("Save event", type="primary", icon=":material/save:")
     if not submitted:
         return
+    dates = read_dates({"onset_date": ("Onset", onset, True),
+                        "resolved_date": ("Resolved", resolved, False),
+                        "death_date": ("Date of death", death, False)})
     if grade is None:
         st.error("Choose a CTCAE grade.", icon=":material/error:")
+    if grade is None or dates is None:
         return
-    values = {"patient_id": patient["id"], "term": term, "grade": grade, "onset_date": onset,
-              "resolved_date": resolved, "death_date": death, "serious": serious, "attribution": attribution,
+    values = {"patient_id": patient["id"], "term": term, "grade": grade, **dates, "serious": serious, "attribution": attribution,
               "action_taken": action, "baseline": baseline, "notes": notes,
               "source": prefill.get("source", "reported")}
     try:
@@ -79,21 +80,26 @@ def event_form(patient: dict, who: records.Actor) -> None:
     except records.RecordError as error:
         show_problems(error)
     else:
-        st.session_state[LAST_SAVED] = {**saved, "mrn": patient["mrn"]}
+        st.session_state[LAST_SAVED] = {**saved, "mrn": patient["mrn"], "name": patient["name"]}
         st.session_state[FORM_COUNTER] = n + 1
         st.session_state.pop(PREFILL, None)
         st.rerun()
 
 
-def saved_event_notice(who: records.Actor) -> None:
-    """The event just saved, with its undo path (entered in error, with a reason)."""
+def saved_event_notice(patient: dict, who: records.Actor) -> None:
+    """The event just saved, with its undo path (entered in error, with a reason). Both belong to that
+    patient's record: they name it, and go as soon as another patient is chosen."""
     show_notice(NOTICE)
     saved = st.session_state.get(LAST_SAVED)
     if not saved:
         return
-    st.success(plain(f"Saved: {saved['term']} grade {saved['grade']} for {saved['mrn']}, onset "
-                     f"{saved['onset_date']}."), icon=":material/check_circle:")
-    with st.expander("Undo: mark this event entered in error"):
+    if saved["patient_id"] != patient["id"]:
+        st.session_state.pop(LAST_SAVED, None)
+        st.session_state.pop("undo_reason", None)
+        return
+    st.success(plain(f"Saved for {saved['mrn']} ({saved['name']}): {saved['term']} grade {saved['grade']}, "
+                     f"onset {saved['onset_date']}."), icon=":material/check_circle:")
+    with st.expander(plain(f"Undo: mark this {saved['term']} record of {saved['mrn']} entered in error")):
         reason = st.text_input("Reason", key="undo_reason", placeholder="e.g. wrong patient")
         if st.button("Mark entered in error", key="undo_saved"):
             _mark_in_error(saved["id"], saved["version"], reason, who)
@@ -116,9 +122,15 @@ def _opened_version(row) -> int:
     return opened.setdefault(int(row.id), int(row.version))
 
 
-def _after_write(event_id: int, message: str) -> None:
+def _after_write(event_id: int, message: str, *, then_choose: int | None = None) -> None:
+    """After a change of a record: a fresh list (new labels), the saved-event banner gone (its record and
+    version have moved on, so its Undo would be refused as "changed by" the user), and `then_choose` open."""
     st.session_state.get(OPENED_VERSIONS, {}).pop(event_id, None)
-    saved_then_rerun(NOTICE, message, clear=(CHOSEN,))  # CHOSEN's label would keep showing the old grade
+    st.session_state.pop(LAST_SAVED, None)
+    st.session_state.pop(CHOSEN, None)
+    if then_choose is not None:
+        st.session_state[CHOSEN] = then_choose
+    saved_then_rerun(NOTICE, message)
 
 
 def event_actions(patient: dict, who: records.Actor) -> None:
@@ -140,10 +152,13 @@ def event_actions(patient: dict, who: records.Actor) -> None:
         return
     row = by_id[chosen]
     version = _opened_version(row)
-    what = st.segmented_control("Change", ["Change grade", "Correct", "Entered in error"], default="Change grade",
-                                key=f"event_action_{chosen}")
+    actions = ["Change grade", "Resolve", "Correct", "Entered in error"] if pd.isna(row.resolved_date) else \
+        ["Correct", "Entered in error"]
+    what = st.segmented_control("Change", actions, default=actions[0], key=f"event_action_{chosen}")
     if what == "Change grade":
         _change_grade_form(row, version, who)
+    elif what == "Resolve":
+        _resolve_form(row, version, who)
     elif what == "Correct":
         _correct_form(row, version, who)
     elif what == "Entered in error":
@@ -164,23 +179,47 @@ def _describe(row) -> str:
 
 def _change_grade_form(row, version: int, who: records.Actor) -> None:
     with st.form(f"change_grade_{row.id}"):
-        st.caption("Ends this record the day before the change and opens a new record with the new grade.")
+        st.caption("Ends this record the day before the change (the same day for a change on the onset day) and "
+                   "opens a new record with the new grade from the day of the change.")
         grade = _grade_radio("New grade", row.term, f"new_grade_{row.id}")
-        changed_on = st.date_input("Date of the change", value=date.today(), max_value=date.today(),
-                                   min_value=EARLIEST, format="YYYY-MM-DD", key=f"changed_on_{row.id}")
+        changed_on = date_field("Date of the change", f"changed_on_{row.id}", value=date.today())
         if not st.form_submit_button("Change grade", type="primary"):
             return
+    dates = read_dates({"changed_on": ("Date of the change", changed_on, True)})
     if grade is None:
         st.error("Choose the new grade.", icon=":material/error:")
+    if grade is None or dates is None:
         return
     try:
-        records.change_grade(int(row.id), version, grade, changed_on, who)
+        ended, opened = records.change_grade(int(row.id), version, grade, dates["changed_on"], who)
     except records.RecordError as error:
         show_problems(error)
         if isinstance(error, records.StaleRecord):
             st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
         return
-    _after_write(int(row.id), f"{row.term}: grade {row.grade} ended {changed_on}; grade {grade} from {changed_on}.")
+    _after_write(int(row.id), f"{row.term}: grade {row.grade} ended {ended['resolved_date']}; grade {grade} from "
+                              f"{opened['onset_date']}.", then_choose=int(opened["id"]))
+
+
+def _resolve_form(row, version: int, who: records.Actor) -> None:
+    with st.form(f"resolve_{row.id}"):
+        first, second = st.columns(2)
+        resolved = date_field("Resolved on", f"resolve_on_{row.id}", value=date.today(), target=first)
+        outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=code_label, key=f"resolve_outcome_{row.id}",
+                                   index=None, placeholder="Choose the outcome")
+        if not st.form_submit_button("Resolve", type="primary"):
+            return
+    dates = read_dates({"resolved_date": ("Resolved on", resolved, True)})
+    if dates is None:
+        return
+    try:
+        records.update("adverse_event", int(row.id), version, {**dates, "outcome": outcome}, who)
+    except records.RecordError as error:
+        show_problems(error)
+        if isinstance(error, records.StaleRecord):
+            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        return
+    _after_write(int(row.id), f"{row.term} grade {row.grade} resolved on {dates['resolved_date']}.")
 
 
 def _correct_form(row, version: int, who: records.Actor) -> None:
@@ -189,12 +228,10 @@ def _correct_form(row, version: int, who: records.Actor) -> None:
         first, second = st.columns(2)
         grade = first.selectbox("Grade", sorted(ctcae.get_term(row.term).grades), key=f"fix_grade_{row.id}",
                                 index=sorted(ctcae.get_term(row.term).grades).index(row.grade))
-        onset = second.date_input("Onset", value=row.onset_date, min_value=EARLIEST, max_value=date.today(),
-                                  format="YYYY-MM-DD", key=f"fix_onset_{row.id}")
+        onset = date_field("Onset", f"fix_onset_{row.id}", value=row.onset_date, target=second)
         first, second = st.columns(2)
-        resolved = first.date_input("Resolved", value=None if pd.isna(row.resolved_date) else row.resolved_date,
-                                    min_value=EARLIEST, max_value=date.today(), format="YYYY-MM-DD",
-                                    key=f"fix_resolved_{row.id}")
+        resolved = date_field("Resolved (empty while ongoing)", f"fix_resolved_{row.id}",
+                              value=None if pd.isna(row.resolved_date) else row.resolved_date, target=first)
         outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=code_label, key=f"fix_outcome_{row.id}",
                                    index=AE_OUTCOMES.index(row.outcome) if row.outcome in AE_OUTCOMES else None)
         first, second = st.columns(2)
@@ -208,7 +245,10 @@ def _correct_form(row, version: int, who: records.Actor) -> None:
         notes = st.text_area("Notes", value=row.notes or "", key=f"fix_notes_{row.id}", max_chars=5000)
         if not st.form_submit_button("Save correction", type="primary"):
             return
-    changes = {"grade": grade, "onset_date": onset, "resolved_date": resolved, "outcome": outcome,
+    dates = read_dates({"onset_date": ("Onset", onset, True), "resolved_date": ("Resolved", resolved, False)})
+    if dates is None:
+        return
+    changes = {"grade": grade, **dates, "outcome": outcome,
                "attribution": attribution, "action_taken": action, "serious": serious, "notes": notes}
     try:
         records.update("adverse_event", int(row.id), version, changes, who)

@@ -66,6 +66,52 @@ def show_problems(error: Exception) -> None:
         st.error(plain(problem), icon=":material/error:")  # problems quote what was typed
 
 
+DATE_PLACEHOLDER = "YYYY-MM-DD"
+
+
+def date_field(label: str, key: str, *, value=None, target=None, help: str | None = None) -> str:
+    """A date typed as text, read strictly on save (read_date). Streamlit's date_input puts its own value in
+    place of an out-of-range, cleared or unfinished one without a word; this field keeps what was typed."""
+    import streamlit as st
+
+    return (target or st).text_input(label, value="" if value is None else value.isoformat(), key=key,
+                                     placeholder=DATE_PLACEHOLDER, max_chars=10, help=help)
+
+
+def read_date(label: str, text: str, *, required: bool):
+    """The date typed into a date_field, or None when it is empty and may be; a ValueError names the field and
+    what was typed. Whether the date is allowed (not in the future, after the onset ...) is the write
+    path's rule, and its message names the date as well."""
+    from models.store.record_inputs import iso_date
+
+    text = (text or "").strip()
+    if not text:
+        if required:
+            raise ValueError(f"{label} is empty: type the date as YYYY-MM-DD. Nothing was saved.")
+        return None
+    try:
+        return iso_date(text)
+    except ValueError as error:
+        raise ValueError(f"{label}: “{text}” — {str(error).lower()} (type it as YYYY-MM-DD). "
+                         "Nothing was saved.") from None
+
+
+def read_dates(fields: dict[str, tuple[str, str, bool]]) -> dict | None:
+    """{name: (label, typed text, required)} read at once: the dates by name, or None after showing every
+    problem (so a save is refused whole, with each wrong field named)."""
+    import streamlit as st
+
+    values, problems = {}, []
+    for name, (label, text, required) in fields.items():
+        try:
+            values[name] = read_date(label, text, required=required)
+        except ValueError as error:
+            problems.append(str(error))
+    for problem in problems:
+        st.error(plain(problem), icon=":material/event_busy:")
+    return None if problems else values
+
+
 def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
     """Search-as-you-type patient choice (MRN or name); returns id, mrn, name, treatment_start or None."""
     import streamlit as st

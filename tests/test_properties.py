@@ -421,7 +421,8 @@ def valid_tables(draw) -> dict[str, list[list[str]]]:
     for mrn, start in zip(mrns, starts):
         for offset in draw(st.sets(st.integers(-10, 80), max_size=3)):  # start + 60 + 80 days < TODAY
             events.append([mrn, draw(st.sampled_from(["Stomatitis", "Fatigue", "Pneumonitis", "nausea"])),
-                           str(draw(st.integers(1, 3))), (start + timedelta(days=offset)).isoformat(), "",
+                           str(draw(st.integers(1, 3))), (start + timedelta(days=offset)).isoformat(),
+                           (start + timedelta(days=offset)).isoformat(),  # one-day episodes: none overlaps
                            draw(st.sampled_from(["", "yes", "no"])), draw(st.sampled_from(["", "possible", "Probable"])),
                            draw(st.sampled_from(["", "none", "DOSE REDUCED"])), draw(st.sampled_from(["", "sore, mouth"]))])
         for offset in draw(st.sets(st.integers(-10, 80), max_size=2)):

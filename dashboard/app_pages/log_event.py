@@ -45,6 +45,6 @@ if patient is None:
 if mode == "Labs":
     lab_entry(patient, actor(user))
 else:
-    saved_event_notice(actor(user))
+    saved_event_notice(patient, actor(user))
     event_form(patient, actor(user))
     event_actions(patient, actor(user))

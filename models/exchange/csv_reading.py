@@ -14,12 +14,12 @@ from pathlib import Path
 
 from models.csv_cells import from_spreadsheet
 from models.exchange.csv_files import COLUMNS, FILES
+from models.store.record_inputs import iso_date
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Every row is one validated write inside one transaction that holds the write lock (a few ms per row), so a
 # huge file would block every other user's writes for long: such files are split and imported in parts.
 MAX_ROWS = 100_000
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _YES_NO = {"yes": True, "y": True, "no": False, "n": False}
 
@@ -56,13 +56,10 @@ class CsvRow:
             if required:
                 self.fail(column, "Required; the cell is empty.")
             return None
-        if not _DATE.fullmatch(text):
-            self.fail(column, f"Not a date in YYYY-MM-DD form: {show(text)}.")
-            return None
         try:
-            return date.fromisoformat(text)
-        except ValueError:
-            self.fail(column, f"No such date: {show(text)}.")
+            return iso_date(text)
+        except ValueError as error:
+            self.fail(column, f"{error}: {show(text)}.")
             return None
 
     def number(self, column: str, *, required: bool = False) -> float | None:

@@ -15,7 +15,7 @@ from models.settings import dose_steps_mg
 from models.store.db import in_lists
 from models.store.record_inputs import RecordValueError
 from models.store.tables import AdverseEvent, DoseEvent, Patient
-from models.store.write_batch import WriteBatch, usable_batch
+from models.store.write_batch import Episode, WriteBatch, usable_batch
 
 
 # Built once: every save runs them, and building a statement costs more than running it.
@@ -23,16 +23,18 @@ _PATIENT_COLUMNS = select(Patient.id, Patient.record_status, Patient.treatment_s
 _PATIENT_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
 _PATIENTS_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id.in_(bindparam("patient_ids", expanding=True))) \
     .order_by(Patient.id).with_for_update(key_share=True)
-_SAME_EVENT = select(AdverseEvent.id).where(
+_EPISODE_COLUMNS = (AdverseEvent.id, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
+                    AdverseEvent.resolved_date, AdverseEvent.previous_event_id)
+_TERM_EPISODES = select(*_EPISODE_COLUMNS).where(
     AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.term == bindparam("term"),
-    AdverseEvent.onset_date == bindparam("onset_date"), AdverseEvent.record_status == "active").limit(1)
-_EVENT_KEYS = select(AdverseEvent.patient_id, AdverseEvent.term, AdverseEvent.onset_date, AdverseEvent.id).where(
+    AdverseEvent.record_status == "active")
+_EVENT_KEYS = select(AdverseEvent.patient_id, *_EPISODE_COLUMNS).where(
     AdverseEvent.patient_id.in_(bindparam("patient_ids", expanding=True)), AdverseEvent.record_status == "active")
 
 
 def prepare_batch(session, patient_ids: set[int], event_patient_ids: set[int]) -> None:
     """Lock every patient a batch will write about at once, in id order (so two imports cannot deadlock on
-    each other's patients), and read the events' (term, onset) of those it will add events to."""
+    each other's patients), and read the episodes of those it will add events to."""
     batch = usable_batch(session)
     if batch is None:
         return
@@ -47,9 +49,9 @@ def _read_event_keys(session, batch: WriteBatch, patient_ids: list[int]) -> None
     """(Only for locked patients: then no one else adds events for them until the transaction ends.)"""
     missing = sorted({i for i in patient_ids if i not in batch.event_keys})
     for some in in_lists(missing):
-        keys: dict[int, dict] = {i: {} for i in some}
-        for patient_id, term, onset, event_id in session.connection().execute(_EVENT_KEYS, {"patient_ids": some}):
-            keys[patient_id].setdefault((term, onset), event_id)
+        keys: dict[int, list] = {i: [] for i in some}
+        for row in session.connection().execute(_EVENT_KEYS, {"patient_ids": some}):
+            keys[row.patient_id].append(Episode(*row[1:]))
         batch.event_keys.update(keys)  # only once read in full
 
 
@@ -113,10 +115,9 @@ def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -
         raise RecordValueError(
             "onset_date", f"Onset {clean['onset_date']} is before the treatment start "
                           f"{patient.treatment_start}; mark the event as baseline (pre-existing) if it was.")
-    duplicate = _same_event(session, clean)
-    if duplicate is not None and duplicate != record_id:
-        raise RecordValueError("term", f"{clean['term']} with onset {clean['onset_date']} is already recorded "
-                                       "for this patient.", duplicate)
+    clash = overlapping_episode(clean, record_id, _term_episodes(session, clean))
+    if clash is not None:
+        raise RecordValueError("term", clash_message(clean, clash), clash.id)
     previous = clean.get("previous_event_id")
     if previous is not None:
         earlier = session.get(AdverseEvent, previous)
@@ -125,14 +126,45 @@ def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -
                                                         f"{clean['term']} record.")
 
 
-def _same_event(session, clean: dict) -> int | None:
-    """An active event of the patient with the same term and onset (the patient is locked)."""
+def _term_episodes(session, clean: dict) -> list[Episode]:
+    """The patient's active records of the term (the patient is locked: nobody adds one meanwhile)."""
     batch = usable_batch(session)
     if batch is None:
-        return session.connection().execute(
-            _SAME_EVENT, {k: clean[k] for k in ("patient_id", "term", "onset_date")}).scalar()
+        return [Episode(*row) for row in session.connection().execute(
+            _TERM_EPISODES, {k: clean[k] for k in ("patient_id", "term")})]
     _read_event_keys(session, batch, [clean["patient_id"]])
-    return batch.event_keys[clean["patient_id"]].get((clean["term"], clean["onset_date"]))
+    return [e for e in batch.event_keys[clean["patient_id"]] if e.term == clean["term"]]
+
+
+def overlapping_episode(clean: dict, record_id: int | None, episodes: list[Episode]) -> Episode | None:
+    """The first other record of the term whose days meet the new one's: one patient has one record of a term
+    on any day (at most one open). Days run from onset to resolution, both included; an open record runs on.
+    A grade change hands over on one day: a record and the one continuing it may share the day one ends and
+    the other begins."""
+    onset, resolved = clean["onset_date"], clean.get("resolved_date")
+    for episode in episodes:
+        if episode.id == record_id:
+            continue
+        continues = clean.get("previous_event_id") == episode.id and episode.resolved_date == onset
+        continued = record_id is not None and episode.previous_event_id == record_id and episode.onset_date == resolved
+        if continues or continued:
+            continue
+        if (resolved is None or episode.onset_date <= resolved) and \
+                (episode.resolved_date is None or onset <= episode.resolved_date):
+            return episode
+    return None
+
+
+def clash_message(clean: dict, clash: Episode) -> str:
+    term = clean["term"]
+    if clash.onset_date == clean["onset_date"]:
+        return f"{term} with onset {clash.onset_date} is already recorded for this patient."
+    if clash.resolved_date is None:
+        return (f"{term} is already open for this patient: grade {clash.grade} since {clash.onset_date}. Change "
+                "its grade or resolve it instead of adding a second open record.")
+    until = clean.get("resolved_date") or "ongoing"
+    return (f"{term} grade {clash.grade} from {clash.onset_date} to {clash.resolved_date} is already recorded and "
+            f"overlaps {clean['onset_date']} to {until}: one record of a term per day. Correct one of them.")
 
 
 def _not_in_future(kind: str, clean: dict, today: date) -> None:

@@ -6,6 +6,7 @@ rules are stated once.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import date, datetime
 
@@ -27,6 +28,20 @@ class RecordValueError(ValueError):
     def __init__(self, field: str, message: str, existing_id: int | None = None):
         self.field, self.existing_id = field, existing_id
         super().__init__(message)
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date(text: str) -> date:
+    """A date written YYYY-MM-DD, read strictly (a form field or a CSV cell): nothing is guessed or replaced.
+    The ValueError says what is wrong ("Not a date in YYYY-MM-DD form", "No such date")."""
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError("Not a date in YYYY-MM-DD form")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("No such date") from None
 
 
 def _text(value, *, field: str, max_length: int, required: bool) -> str | None:

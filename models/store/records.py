@@ -145,8 +145,9 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
 def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
                  today: date | None = None, url: str | None = None,
                  session: Session | None = None) -> tuple[dict, dict]:
-    """Oncology convention: end the current record the day before the change and open a new record with
-    the new grade, linked to it, in one transaction. Returns (ended record, new record)."""
+    """Oncology convention: end the current record the day before the change (on the day itself when the
+    grade changes on the onset day) and open a new record with the new grade from the day of the change,
+    linked to it, in one transaction. Returns (ended record, new record)."""
     _table_for("adverse_event", actor)
     with _transaction(url, session) as session:
         current = _locked_current(session, AdverseEvent, "adverse_event", event_id, expected_version)
@@ -158,14 +159,14 @@ def change_grade(event_id: int, expected_version: int, new_grade: int, change_da
                                                      "log a new event for a new episode."))
         if new_grade == current["grade"]:
             problems.append(Problem("grade", f"The record already has grade {new_grade}."))
-        if change_date <= current["onset_date"]:
-            problems.append(Problem("onset_date", f"The grade change must come after the onset "
-                                                  f"{current['onset_date']} (the old record ends the day before)."))
+        if change_date < current["onset_date"]:
+            problems.append(Problem("onset_date", f"The grade change on {change_date} is before the onset "
+                                                  f"{current['onset_date']} of this record."))
         if problems:
             raise ValidationFailed(problems)
         worse = new_grade > current["grade"]
         ended = update("adverse_event", event_id, expected_version,
-                       {"resolved_date": change_date - timedelta(days=1),
+                       {"resolved_date": max(current["onset_date"], change_date - timedelta(days=1)),
                         "outcome": "not_recovered" if worse else "recovering"},
                        actor, today=today, session=session)
         carried = {k: current[k] for k in ("patient_id", "term", "serious", "attribution", "source", "baseline")}

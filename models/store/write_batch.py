@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, event, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
@@ -26,10 +27,20 @@ from models.store.tables import RECORD_TABLES, AuditEntry
 _SESSION_KEY = "toxwatch_write_batch"
 
 
+class Episode(NamedTuple):
+    """An adverse-event record as the overlap check needs it (record_checks.overlapping_episode)."""
+    id: int
+    term: str
+    grade: int
+    onset_date: date
+    resolved_date: date | None
+    previous_event_id: int | None
+
+
 class WriteBatch:
     def __init__(self, holds_inserts: bool):
         self.patients: dict[int, object] = {}                         # locked patient rows
-        self.event_keys: dict[int, dict[tuple[str, date], int]] = {}   # patient -> (term, onset) -> event id
+        self.event_keys: dict[int, list[Episode]] = {}                 # patient -> its active event records
         self.audit_rows: list[dict] = []
         self.summary_patients: set[int] = set()
         self.holds_inserts = holds_inserts
@@ -55,7 +66,8 @@ class WriteBatch:
     def note_event(self, event: dict) -> None:
         keys = self.event_keys.get(event["patient_id"])
         if keys is not None:
-            keys.setdefault((event["term"], event["onset_date"]), event["id"])
+            keys.append(Episode(event["id"], event["term"], event["grade"], event["onset_date"],
+                                event.get("resolved_date"), event.get("previous_event_id")))
 
 
 def open_batch(session, holds_inserts: bool) -> WriteBatch:

@@ -191,7 +191,7 @@ def test_pre_treatment_onset_is_stored_as_baseline_and_never_counts(db_url):
 
 def test_cdisc_and_own_action_values_are_accepted_in_any_case(db_url):
     values = ["DOSE NOT CHANGED", "Drug Interrupted", "dose reduced", "DRUG WITHDRAWN", "None", "HELD", ""]
-    lines = [f"P-001,Fatigue,1,2026-02-{day:02d},,Y,unrelated,{value},"
+    lines = [f"P-001,Fatigue,1,2026-02-{day:02d},2026-02-{day:02d},Y,unrelated,{value},"  # one-day episodes
              for day, value in enumerate(values, start=1)]
     report = _import(db_url, {"patients.csv": PATIENTS,
                               "adverse_events.csv": EVENTS.splitlines()[0] + "\n" + "\n".join(lines) + "\n"})
@@ -292,7 +292,7 @@ def test_a_role_that_may_not_write_a_file_is_refused(db_url):
 
 def test_multi_line_cells_keep_the_physical_line_numbers(db_url):
     events = EVENTS.splitlines()[0] + "\n" + \
-        'P-001,Fatigue,1,2026-02-01,,no,,,"first line\nsecond line, with comma\nthird ""quoted"""\n' + \
+        'P-001,Fatigue,1,2026-02-01,2026-02-01,no,,,"first line\nsecond line, with comma\nthird ""quoted"""\n' + \
         "P-001,Fatigue,1,2026-02-02,,perhaps,,,\n"
     problems = _refused(db_url, {"patients.csv": PATIENTS, "adverse_events.csv": events})
     assert problems == ["adverse_events.csv:5: serious: Must be yes or no (got 'perhaps')."]
@@ -660,8 +660,9 @@ def test_export_neutralises_formulas_and_the_import_reads_back_exactly_what_was_
                    url=db_url, today=TODAY)
     pid = queries.patient_id_for_mrn("-X1", db_url)
     for offset, note in enumerate(HOSTILE):
+        day = date(2026, 1, 10 + offset)  # one-day episodes: one Fatigue record per day
         records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1, "notes": note,
-                                         "onset_date": date(2026, 1, 10 + offset)}, ADMIN, url=db_url, today=TODAY)
+                                         "onset_date": day, "resolved_date": day}, ADMIN, url=db_url, today=TODAY)
     exported = csv_export.export_files(db_url)
     for line in exported["adverse_events.csv"].splitlines()[1:] + exported["patients.csv"].splitlines()[1:]:
         for cell in next(csv.reader([line])):

@@ -82,11 +82,13 @@ def _event_ops(world: World, thread: int) -> list[tuple]:
     for j in range(16):  # distinct (patient, term, onset): valid
         values = {"patient_id": world.ward[thread % WARD_PATIENTS], "term": TERMS[(thread + j) % len(TERMS)],
                   "grade": 1 + (j % 3), "onset_date": START + timedelta(days=thread * 50 + j),
+                  "resolved_date": START + timedelta(days=thread * 50 + j),  # one-day episodes: none overlaps
                   "notes": f"thread {thread} event {j}"}
         ops.append(("event", None, values))
     for key in (thread % DUPLICATE_KEYS, (thread + 3) % DUPLICATE_KEYS):  # each key tried by four threads
         values = {"patient_id": world.ward[0], "term": DUP_TERM, "grade": 1,
-                  "onset_date": START + timedelta(days=1000 + key), "notes": f"thread {thread} duplicate {key}"}
+                  "onset_date": START + timedelta(days=1000 + key),
+                  "resolved_date": START + timedelta(days=1000 + key), "notes": f"thread {thread} duplicate {key}"}
         ops.append(("dup_event", key, values))
     ops.append(("bad_event", "grade", {"patient_id": world.ward[1], "term": "Nausea", "grade": 4,
                                        "onset_date": START + timedelta(days=thread * 50 + 40)}))

@@ -161,14 +161,15 @@ def test_the_summary_follows_an_import_into_patients_with_stored_events(db_url):
     for mrn in ("S-1", "S-2", "S-3"):
         patient = records.create("patient", {"mrn": mrn, "name": mrn, "treatment_start": START}, NURSE, url=db_url)
         records.create("adverse_event", {"patient_id": patient["id"], "term": "Fatigue", "grade": 1,
-                                         "onset_date": date(2026, 3, 1)}, NURSE, today=TODAY, url=db_url)
+                                         "onset_date": date(2026, 3, 1), "resolved_date": date(2026, 3, 10)},
+                       NURSE, today=TODAY, url=db_url)
         patients.append(patient)
     files = {
         "adverse_events.csv": (b"mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
-                               b"S-1,Fatigue,3,2026-02-01,,no,,,\n"
+                               b"S-1,Fatigue,3,2026-02-01,2026-02-20,no,,,\n"
                                b"S-1,Pneumonitis,2,2026-02-10,,no,,,\n"
                                b"S-2,Fatigue,2,2026-04-01,,no,,,\n"
-                               b"S-2,Fatigue,1,2025-12-01,,no,,,before treatment\n"),
+                               b"S-2,Fatigue,1,2025-12-01,2025-12-20,no,,,before treatment\n"),
         "doses.csv": (b"mrn,date,action,dose_mg,reason\n"
                       b"S-2,2026-01-05,start,10,\n"
                       b"S-2,2026-02-15,discontinue,0,Progression\n"),
@@ -208,7 +209,8 @@ def test_entered_in_error_and_a_new_event_at_the_same_moment_leave_the_summary_e
                                          "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY,
                           url=db_url)
     records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1,
-                                     "onset_date": date(2026, 1, 20)}, NURSE, today=TODAY, url=db_url)
+                                     "onset_date": date(2026, 1, 20), "resolved_date": date(2026, 1, 30)}, NURSE,
+                   today=TODAY, url=db_url)
     errors: list[Exception] = []
 
     def save_events():

@@ -257,13 +257,14 @@ def test_simultaneous_writes_about_one_patient_do_not_deadlock(db_url):
     """A continuation event and a dose linked to an event, an edit of that event and of the patient."""
     for round_ in range(8):
         patient_id = _patient(db_url, mrn=f"MRN-D{round_}")["id"]
-        event = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
+        event = records.create("adverse_event", _event_values(patient_id, resolved_date=date(2026, 2, 9)), NURSE,
+                               today=TODAY, url=db_url)
         records.create("dose_event", _dose_values(patient_id), PHARMACIST, today=TODAY, url=db_url)
         outcomes = _at_once(
             lambda: records.create("adverse_event", _event_values(
                 patient_id, grade=3, onset_date=date(2026, 2, 10), previous_event_id=event["id"]), ONCOLOGIST,
                 today=TODAY, url=db_url),
-            lambda: records.update("adverse_event", event["id"], 1, {"resolved_date": date(2026, 2, 9)},
+            lambda: records.update("adverse_event", event["id"], 1, {"outcome": "recovering"},
                                    ONCOLOGIST, today=TODAY, url=db_url),
             lambda: records.create("dose_event", _dose_values(
                 patient_id, action="hold", dose_mg=0.0, effective_date=date(2026, 2, 10),
@@ -378,7 +379,8 @@ def test_grade_5_with_a_death_date_is_accepted(db_url):
 
 def test_duplicate_event_is_refused_with_the_existing_id(db_url):
     patient_id = _patient(db_url)["id"]
-    first = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
+    ended = {"resolved_date": date(2026, 2, 3)}  # a second, later episode may follow it
+    first = records.create("adverse_event", _event_values(patient_id, **ended), NURSE, today=TODAY, url=db_url)
     state = _state(db_url)
     for term in ("Mucositis oral", "Stomatitis"):  # a synonym names the same CTCAE term
         with pytest.raises(DuplicateRecord) as refused:
@@ -402,7 +404,7 @@ def test_duplicate_event_is_refused_with_the_existing_id(db_url):
 
     # Once the first is marked entered in error, the event can be recorded again.
     records.mark_entered_in_error("adverse_event", first["id"], 1, "wrong onset", NURSE, url=db_url)
-    again = records.create("adverse_event", _event_values(patient_id), NURSE, today=TODAY, url=db_url)
+    again = records.create("adverse_event", _event_values(patient_id, **ended), NURSE, today=TODAY, url=db_url)
     assert again["id"] not in (first["id"], second["id"])
 
     # The same term on the same day for another patient is not a duplicate.
@@ -666,3 +668,47 @@ def test_a_look_alike_mrn_is_refused_with_the_existing_patient_named(db_url, loo
     assert "DEMO-00001 is already registered" in message or "already registered for Ann Example" in message, \
         message
     assert _state(db_url) == before
+
+
+def test_overlapping_episodes_of_a_term_are_refused_with_the_existing_record_named(db_url):
+    """One record of a term per patient and day; a grade change hands over on one day only."""
+    patient_id = _patient(db_url)["id"]
+    closed = records.create("adverse_event", _event_values(patient_id, term="Diarrhea", grade=2,
+                                                           onset_date=date(2026, 2, 1),
+                                                           resolved_date=date(2026, 2, 10)), NURSE, today=TODAY,
+                            url=db_url)
+    state = _state(db_url)
+    for onset, resolved in ((date(2026, 2, 10), None), (date(2026, 1, 20), date(2026, 2, 1)),
+                            (date(2026, 1, 20), None), (date(2026, 2, 3), date(2026, 2, 5))):
+        with pytest.raises(DuplicateRecord) as refused:
+            records.create("adverse_event", _event_values(patient_id, term="Diarrhea", grade=1, onset_date=onset,
+                                                          resolved_date=resolved), NURSE, today=TODAY, url=db_url)
+        assert refused.value.existing_id == closed["id"]
+        assert "Diarrhea grade 2 from 2026-02-01 to 2026-02-10 is already recorded and overlaps" in str(refused.value)
+    assert _state(db_url) == state
+    # The day after, or another term the same days: accepted.
+    records.create("adverse_event", _event_values(patient_id, term="Diarrhea", grade=1, onset_date=date(2026, 2, 11)),
+                   NURSE, today=TODAY, url=db_url)
+    records.create("adverse_event", _event_values(patient_id, term="Nausea", grade=1, onset_date=date(2026, 2, 3)),
+                   NURSE, today=TODAY, url=db_url)
+
+
+def test_an_import_with_overlapping_episodes_is_refused_whole(db_url):
+    from models.exchange import csv_import
+
+    patient_id = _patient(db_url, mrn="OVL-1")["id"]
+    records.create("adverse_event", _event_values(patient_id, term="Fatigue", grade=1, onset_date=date(2026, 2, 1)),
+                   NURSE, today=TODAY, url=db_url)
+    state = _state(db_url)
+    files = {"adverse_events.csv": (b"mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+                                    b"OVL-1,Nausea,1,2026-02-02,2026-02-05,no,,,\n"
+                                    b"OVL-1,Nausea,2,2026-02-04,,no,,,\n"
+                                    b"OVL-1,Fatigue,2,2026-02-20,,no,,,\n")}
+    report = csv_import.import_files(files, NURSE, today=TODAY, url=db_url)
+    assert not report.ok
+    assert report.problems == [
+        "adverse_events.csv:3: term: Nausea grade 1 from 2026-02-02 to 2026-02-05 is already recorded and overlaps "
+        "2026-02-04 to ongoing: one record of a term per day. Correct one of them.",
+        "adverse_events.csv:4: term: Fatigue is already open for this patient: grade 1 since 2026-02-01. Change its "
+        "grade or resolve it instead of adding a second open record."]
+    assert _state(db_url) == state

@@ -70,7 +70,7 @@ def test_a_locked_sqlite_database_is_reported_and_the_save_works_once_it_is_free
         blocker.close()
     assert len(queries.adverse_events(url)) == 0
     save(app)
-    assert any("Saved: Fatigue grade 2" in s.value for s in app.success)
+    assert any("): Fatigue grade 2" in s.value for s in app.success)
     assert len(queries.adverse_events(url)) == 1
     dispose_engine(url)
 
@@ -95,7 +95,7 @@ def test_an_unreachable_postgresql_is_reported_and_the_app_recovers_without_rest
         app.run()
         assert not app.exception and not app.error
         save(app)
-        assert any("Saved: Fatigue grade 2" in s.value for s in app.success), [e.value for e in app.error]
+        assert any("): Fatigue grade 2" in s.value for s in app.success), [e.value for e in app.error]
         assert len(queries.adverse_events(url)) == 1
     finally:
         dispose_engine(url)

@@ -43,11 +43,11 @@ def fill_event(app: AppTest, term: str, grade: int | None, *, onset=None, resolv
     if grade is not None:
         form_widget(app, "radio", "CTCAE v5 grade").set_value(grade)
     if onset is not None:
-        form_widget(app, "date_input", "Onset").set_value(onset)
+        form_widget(app, "text_input", "Onset").input(str(onset))
     if resolved is not None:
-        form_widget(app, "date_input", "Resolved (empty while ongoing)").set_value(resolved)
+        form_widget(app, "text_input", "Resolved (empty while ongoing)").input(str(resolved))
     if death is not None:
-        form_widget(app, "date_input", "Date of death (grade 5 only)").set_value(death)
+        form_widget(app, "text_input", "Date of death (grade 5 only)").input(str(death))
     if baseline:
         form_widget(app, "checkbox", "Pre-existing before treatment (baseline)").check()
     form_widget(app, "button", "Save event").click().run()
@@ -67,7 +67,7 @@ def test_a_valid_event_is_saved_and_the_form_is_ready_for_the_next(monkeypatch, 
     url, patient = clinic
     app = fill_event(open_log(monkeypatch, url), "Mucositis oral", 2)
     assert not errors(app)
-    assert any("Saved: Mucositis oral grade 2 for T-100" in s.value for s in app.success)
+    assert any("Saved for T-100 (Test Patient): Mucositis oral grade 2" in s.value for s in app.success)
     assert event_count(url) == 1
     assert form_widget(app, "radio", "CTCAE v5 grade").value is None, "fresh form after a save"
 
@@ -147,7 +147,7 @@ def test_change_grade_ends_the_record_and_opens_a_new_one(monkeypatch, clinic):
     app.selectbox(key="event_choice").select(event_id).run()
     form_widget(app, "radio", "New grade").set_value(3)
     changed_on = date.today() - timedelta(days=4)
-    form_widget(app, "date_input", "Date of the change").set_value(changed_on)
+    form_widget(app, "text_input", "Date of the change").input(str(changed_on))
     form_widget(app, "button", "Change grade").click().run()
     assert not errors(app), errors(app)
     events = queries.adverse_events(url).sort_values("onset_date")
@@ -199,3 +199,100 @@ def test_the_today_panel_lists_this_users_work(monkeypatch, clinic):
     assert list(logged["term"]) == ["Pneumonitis"]
     severe = as_fields(app.dataframe[2].value)
     assert list(severe["mrn"]) == ["T-100"] and list(severe["grade"]) == [3]
+
+
+# --- what is shown is what is saved (issue 15) ----------------------------------------------------------
+
+@pytest.mark.parametrize("typed,message", [
+    ("", "Onset is empty: type the date as YYYY-MM-DD. Nothing was saved."),
+    ("2026-13-45", "Onset: “2026-13-45” — no such date (type it as YYYY-MM-DD). Nothing was saved."),
+    ("5/11/2026", "Onset: “5/11/2026” — not a date in yyyy-mm-dd form (type it as YYYY-MM-DD). Nothing was saved."),
+])
+def test_an_empty_or_invalid_date_blocks_the_save_and_names_what_was_typed(monkeypatch, clinic, typed, message):
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    app.selectbox(key="event_term").select("Fatigue").run()
+    form_widget(app, "radio", "CTCAE v5 grade").set_value(1)
+    form_widget(app, "text_input", "Onset").input(typed)
+    form_widget(app, "button", "Save event").click().run()
+    assert errors(app) == [message]
+    assert event_count(url) == 0
+    assert form_widget(app, "text_input", "Onset").value == typed, "what was typed stays on screen"
+
+
+def test_a_future_onset_or_resolution_is_refused_not_replaced(monkeypatch, clinic):
+    url, _ = clinic
+    tomorrow = date.today() + timedelta(days=1)
+    app = fill_event(open_log(monkeypatch, url), "Fatigue", 1, onset=tomorrow)
+    assert errors(app) == [f"Onset date {tomorrow} is in the future (today is {date.today()})."]
+    app = fill_event(app, "Fatigue", 1, onset=date.today(), resolved=tomorrow)
+    assert errors(app) == [f"Resolution date {tomorrow} is in the future (today is {date.today()})."]
+    assert event_count(url) == 0
+
+
+def test_changing_the_term_clears_the_grade(monkeypatch, clinic):
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    app.selectbox(key="event_term").select("Pneumonitis").run()
+    form_widget(app, "radio", "CTCAE v5 grade").set_value(4).run()
+    app.selectbox(key="event_term").select("Hyperglycemia").run()
+    assert form_widget(app, "radio", "CTCAE v5 grade").value is None
+    form_widget(app, "button", "Save event").click().run()
+    assert errors(app) == ["Choose a CTCAE grade."] and event_count(url) == 0
+
+
+def test_the_saved_banner_and_its_undo_belong_to_one_patient(monkeypatch, clinic):
+    url, patient = clinic
+    records.create("patient", {"mrn": "T-200", "name": "Other Patient", "treatment_start": patient["treatment_start"]},
+                   NURSE, url=url)
+    app = fill_event(open_log(monkeypatch, url), "Fatigue", 1)
+    assert any(s.value.startswith("Saved for T-100 (Test Patient): Fatigue grade 1") for s in app.success)
+    assert any("Undo: mark this Fatigue record of T-100 entered in error" in e.label for e in app.expander)
+    app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[1]).run()
+    assert not any("Saved for" in s.value for s in app.success), "gone with the patient"
+    assert not any("Undo" in e.label for e in app.expander)
+    app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
+    assert not any("Saved for" in s.value for s in app.success), "and does not come back"
+
+
+def test_a_second_open_record_of_a_term_is_refused_and_the_open_one_offered(monkeypatch, clinic):
+    url, _ = clinic
+    first_onset = date.today() - timedelta(days=6)
+    app = fill_event(open_log(monkeypatch, url), "Diarrhea", 1, onset=first_onset)
+    app = fill_event(app, "Diarrhea", 1, onset=date.today() - timedelta(days=2))
+    assert errors(app) == [f"Diarrhea is already open for this patient: grade 1 since {first_onset}. Change its "
+                           "grade or resolve it instead of adding a second open record."]
+    assert event_count(url) == 1
+    form_widget(app, "button", "Open the existing record").click().run()
+    existing = int(queries.adverse_events(url).iloc[0]["id"])
+    assert app.selectbox(key="event_choice").value == existing
+    assert app.button_group(key=f"event_action_{existing}").options == [
+        "Change grade", "Resolve", "Correct", "Entered in error"]
+    app.button_group(key=f"event_action_{existing}").set_value("Resolve").run()
+    resolved_on = date.today() - timedelta(days=3)
+    form_widget(app, "text_input", "Resolved on").input(str(resolved_on))
+    form_widget(app, "selectbox", "Outcome").select("recovered")
+    form_widget(app, "button", "Resolve").click().run()
+    assert not errors(app), errors(app)
+    assert any(f"Diarrhea grade 1 resolved on {resolved_on}." in s.value for s in app.success)
+    app = fill_event(app, "Diarrhea", 2, onset=date.today() - timedelta(days=2))  # a new episode now
+    assert not errors(app) and event_count(url) == 2
+
+
+def test_a_same_day_grade_change_and_a_message_that_matches_the_records(monkeypatch, clinic):
+    url, _ = clinic
+    onset = date.today() - timedelta(days=3)
+    app = fill_event(open_log(monkeypatch, url), "Dyspnea", 1, onset=onset)
+    event_id = int(queries.adverse_events(url).iloc[0]["id"])
+    app.selectbox(key="event_choice").select(event_id).run()
+    form_widget(app, "radio", "New grade").set_value(2)
+    form_widget(app, "text_input", "Date of the change").input(str(onset))
+    form_widget(app, "button", "Change grade").click().run()
+    assert not errors(app), errors(app)
+    events = queries.adverse_events(url).sort_values("id")
+    assert list(events["grade"]) == [1, 2]
+    assert events.iloc[0]["resolved_date"] == onset and events.iloc[1]["onset_date"] == onset
+    assert any(f"Dyspnea: grade 1 ended {onset}; grade 2 from {onset}." in s.value for s in app.success)
+    new_id = int(events.iloc[1]["id"])
+    assert app.selectbox(key="event_choice").value == new_id, "the new record is the one now open"
+    assert "grade 2 (open)" in app.selectbox(key="event_choice").format_func(new_id)
