@@ -27,7 +27,7 @@ PAGE_KEY, KEPT_KEY, RESUME_KEY = "current_page", "kept_entries", "resume_page"
 # Keys of the entry forms' fields (and their forms' counters, "..._form_n"): what a user typed, kept through an
 # idle sign-out and given back to the same user after sign-in. Buttons and uploads are not in this list: their
 # state cannot be set, only clicked.
-ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "resolve_", "event_action_", "log_",
+ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "resolve_", "edit_", "event_action_", "log_",
                       "undo_reason", "review_", "verify_choice", "new_")
 
 

@@ -5,7 +5,7 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard.widgets import saved_then_rerun, show_notice, show_problems
+from dashboard.widgets import date_field, read_dates, saved_then_rerun, show_notice, show_problems
 from dashboard.labels import code_label
 from models.clinical.vocabulary import DOSE_ACTIONS
 from models.settings import dose_steps_mg
@@ -25,8 +25,7 @@ def dose_form(patient: dict, who: records.Actor) -> None:
     with st.form(f"dose_form_{patient['id']}_{n}"):
         first, second, third = st.columns(3)
         action = first.selectbox("Action", DOSE_ACTIONS, index=1, format_func=code_label, key=f"dose_action_{n}")
-        when = second.date_input("Effective date", value=date.today(), max_value=date.today(),
-                                 min_value=patient["treatment_start"], format="YYYY-MM-DD", key=f"dose_date_{n}")
+        when = date_field("Effective date", f"dose_date_{n}", value=date.today(), target=second)
         dose = third.selectbox("Daily dose after the action (mg)", (0.0,) + dose_steps_mg(), key=f"dose_mg_{n}",
                                format_func=lambda mg: "0 (held or stopped)" if mg == 0 else f"{mg:g} mg",
                                help="0 for a hold or a discontinuation.")
@@ -38,6 +37,10 @@ def dose_form(patient: dict, who: records.Actor) -> None:
         reason = st.text_input("Reason", key=f"dose_reason_{n}", max_chars=500)
         if not st.form_submit_button("Record dose change", type="primary", icon=":material/medication:"):
             return
+    dates = read_dates({"effective_date": ("Effective date", when, True)})
+    if dates is None:
+        return
+    when = dates["effective_date"]
     try:
         records.create("dose_event", {"patient_id": patient["id"], "effective_date": when, "action": action,
                                       "dose_mg": dose, "adverse_event_id": event_id,

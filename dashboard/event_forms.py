@@ -76,7 +76,7 @@ def event_form(patient: dict, who: records.Actor) -> None:
         saved = records.create("adverse_event", values, who)
     except records.DuplicateRecord as error:
         show_problems(error)
-        st.button("Open the existing record", key="open_duplicate", on_click=_choose, args=(error.existing_id,))
+        st.button("Open the existing record", key="open_duplicate", on_click=choose_event, args=(error.existing_id,))
     except records.RecordError as error:
         show_problems(error)
     else:
@@ -169,6 +169,13 @@ def event_actions(patient: dict, who: records.Actor) -> None:
 
 
 def _choose(event_id: int) -> None:
+    st.session_state[CHOSEN] = event_id
+
+
+def choose_event(event_id: int) -> None:
+    """Open one of the patient's records in the Adverse event mode (a button callback, from a lab value)."""
+    st.session_state.pop("last_saved_lab", None)
+    st.session_state["log_mode"] = "Adverse event"
     st.session_state[CHOSEN] = event_id
 
 

@@ -5,7 +5,7 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard.widgets import saved_then_rerun, show_notice, show_problems
+from dashboard.widgets import date_field, read_dates, saved_then_rerun, show_notice, show_problems
 from dashboard.labels import code_label
 from models.clinical import ctcae, labs
 from models.clinical.vocabulary import LAB_TEST_LABELS, PATIENT_STATUSES
@@ -13,7 +13,6 @@ from models.store import queries, records
 
 DOSES_MG = (10.0, 7.5, 5.0, 2.5)
 PROPHYLAXIS = {"Not recorded": None, "Yes": True, "No": False}
-EARLIEST = date(1900, 1, 1)
 COUNTER, NOTICE, OPENED = "patient_form_n", "patient_notice", "opened_patient_versions"
 
 
@@ -28,16 +27,15 @@ def register_form(who: records.Actor) -> None:
         mrn = first.text_input("MRN", max_chars=64, key=f"reg_mrn_{n}")
         name = second.text_input("Name", max_chars=200, key=f"reg_name_{n}")
         first, second, third = st.columns(3)
-        birth = first.date_input("Birth date", value=None, min_value=EARLIEST, max_value=date.today(),
-                                 format="YYYY-MM-DD", key=f"reg_birth_{n}")
-        start = second.date_input("Treatment start (first everolimus dose)", value=date.today(),
-                                  min_value=date(2000, 1, 1), max_value=date.today(), format="YYYY-MM-DD",
-                                  key=f"reg_start_{n}")
+        birth = date_field("Birth date", f"reg_birth_{n}", target=first)
+        start = date_field("Treatment start (first everolimus dose)", f"reg_start_{n}", value=date.today(),
+                           target=second)
         dose = third.selectbox("Planned daily dose (mg)", DOSES_MG, key=f"reg_dose_{n}")
         prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", list(PROPHYLAXIS), horizontal=True,
                                key=f"reg_proph_{n}")
         notes = st.text_area("Notes", max_chars=5000, key=f"reg_notes_{n}", height=68)
-        st.markdown("**Baseline labs** (optional; default units and normal ranges, edit as your lab reports)")
+        st.markdown("**Baseline labs** (optional). Graded against the default normal range of each test "
+                    "(Admin > Reference data); to record a laboratory's own range, use Labs after registering.")
         columns = st.columns(3)
         values = {}
         for index, test in enumerate(ctcae.LAB_TESTS):
@@ -47,20 +45,25 @@ def register_form(who: records.Actor) -> None:
         submitted = st.form_submit_button("Register patient", type="primary", icon=":material/person_add:")
     if not submitted:
         return
+    dates = read_dates({"birth_date": ("Birth date", birth, False),
+                        "treatment_start": ("Treatment start", start, True)})
+    if dates is None:
+        return
     baseline = []
     for test, value in values.items():
         if value is not None:
             limits = labs.normal_range(test, None)
             baseline.append({"test": test, "value": value, "unit": limits.unit, "lln": limits.lln,
-                             "uln": limits.uln, "collected_on": start})
+                             "uln": limits.uln, "collected_on": dates["treatment_start"]})
     try:
         saved = records.register_patient(
-            {"mrn": mrn, "name": name, "birth_date": birth, "treatment_start": start, "planned_dose_mg": dose,
+            {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose,
              "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}, baseline, who)
     except records.RecordError as error:
         show_problems(error)
         return
-    saved_then_rerun(NOTICE, f"Registered {saved['mrn']} with {len(baseline)} baseline lab value(s).",
+    saved_then_rerun(NOTICE, f"Registered {saved['mrn']} ({saved['name']}): everolimus {saved['planned_dose_mg']:g} "
+                             f"mg/day from {saved['treatment_start']}, {len(baseline)} baseline lab value(s).",
                      fresh_form=COUNTER)
 
 
@@ -75,10 +78,9 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
         mrn = first.text_input("MRN", value=current["mrn"], max_chars=64)
         name = second.text_input("Name", value=current["name"], max_chars=200)
         first, second, third, fourth = st.columns(4)
-        birth = first.date_input("Birth date", value=current["birth_date"], min_value=EARLIEST,
-                                 max_value=date.today(), format="YYYY-MM-DD")
-        start = second.date_input("Treatment start", value=current["treatment_start"], min_value=date(2000, 1, 1),
-                                  max_value=date.today(), format="YYYY-MM-DD")
+        birth = date_field("Birth date", f"edit_birth_{patient_id}", value=current["birth_date"], target=first)
+        start = date_field("Treatment start", f"edit_start_{patient_id}", value=current["treatment_start"],
+                           target=second)
         dose = third.selectbox("Planned daily dose (mg)", DOSES_MG,
                                index=DOSES_MG.index(current["planned_dose_mg"])
                                if current["planned_dose_mg"] in DOSES_MG else 0)
@@ -90,7 +92,10 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
         notes = st.text_area("Notes", value=current["notes"] or "", max_chars=5000, height=68)
         if not st.form_submit_button("Save changes", type="primary"):
             return
-    changes = {"mrn": mrn, "name": name, "birth_date": birth, "treatment_start": start, "planned_dose_mg": dose,
+    dates = read_dates({"birth_date": ("Birth date", birth, False), "treatment_start": ("Treatment start", start, True)})
+    if dates is None:
+        return
+    changes = {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose,
                "status": status, "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}
     try:
         records.update("patient", patient_id, version, changes, who)

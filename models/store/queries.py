@@ -151,12 +151,14 @@ def event_records(patient_id: int, url: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def has_open_event(patient_id: int, term: str, url: str | None = None) -> bool:
-    statement = select(AdverseEvent.id).where(
+def open_event(patient_id: int, term: str, url: str | None = None) -> dict | None:
+    """The patient's open record of a term (id, grade, onset_date), or None: there is at most one."""
+    statement = select(AdverseEvent.id, AdverseEvent.grade, AdverseEvent.onset_date).where(
         AdverseEvent.patient_id == patient_id, AdverseEvent.term == term, AdverseEvent.record_status == ACTIVE,
         AdverseEvent.resolved_date.is_(None)).limit(1)
     with get_engine(url).connect() as connection:
-        return connection.execute(statement).first() is not None
+        row = connection.execute(statement).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def baseline_lab_value(patient_id: int, test: str, url: str | None = None) -> float | None:

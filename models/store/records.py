@@ -57,8 +57,8 @@ def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
 
 @database_errors
 def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None,
-           session: Session | None = None) -> dict:
-    table = _table_for(kind, actor)
+           session: Session | None = None, _registration: bool = False) -> dict:
+    table = _table_for(kind, actor, registration=_registration)
     clean = _validate(kind, values)
     if (clean.get("verified_by") or clean.get("verified_at")) and actor.role not in VERIFY_ROLES:
         raise NotPermitted("Only a pharmacist verifies dose records.")
@@ -123,9 +123,15 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
 @database_errors
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
                      url: str | None = None) -> dict:
-    """A new patient and their baseline labs, all or nothing."""
+    """A new patient, the start of treatment (a "start" dose record at the planned dose on the treatment start,
+    so the patient's current dose and dose intensity are right from the first day) and the baseline labs,
+    all or nothing."""
     with write_session(url) as session:
         patient = create("patient", values, actor, today=today, session=session)
+        create("dose_event", {"patient_id": patient["id"], "effective_date": patient["treatment_start"],
+                              "action": "start", "dose_mg": patient["planned_dose_mg"],
+                              "reason": "Treatment start, recorded at registration"}, actor, today=today,
+               session=session, _registration=True)
         problems = []
         for lab in baseline_labs:
             try:
@@ -204,9 +210,13 @@ def get(kind: str, record_id: int, *, url: str | None = None) -> dict:
 
 # --- internals ----------------------------------------------------------------------------------------
 
-def _table_for(kind: str, actor: Actor) -> type[SQLModel]:
+def _table_for(kind: str, actor: Actor, *, registration: bool = False) -> type[SQLModel]:
     if kind not in RECORD_TABLES:
         raise ValueError(f"unknown record type {kind!r}")
+    # Registering a patient states the first dose (treatment start, planned dose): whoever may register a
+    # patient records that start with it. Every later dose change is a pharmacist's or oncologist's.
+    if registration and kind == "dose_event":
+        return RECORD_TABLES[kind]
     if actor.role not in WRITE_ROLES[kind]:
         raise NotPermitted(f"A {actor.role} cannot write {kind.replace('_', ' ')} records.")
     return RECORD_TABLES[kind]

@@ -2,12 +2,14 @@
 line and writes nothing, the same file name uploaded twice is refused, and a valid file is imported with an
 audit entry per row.
 
-The `app_url` server and its SQLite database are shared by every browser test of the session, so this test
+It runs on the writable copy of the demo database (shared with the nurse flow), on a patient of its own, and
 counts only the rows it adds (its notes carry a unique tag).
 """
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func
@@ -16,11 +18,10 @@ from sqlmodel import select
 from models.store.db import read_session
 from models.store.tables import AdverseEvent, AuditEntry
 from tests.dashboard.browser.test_app_browser import sign_in
-from tests.dashboard.browser.test_nurse_flow import TIMEOUT_MS, events_of, free_onsets, patient_of, shows
+from tests.dashboard.browser.test_nurse_flow import TIMEOUT_MS, new_patient, shows
 from tests.support.browser import wait_for_app_idle
 
 pytestmark = pytest.mark.browser
-MRN = "DEMO-00078"  # no other browser test writes for this patient
 HEADER = "mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
 
 
@@ -55,10 +56,18 @@ def _press(page, button: str) -> None:
     wait_for_app_idle(page)
 
 
-def test_nurse_checks_then_imports_a_csv_upload(page, app_url, demo_sqlite_url, tmp_path):
-    patient = patient_of(demo_sqlite_url, MRN)
-    stored = next(e for e in events_of(demo_sqlite_url, patient.id) if e.record_status == "active")
-    [onset] = free_onsets(demo_sqlite_url, patient, 1)
+def test_nurse_checks_then_imports_a_csv_upload(page, writable_demo, tmp_path):
+    app_url, demo_sqlite_url = writable_demo
+    from datetime import date, timedelta
+
+    from models.store import records
+
+    patient = new_patient(demo_sqlite_url)  # a patient of this run alone
+    MRN = patient.mrn  # noqa: N806 - read as the constant it is in the rows below
+    stored = SimpleNamespace(**records.create("adverse_event", {
+        "patient_id": patient.id, "term": "Nausea", "grade": 1, "onset_date": date.today() - timedelta(days=40),
+        "resolved_date": date.today() - timedelta(days=35)}, records.Actor("nurse", "nurse"), url=demo_sqlite_url))
+    onset = date.today() - timedelta(days=10)
     tag = f"browser import {uuid.uuid4().hex[:8]}"
     for name in ("bad", "good", "copy"):
         (tmp_path / name).mkdir()

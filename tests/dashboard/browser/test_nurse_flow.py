@@ -1,7 +1,7 @@
 """A nurse's adverse-event round trip in Chromium: log, correct, withdraw, and be refused bad dates.
 
-The `app_url` server and its SQLite database are shared by every browser test of the session, so this test
-registers a patient of its own (a new MRN on every run) and checks only the records it created itself.
+It runs on a server with a private copy of the demo database (`writable_demo`: the shared one must keep its
+120 patients), registers a patient of its own and checks only the records it created itself.
 
 Widgets of Streamlit 1.67 as Playwright meets them: a selectbox is a react-aria combobox (typing filters its
 options; ArrowDown opens the whole list, a click does not), a date input is three spin buttons (year, month,
@@ -150,7 +150,8 @@ def new_patient(url: str) -> Patient:
 
 # --- the flow ---------------------------------------------------------------------------------------------
 
-def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, app_url, demo_sqlite_url):
+def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_demo):
+    app_url, demo_sqlite_url = writable_demo
     patient = new_patient(demo_sqlite_url)
     mrn = patient.mrn
     today = date.today()

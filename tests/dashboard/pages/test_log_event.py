@@ -176,7 +176,7 @@ def test_a_lab_is_graded_as_typed_and_offers_its_event(monkeypatch, clinic):
     app = open_log(monkeypatch, url)
     app.button_group(key="log_mode").set_value("Labs").run()
     app.selectbox(key="lab_test").select("glucose_fasting").run()
-    app.number_input(key="lab_value_glucose_fasting").set_value(300).run()
+    app.number_input(key="lab_value_glucose_fasting_0").set_value(300).run()
     assert any("CTCAE grade 3: Hyperglycemia" in w.value and "v4.03" in w.value for w in app.warning)
     form_widget(app, "button", "Save lab").click().run()
     offer = form_widget(app, "button", "Log Hyperglycemia grade 3 from this value "
@@ -296,3 +296,46 @@ def test_a_same_day_grade_change_and_a_message_that_matches_the_records(monkeypa
     new_id = int(events.iloc[1]["id"])
     assert app.selectbox(key="event_choice").value == new_id, "the new record is the one now open"
     assert "grade 2 (open)" in app.selectbox(key="event_choice").format_func(new_id)
+
+
+def test_a_lab_for_a_term_already_open_says_so_and_offers_its_grade_change(monkeypatch, clinic):
+    url, patient = clinic
+    onset = date.today() - timedelta(days=4)
+    app = fill_event(open_log(monkeypatch, url), "Hyperglycemia", 1, onset=onset)
+    app.button_group(key="log_mode").set_value("Labs").run()
+    app.selectbox(key="lab_test").select("glucose_fasting").run()
+    app.number_input(key="lab_value_glucose_fasting_0").set_value(300).run()
+    form_widget(app, "button", "Save lab").click().run()
+    assert any(f"Hyperglycemia is already open for T-100: grade 1 since {onset}. This value suggests grade 3."
+               in i.value for i in app.info), [i.value for i in app.info]
+    assert app.number_input(key="lab_value_glucose_fasting_1").value is None, "a fresh value field after the save"
+    recent = as_fields(next(d.value for d in app.dataframe if "Test" in d.value.columns))
+    assert list(recent["value"]) == [300] and list(recent["ctcae_grade"]) == [3]
+    form_widget(app, "button", "Change the grade of the open Hyperglycemia record").click().run()
+    event_id = int(queries.adverse_events(url).iloc[0]["id"])
+    assert app.session_state["log_mode"] == "Adverse event"
+    assert app.selectbox(key="event_choice").value == event_id
+
+
+def test_registration_records_the_start_dose_and_refuses_a_bad_date(monkeypatch, db_url):
+    from tests.dashboard.pages.test_pages import open_app
+
+    app = open_app(monkeypatch, db_url, "app_pages/patients.py", role="nurse")
+    start = date.today() - timedelta(days=30)
+    app.text_input(key="reg_mrn_0").input("REG-1")
+    app.text_input(key="reg_name_0").input("Reg Istered")
+    app.text_input(key="reg_start_0").input("2026-02-30")
+    app.selectbox(key="reg_dose_0").select(7.5)
+    form_widget(app, "button", "Register patient").click().run()
+    assert errors(app) == ["Treatment start: “2026-02-30” — no such date (type it as YYYY-MM-DD). Nothing was "
+                           "saved."]
+    assert queries.patients(db_url).empty
+    app.text_input(key="reg_start_0").input(str(start))
+    form_widget(app, "button", "Register patient").click().run()
+    assert not errors(app), errors(app)
+    assert any(f"Registered REG-1 (Reg Istered): everolimus 7.5 mg/day from {start}" in s.value for s in app.success)
+    doses = queries.dose_events(db_url)
+    assert [(d.action, d.dose_mg, d.effective_date) for d in doses.itertuples()] == [("start", 7.5, start)]
+    from models.analysis import patient_view
+    course = patient_view.patient_course(int(queries.patients(db_url).iloc[0]["id"]), date.today(), db_url)
+    assert course.summary["current_dose_mg"] == 7.5
