@@ -113,18 +113,40 @@ def read_dates(fields: dict[str, tuple[str, str, bool]]) -> dict | None:
 
 
 def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
-    """Search-as-you-type patient choice (MRN or name); returns id, mrn, name, treatment_start or None."""
+    """Patient choice: a search (MRN or its number, or name words in any order, accents ignored; the closest
+    first) narrows the list, whose entries show birth date and status so that namesakes can be told apart.
+    Returns id, mrn, name, treatment_start, or None."""
     import streamlit as st
 
+    from dashboard.labels import code_label
+    from models.analysis.patient_search import search
     from models.store import queries
 
     choices = last_known(f"choices_{key}", queries.patient_choices)
     if choices.empty:
         st.info("No patients yet: register one on the Patients page.")
         return None
+    find, pick = st.columns((1, 2))
+    query = find.text_input("Find a patient", key=f"{key}_search", placeholder="MRN, number or name words",
+                            help="Words in any order, accents and case ignored: \"oakhurst hazel\" finds Hazel "
+                                 "Oakhurst; \"12\" lists DEMO-00012 first.")
+    shown = search(choices, query)
     by_id = {int(row.id): row for row in choices.itertuples()}
-    chosen = st.selectbox(label, list(by_id), index=None, key=key, placeholder="Type an MRN or a name",
-                          format_func=lambda pid: f"{by_id[pid].mrn} · {by_id[pid].name}")
+    options = [int(i) for i in shown["id"]]
+    if st.session_state.get(key) is not None and st.session_state[key] not in options:
+        options.append(st.session_state[key])  # the patient already chosen stays chosen, never silently replaced
+    if not options:
+        pick.warning(plain(f"No patient matches “{query}”."), icon=":material/search_off:")
+        return None
+
+    def describe(pid: int) -> str:
+        row = by_id[pid]
+        born = f" · born {row.birth_date}" if row.birth_date else ""
+        return f"{row.mrn} · {row.name}{born} · {code_label(row.status)}"
+
+    chosen = pick.selectbox(label, options, index=None, key=key, format_func=describe,
+                            placeholder=f"{len(shown)} matching: type or choose" if query.strip() else
+                            "Type an MRN or a name")
     if chosen is None:
         return None
     row = by_id[chosen]

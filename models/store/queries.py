@@ -128,8 +128,9 @@ def table_counts(url: str | None = None) -> dict[str, int]:
 
 
 def patient_choices(url: str | None = None) -> pd.DataFrame:
-    """id, mrn, name, treatment_start of active patients, for pickers."""
-    statement = select(Patient.id, Patient.mrn, Patient.name, Patient.treatment_start, Patient.version) \
+    """id, mrn, name, birth date, status, treatment_start of active patients, for pickers."""
+    statement = select(Patient.id, Patient.mrn, Patient.name, Patient.birth_date, Patient.status,
+                       Patient.treatment_start, Patient.version) \
         .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
     return _frame(statement, url, parse_dates=["treatment_start"])
 

@@ -339,3 +339,22 @@ def test_registration_records_the_start_dose_and_refuses_a_bad_date(monkeypatch,
     from models.analysis import patient_view
     course = patient_view.patient_course(int(queries.patients(db_url).iloc[0]["id"]), date.today(), db_url)
     assert course.summary["current_dose_mg"] == 7.5
+
+
+def test_the_patient_search_takes_words_in_any_order_and_ranks_the_exact_mrn_first(monkeypatch, demo_sqlite_url):
+    monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["user"] = signed_in_account(demo_sqlite_url, "nurse")
+    app.run()
+    picker = app.selectbox(key="log_patient")
+    first = picker.options[0]  # as shown: MRN, name, birth date, status
+    assert " · born " in first and first.endswith(("On treatment", "Held", "Discontinued")), first
+    name = queries.patients(demo_sqlite_url).set_index("mrn").loc["DEMO-00012", "name"]
+    given, family = name.removesuffix(" (fictional)").split(" ", 1)
+    app.text_input(key="log_patient_search").input(f"{family.lower()} {given.upper()}").run()
+    assert any(option.startswith("DEMO-00012 · ") for option in app.selectbox(key="log_patient").options)
+    app.text_input(key="log_patient_search").input("12").run()
+    assert app.selectbox(key="log_patient").options[0].startswith("DEMO-00012 · ")
+    app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
+    app.text_input(key="log_patient_search").input("no such patient").run()
+    assert app.selectbox(key="log_patient").value is not None, "a new search never drops the chosen patient"
