@@ -24,6 +24,7 @@ PAGE_ROLES = {  # admin may open every page
 }
 USER_KEY, ACTIVITY_KEY, NOTICE_KEY = "user", "last_activity", "sign_in_notice"
 PAGE_KEY, KEPT_KEY, RESUME_KEY = "current_page", "kept_entries", "resume_page"
+LINKED_MRN_KEY = "linked_mrn"  # a patient link (?mrn=) opened before sign-in, followed after it
 # Keys of the entry forms' fields (and their forms' counters, "..._form_n"): what a user typed, kept through an
 # idle sign-out and given back to the same user after sign-in. Buttons and uploads are not in this list: their
 # state cannot be set, only clicked.
@@ -82,7 +83,10 @@ def idle_expired(now: float | None = None) -> bool:
 def sign_in_as(user: SignedInUser) -> None:
     """Start the session; entries kept from this user's idle sign-out come back (another user's are dropped)."""
     kept = st.session_state.pop(KEPT_KEY, None)
+    linked = st.session_state.pop(LINKED_MRN_KEY, None)
     st.session_state.pop(NOTICE_KEY, None)
+    if linked and may_open(user.role, "patients"):
+        st.session_state[RESUME_KEY] = ("app_pages/patient_detail.py", linked)
     if kept and kept["username"] == user.username:
         st.session_state.update(kept["entries"])
         if kept["page"]:

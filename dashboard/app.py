@@ -47,6 +47,8 @@ else:
     page = st.navigation(menu)
     # Back to the page an idle sign-out left, with what was typed there (dashboard/access.py).
     resume = st.session_state.pop(RESUME_KEY, None)
+    if isinstance(resume, tuple):  # a patient link followed through sign-in
+        st.switch_page(resume[0], query_params={"mrn": resume[1]})
     target = next((p for pages in menu.values() for p in pages if p.url_path == resume), None)
     if target is not None and resume != page.url_path:
         st.switch_page(target)

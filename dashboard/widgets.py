@@ -153,6 +153,17 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
     return {"id": int(row.id), "mrn": row.mrn, "name": row.name, "treatment_start": row.treatment_start}
 
 
+def open_log_page(patient_id: int, mode: str) -> None:
+    """The Log adverse event page in `mode` ("Adverse event" or "Labs") with this patient chosen."""
+    import streamlit as st
+
+    for key in ("log_patient_search", "last_saved_event", "last_saved_lab"):
+        st.session_state.pop(key, None)  # nothing of the patient chosen before comes along
+    st.session_state["log_patient"] = patient_id
+    st.session_state["log_mode"] = mode
+    st.switch_page("app_pages/log_event.py")
+
+
 def term_label(term: str) -> str:
     """A CTCAE term with its synonyms, so typing "Stomatitis" finds "Mucositis oral"."""
     from models.clinical import ctcae

@@ -6,7 +6,8 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from dashboard.access import actor, require_page
+from dashboard.access import actor, may_open, require_page
+from dashboard.widgets import open_log_page
 from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
@@ -37,6 +38,13 @@ dose_notice()
 born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
 st.badge(code_label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
 st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")
+
+if may_open(user.role, "log_event"):
+    log_event, record_lab, _ = st.columns((1, 1, 4))
+    for column, label, mode, icon in ((log_event, "Log event", "Adverse event", ":material/edit_note:"),
+                                      (record_lab, "Record lab", "Labs", ":material/lab_research:")):
+        if column.button(label, icon=icon, key=f"open_{mode}"):
+            open_log_page(int(patient_id), mode)
 
 cards = st.columns(5)
 cards[0].metric("Day on treatment", summary["days_on_treatment"])

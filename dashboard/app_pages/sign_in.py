@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.access import NOTICE_KEY, client_address, sign_in_as
+from dashboard.access import LINKED_MRN_KEY, NOTICE_KEY, client_address, sign_in_as
 from dashboard.state import ensure_database
 from models import auth
 from models.demo import demo_accounts_exist
@@ -11,6 +11,8 @@ from models.demo import demo_accounts_exist
 st.title("Sign in to ToxWatch")
 status = ensure_database()
 
+if mrn := st.query_params.get("mrn"):  # a link to a patient: opened after sign-in (app.py)
+    st.session_state[LINKED_MRN_KEY] = mrn
 if notice := st.session_state.get(NOTICE_KEY):
     st.info(notice, icon=":material/schedule:")
 if demo_accounts_exist():  # read now: an admin may have disabled the demo accounts since the start

@@ -216,3 +216,27 @@ def test_a_form_sent_after_the_idle_timeout_saves_nothing_and_comes_back_to_the_
     sign_in(app, "nurse", "a long enough passphrase")
     assert [t.value for t in app.title] == ["Log adverse event"]
     assert "new_username" not in app.session_state and "kept_entries" not in app.session_state
+
+
+def test_a_patient_link_opened_before_sign_in_is_followed_after_it(monkeypatch, demo_sqlite_url):
+    app = new_app(monkeypatch, demo_sqlite_url)
+    app.query_params["mrn"] = "DEMO-00012"
+    app.run()
+    assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
+    sign_in(app, "oncologist", "demo")
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(app.title) == 1 and app.title[0].value.endswith(r"DEMO\-00012"), [t.value for t in app.title]
+
+
+def test_log_event_and_record_lab_open_with_the_patient_of_the_page(monkeypatch, demo_sqlite_url):
+    from tests.dashboard.pages.test_pages import open_app
+
+    app = open_app(monkeypatch, demo_sqlite_url, role="nurse")
+    app.query_params["mrn"] = "DEMO-00012"
+    app.switch_page("app_pages/patient_detail.py").run()
+    next(b for b in app.button if b.label == "Record lab").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [t.value for t in app.title] == ["Log adverse event"]
+    assert app.session_state["log_patient"] == queries.patient_id_for_mrn("DEMO-00012", demo_sqlite_url)
+    assert app.session_state["log_mode"] == "Labs"
+    assert any(w.label == "Test" for w in app.selectbox), "the lab form, for that patient"
