@@ -153,14 +153,23 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
     return {"id": int(row.id), "mrn": row.mrn, "name": row.name, "treatment_start": row.treatment_start}
 
 
-def open_log_page(patient_id: int, mode: str) -> None:
-    """The Log adverse event page in `mode` ("Adverse event" or "Labs") with this patient chosen."""
+def choose_for_logging(patient_id: int, mode: str, event_id: int | None = None) -> None:
+    """Set the Log adverse event page to `mode` ("Adverse event" or "Labs") with this patient chosen (and one of
+    their records open). From another page, or from a callback of that page (before its widgets exist)."""
     import streamlit as st
 
-    for key in ("log_patient_search", "last_saved_event", "last_saved_lab"):
+    for key in ("log_patient_search", "last_saved_event", "last_saved_lab", "event_choice"):
         st.session_state.pop(key, None)  # nothing of the patient chosen before comes along
     st.session_state["log_patient"] = patient_id
     st.session_state["log_mode"] = mode
+    if event_id is not None:
+        st.session_state["event_choice"] = event_id
+
+
+def open_log_page(patient_id: int, mode: str) -> None:
+    import streamlit as st
+
+    choose_for_logging(patient_id, mode)
     st.switch_page("app_pages/log_event.py")
 
 

@@ -173,12 +173,13 @@ def baseline_lab_value(patient_id: int, test: str, url: str | None = None) -> fl
 
 def logged_since(username: str, since: datetime, url: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Adverse events and labs this user created since a moment (e.g. the start of today)."""
-    events = select(AdverseEvent.id, Patient.mrn, AdverseEvent.term, AdverseEvent.grade,
-                    AdverseEvent.onset_date, AdverseEvent.record_status, AdverseEvent.created_at) \
+    events = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, Patient.name, AdverseEvent.term,
+                    AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.record_status, AdverseEvent.created_at) \
         .join(Patient, Patient.id == AdverseEvent.patient_id) \
         .where(AdverseEvent.created_by == username, AdverseEvent.created_at >= since) \
         .order_by(AdverseEvent.id.desc())
-    lab_rows = select(LabResult.id, Patient.mrn, LabResult.test, LabResult.value, LabResult.unit,
+    lab_rows = select(LabResult.id, LabResult.patient_id, Patient.mrn, Patient.name, LabResult.test,
+                      LabResult.value, LabResult.unit,
                       LabResult.ctcae_grade, LabResult.collected_on, LabResult.record_status,
                       LabResult.created_at) \
         .join(Patient, Patient.id == LabResult.patient_id) \
@@ -188,8 +189,8 @@ def logged_since(username: str, since: datetime, url: str | None = None) -> tupl
 
 def open_severe_events(url: str | None = None) -> pd.DataFrame:
     """Open grade >= 3 adverse events (not baseline), oldest first: the patients who need attention."""
-    statement = select(Patient.mrn, Patient.name, AdverseEvent.term, AdverseEvent.grade,
-                       AdverseEvent.onset_date, AdverseEvent.serious) \
+    statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, Patient.name, AdverseEvent.term,
+                       AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.serious) \
         .join(Patient, Patient.id == AdverseEvent.patient_id) \
         .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE,
                AdverseEvent.resolved_date.is_(None), AdverseEvent.grade >= 3, AdverseEvent.baseline.is_(False)) \

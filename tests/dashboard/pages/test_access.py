@@ -236,7 +236,7 @@ def test_log_event_and_record_lab_open_with_the_patient_of_the_page(monkeypatch,
     app.switch_page("app_pages/patient_detail.py").run()
     next(b for b in app.button if b.label == "Record lab").click().run()
     assert not app.exception, [e.value for e in app.exception]
-    assert [t.value for t in app.title] == ["Log adverse event"]
+    assert [t.value for t in app.title] == ["Record labs"], "the title says the mode"
     assert app.session_state["log_patient"] == queries.patient_id_for_mrn("DEMO-00012", demo_sqlite_url)
     assert app.session_state["log_mode"] == "Labs"
     assert any(w.label == "Test" for w in app.selectbox), "the lab form, for that patient"
