@@ -17,7 +17,7 @@ LAB_TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "gluc
                    "platelets": "Platelets", "neutrophils": "Neutrophils"}
 LAB_TESTS = tuple(LAB_TEST_LABELS)
 AUDIT_ACTIONS = ("create", "update", "entered_in_error", "sign_in", "sign_in_failed", "sign_out",
-                 "import", "seed_demo", "review")
+                 "import", "seed_demo", "review", "unlock")
 
 # CDISC SDTM AEACN values accepted on import, mapped to ours.
 CDISC_ACTIONS_TAKEN = {
