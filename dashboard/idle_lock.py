@@ -31,9 +31,12 @@ _HIDE_PAGE = f"""<style>
 </style>"""
 
 
-def check_interval_seconds() -> float:
-    """How often the browser asks: a quarter of the timeout, at most every 30 seconds and at least every 2."""
-    return min(30.0, max(2.0, idle_timeout_minutes() * 60 / 4))
+def check_interval_seconds(now: float | None = None) -> float:
+    """When the browser should ask next: just after the time left runs out (every run of the page, which is
+    activity, sets it anew), so an idle page asks once instead of every few seconds; at least 2 s apart."""
+    now = time.time() if now is None else now
+    left = idle_timeout_minutes() * 60 - (now - st.session_state.get(ACTIVITY_KEY, now))
+    return max(2.0, left + 1.0)
 
 
 def watch_idle(user: SignedInUser) -> None:

@@ -20,8 +20,7 @@ from sqlmodel import Session, SQLModel, select
 from models.clinical import ctcae
 from models.store import summary
 from models.store.db import write_session
-from models.store.record_checks import check_against_database, lock_patient
-from models.store.record_checks import prepare_batch  # noqa: F401 - the write API for batched_writes' callers
+from models.store.record_checks import check_against_database, lock_patient, prepare_batch  # noqa: F401
 # The errors and the batch are part of this module's API: callers name them as records.X.
 from models.store.record_errors import (Actor, DatabaseUnavailable, DuplicateRecord,  # noqa: F401
                                         HeldRowsRefused, NotPermitted, Problem, RecordError, RecordNotFound,
@@ -123,15 +122,13 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
 @database_errors
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
                      url: str | None = None) -> dict:
-    """A new patient, the start of treatment (a "start" dose record at the planned dose on the treatment start,
-    so the patient's current dose and dose intensity are right from the first day) and the baseline labs,
-    all or nothing."""
+    """A new patient, the "start" dose record (planned dose from the treatment start: the current dose and dose
+    intensity are right from day 1) and the baseline labs, all or nothing."""
     with write_session(url) as session:
         patient = create("patient", values, actor, today=today, session=session)
-        create("dose_event", {"patient_id": patient["id"], "effective_date": patient["treatment_start"],
-                              "action": "start", "dose_mg": patient["planned_dose_mg"],
-                              "reason": "Treatment start, recorded at registration"}, actor, today=today,
-               session=session, _registration=True)
+        start = {"effective_date": patient["treatment_start"], "action": "start", "reason": "Recorded at registration"}
+        create("dose_event", {"patient_id": patient["id"], "dose_mg": patient["planned_dose_mg"], **start}, actor,
+               today=today, session=session, _registration=True)
         problems = []
         for lab in baseline_labs:
             try:
@@ -151,9 +148,8 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
 def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
                  today: date | None = None, url: str | None = None,
                  session: Session | None = None) -> tuple[dict, dict]:
-    """Oncology convention: end the current record the day before the change (on the day itself when the
-    grade changes on the onset day) and open a new record with the new grade from the day of the change,
-    linked to it, in one transaction. Returns (ended record, new record)."""
+    """Oncology convention: end the record the day before the change (on the day itself for a change on the
+    onset day) and open a linked record with the new grade from the change, at once. Returns (ended, new)."""
     _table_for("adverse_event", actor)
     with _transaction(url, session) as session:
         current = _locked_current(session, AdverseEvent, "adverse_event", event_id, expected_version)
@@ -213,8 +209,7 @@ def get(kind: str, record_id: int, *, url: str | None = None) -> dict:
 def _table_for(kind: str, actor: Actor, *, registration: bool = False) -> type[SQLModel]:
     if kind not in RECORD_TABLES:
         raise ValueError(f"unknown record type {kind!r}")
-    # Registering a patient states the first dose (treatment start, planned dose): whoever may register a
-    # patient records that start with it. Every later dose change is a pharmacist's or oncologist's.
+    # A registration states the first dose: whoever registers records it. Later dose changes need the role.
     if registration and kind == "dose_event":
         return RECORD_TABLES[kind]
     if actor.role not in WRITE_ROLES[kind]:
