@@ -10,6 +10,7 @@ import time
 import streamlit as st
 from sqlalchemy.exc import OperationalError
 
+from dashboard.widgets import escape_markdown
 from models.auth import SignedInUser, current_account, record_sign_out
 from models.store.db import DatabaseUnavailableError
 from models.settings import client_address_header, idle_timeout_minutes
@@ -28,7 +29,7 @@ LINKED_MRN_KEY = "linked_mrn"  # a patient link (?mrn=) opened before sign-in, f
 # Keys of the entry forms' fields (and their forms' counters, "..._form_n"): what a user typed, kept through an
 # idle sign-out and given back to the same user after sign-in. Buttons and uploads are not in this list: their
 # state cannot be set, only clicked.
-ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "resolve_", "edit_", "event_action_", "log_",
+ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "resolve_", "edit_", "event_", "log_",
                       "undo_reason", "review_", "verify_choice", "new_")
 
 
@@ -47,8 +48,8 @@ def current_user() -> SignedInUser | None:
         kept = sign_out(f"Signed out after {minutes:g} minutes without activity. Sign in again to continue.",
                         reason="idle timeout", keep_entries=True)
         if kept:
-            st.session_state[NOTICE_KEY] += (f" What you had typed is kept, not saved: sign in again as "
-                                             f"{user.username} to get it back.")
+            st.session_state[NOTICE_KEY] += (" What you had typed is kept, not saved: sign in again as "
+                                             + escape_markdown(user.username) + " to get it back.")
         return None
     st.session_state[ACTIVITY_KEY] = now
     # The account may have been disabled or given another role since sign-in: act on it at once. While the
@@ -70,7 +71,8 @@ def client_address() -> str | None:
     the server sees (None on this computer)."""
     header = client_address_header()
     if header and (forwarded := st.context.headers.get(header)):
-        return forwarded.split(",")[0].strip()[:100] or None
+        # The last entry is the one the proxy itself appended; the ones before it came from the browser.
+        return forwarded.split(",")[-1].strip()[:100] or None
     return st.context.ip_address
 
 
@@ -86,7 +88,7 @@ def sign_in_as(user: SignedInUser) -> None:
     linked = st.session_state.pop(LINKED_MRN_KEY, None)
     st.session_state.pop(NOTICE_KEY, None)
     if linked and may_open(user.role, "patients"):
-        st.session_state[RESUME_KEY] = ("app_pages/patient_detail.py", linked)
+        st.session_state[RESUME_KEY] = ("patient_detail", linked)
     if kept and kept["username"] == user.username:
         st.session_state.update(kept["entries"])
         if kept["page"]:
@@ -101,7 +103,7 @@ def sign_out(notice: str | None = None, *, reason: str = "signed out", keep_entr
     user = st.session_state.get(USER_KEY)
     entries = {key: value for key, value in st.session_state.items()
                if key.startswith(ENTRY_KEY_PREFIXES) or (key.endswith("_form_n") and isinstance(value, int))}
-    page = st.session_state.get(PAGE_KEY)
+    page = st.session_state.get(PAGE_KEY)  # (url path, MRN of a patient page or None)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if isinstance(user, SignedInUser):

@@ -45,14 +45,12 @@ else:
                 path, title=title, icon=icon, visibility="visible" if section else "hidden",
                 default=key == HOME_PAGE[user.role] and section is not None))
     page = st.navigation(menu)
-    # Back to the page an idle sign-out left, with what was typed there (dashboard/access.py).
-    resume = st.session_state.pop(RESUME_KEY, None)
-    if isinstance(resume, tuple):  # a patient link followed through sign-in
-        st.switch_page(resume[0], query_params={"mrn": resume[1]})
-    target = next((p for pages in menu.values() for p in pages if p.url_path == resume), None)
-    if target is not None and resume != page.url_path:
-        st.switch_page(target)
-    st.session_state[PAGE_KEY] = page.url_path
+    # Back to the page an idle sign-out left (or a patient link opened before sign-in), with its patient.
+    resume_path, resume_mrn = st.session_state.pop(RESUME_KEY, None) or (None, None)
+    target = next((p for pages in menu.values() for p in pages if p.url_path == resume_path), None)
+    if target is not None and (resume_path, resume_mrn) != (page.url_path, st.query_params.get("mrn")):
+        st.switch_page(target, query_params={"mrn": resume_mrn} if resume_mrn else None)
+    st.session_state[PAGE_KEY] = (page.url_path, st.query_params.get("mrn"))
     with st.sidebar:
         st.markdown("**ToxWatch** · everolimus toxicity monitor")
         st.caption(f"Signed in as {escape_markdown(user.display_name)} ({user.role})")

@@ -21,10 +21,11 @@ CHOSEN = "event_choice"              # the record acted on below the form
 OPENED_VERSIONS = "opened_event_versions"  # the version each record had when the user opened it
 
 
-def prefill_event(term: str, grade: int, onset: date, source: str = "lab") -> None:
-    """Hand a lab-derived event to the event form. A button callback: it runs before the next script run,
-    when widget values may still be set."""
-    st.session_state[PREFILL] = {"term": term, "grade": grade, "onset": onset, "source": source}
+def prefill_event(patient_id: int, term: str, grade: int, onset: date, source: str = "lab") -> None:
+    """Hand a lab-derived event to the event form, for that patient only. A button callback: it runs before
+    the next script run, when widget values may still be set."""
+    st.session_state[PREFILL] = {"patient_id": patient_id, "term": term, "grade": grade, "onset": onset,
+                                 "source": source}
     st.session_state["event_term"] = term
     st.session_state["log_mode"] = "Adverse event"
     st.session_state[FORM_COUNTER] = st.session_state.get(FORM_COUNTER, 0) + 1
@@ -39,6 +40,9 @@ def _grade_radio(label_text: str, term: str, key: str, default: int | None = Non
 
 def event_form(patient: dict, who: records.Actor) -> None:
     prefill = st.session_state.get(PREFILL) or {}
+    if prefill and prefill["patient_id"] != patient["id"]:  # another patient's lab value: not for this one
+        st.session_state.pop(PREFILL, None)
+        prefill = {}
     term = st.selectbox("CTCAE term", ctcae.ordered_terms(), key="event_term", format_func=term_label,
                         help="BOLERO-2 toxicities first; synonyms such as Stomatitis are listed with their term.")
     n = st.session_state.setdefault(FORM_COUNTER, 0)
@@ -213,7 +217,8 @@ def _resolve_form(row, version: int, who: records.Actor) -> None:
         first, second = st.columns(2)
         resolved = date_field("Resolved on", f"resolve_on_{row.id}", value=date.today(), target=first)
         outcome = second.selectbox("Outcome", AE_OUTCOMES, format_func=code_label, key=f"resolve_outcome_{row.id}",
-                                   index=None, placeholder="Choose the outcome")
+                                   index=AE_OUTCOMES.index(row.outcome) if row.outcome in AE_OUTCOMES else None,
+                                   placeholder="Choose the outcome")
         if not st.form_submit_button("Resolve", type="primary"):
             return
     dates = read_dates({"resolved_date": ("Resolved on", resolved, True)})

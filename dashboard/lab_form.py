@@ -108,10 +108,10 @@ def _offer_event(patient: dict) -> None:
         return
     note = f" ({suggestion.note})" if suggestion.note else ""
     st.button(f"Log {suggestion.term} grade {suggestion.grade} from this value{note}",
-              on_click=_start_event, args=(suggestion.term, suggestion.grade, saved["collected_on"]),
+              on_click=_start_event, args=(patient["id"], suggestion.term, suggestion.grade, saved["collected_on"]),
               icon=":material/add_alert:", key="log_from_lab")
 
 
-def _start_event(term: str, grade: int, onset: date) -> None:
+def _start_event(patient_id: int, term: str, grade: int, onset: date) -> None:
     st.session_state.pop(LAB_SAVED, None)
-    prefill_event(term, grade, onset)
+    prefill_event(patient_id, term, grade, onset)

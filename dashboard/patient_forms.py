@@ -78,8 +78,10 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
         mrn = first.text_input("MRN", value=current["mrn"], max_chars=64)
         name = second.text_input("Name", value=current["name"], max_chars=200)
         first, second, third, fourth = st.columns(4)
-        birth = date_field("Birth date", f"edit_birth_{patient_id}", value=current["birth_date"], target=first)
-        start = date_field("Treatment start", f"edit_start_{patient_id}", value=current["treatment_start"],
+        # Keyed by the version too: after someone else's save the fields show the stored dates, not old text.
+        birth = date_field("Birth date", f"edit_birth_{patient_id}_{version}", value=current["birth_date"],
+                           target=first)
+        start = date_field("Treatment start", f"edit_start_{patient_id}_{version}", value=current["treatment_start"],
                            target=second)
         dose = third.selectbox("Planned daily dose (mg)", DOSES_MG,
                                index=DOSES_MG.index(current["planned_dose_mg"])

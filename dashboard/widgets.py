@@ -133,8 +133,11 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
     shown = search(choices, query)
     by_id = {int(row.id): row for row in choices.itertuples()}
     options = [int(i) for i in shown["id"]]
-    if st.session_state.get(key) is not None and st.session_state[key] not in options:
-        options.append(st.session_state[key])  # the patient already chosen stays chosen, never silently replaced
+    chosen_before = st.session_state.get(key)
+    if chosen_before is not None and chosen_before not in by_id:
+        st.session_state.pop(key)  # that patient is gone (entered in error): nothing stays chosen
+    elif chosen_before is not None and chosen_before not in options:
+        options.append(chosen_before)  # the patient already chosen stays chosen, never silently replaced
     if not options:
         pick.warning(plain(f"No patient matches “{query}”."), icon=":material/search_off:")
         return None

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from pydantic import ValidationError
 from sqlalchemy import update as sql_update
@@ -39,6 +39,7 @@ WRITE_ROLES = {
     "finding_review": {"pharmacist", "admin"},
 }
 VERIFY_ROLES = {"pharmacist", "admin"}
+REGISTRATION_START = "Recorded at registration"  # the reason of the start dose register_patient records
 SYSTEM_COLUMNS = {"id", "record_status", "entered_in_error_reason", "version", "created_by", "created_at",
                   "updated_by", "updated_at"}
 READ_ONLY_AFTER_CREATE = {"patient_id"}
@@ -76,8 +77,9 @@ def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, 
 
 @database_errors
 def update(kind: str, record_id: int, expected_version: int, changes: dict, actor: Actor, *,
-           today: date | None = None, url: str | None = None, session: Session | None = None) -> dict:
-    table = _table_for(kind, actor)
+           today: date | None = None, url: str | None = None, session: Session | None = None,
+           _registration: bool = False) -> dict:
+    table = _table_for(kind, actor, registration=_registration)
     forbidden = (set(changes) & (SYSTEM_COLUMNS | READ_ONLY_AFTER_CREATE)) - {"entered_in_error_reason"}
     if forbidden:
         raise ValidationFailed([Problem(f, f"{f} cannot be changed here.") for f in sorted(forbidden)])
@@ -95,8 +97,22 @@ def update(kind: str, record_id: int, expected_version: int, changes: dict, acto
         _check(session, kind, clean, record_id, today)
         _derive(kind, clean)
         values = {k: v for k, v in clean.items() if k not in READ_ONLY_AFTER_CREATE}
-        return _apply_update(session, table, kind, record_id, expected_version, values, actor, "update",
-                             before)
+        after = _apply_update(session, table, kind, record_id, expected_version, values, actor, "update", before)
+        if kind == "patient":
+            _follow_registration_start(session, after, actor, today)
+        return after
+
+
+def _follow_registration_start(session, patient: dict, actor: Actor, today: date | None) -> None:
+    """The start dose a registration recorded follows a corrected treatment start or planned dose."""
+    start = session.exec(select(DoseEvent.id, DoseEvent.version, DoseEvent.effective_date, DoseEvent.dose_mg).where(
+        DoseEvent.patient_id == patient["id"], DoseEvent.action == "start", DoseEvent.record_status == "active",
+        DoseEvent.reason == REGISTRATION_START)).first()
+    if start is not None and (start.effective_date, start.dose_mg) != (patient["treatment_start"],
+                                                                       patient["planned_dose_mg"]):
+        update("dose_event", start.id, start.version, {"effective_date": patient["treatment_start"],
+                                                       "dose_mg": patient["planned_dose_mg"]},
+               actor, today=today, session=session, _registration=True)
 
 
 @database_errors
@@ -117,81 +133,6 @@ def mark_entered_in_error(kind: str, record_id: int, expected_version: int, reas
         return _apply_update(session, table, kind, record_id, expected_version,
                              {"record_status": "entered_in_error", "entered_in_error_reason": reason},
                              actor, "entered_in_error", before)
-
-
-@database_errors
-def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
-                     url: str | None = None) -> dict:
-    """A new patient, the "start" dose record (planned dose from the treatment start: the current dose and dose
-    intensity are right from day 1) and the baseline labs, all or nothing."""
-    with write_session(url) as session:
-        patient = create("patient", values, actor, today=today, session=session)
-        start = {"effective_date": patient["treatment_start"], "action": "start", "reason": "Recorded at registration"}
-        create("dose_event", {"patient_id": patient["id"], "dose_mg": patient["planned_dose_mg"], **start}, actor,
-               today=today, session=session, _registration=True)
-        problems = []
-        for lab in baseline_labs:
-            try:
-                create("lab_result", {**lab, "patient_id": patient["id"], "baseline": True}, actor, today=today,
-                       session=session)
-            except RefusedByDatabase:
-                raise  # on PostgreSQL the transaction can run nothing more
-            except ValidationFailed as error:
-                problems += [Problem(f"{lab.get('test')}.{p.field}", f"Baseline {lab.get('test')}: {p.message}")
-                             for p in error.problems]
-        if problems:
-            raise ValidationFailed(problems)
-        return patient
-
-
-@database_errors
-def change_grade(event_id: int, expected_version: int, new_grade: int, change_date: date, actor: Actor, *,
-                 today: date | None = None, url: str | None = None,
-                 session: Session | None = None) -> tuple[dict, dict]:
-    """Oncology convention: end the record the day before the change (on the day itself for a change on the
-    onset day) and open a linked record with the new grade from the change, at once. Returns (ended, new)."""
-    _table_for("adverse_event", actor)
-    with _transaction(url, session) as session:
-        current = _locked_current(session, AdverseEvent, "adverse_event", event_id, expected_version)
-        problems = []
-        if current["record_status"] != "active":
-            problems.append(Problem("record", "This record is marked entered in error."))
-        elif current["resolved_date"] is not None:
-            problems.append(Problem("resolved_date", f"This record was resolved on {current['resolved_date']}; "
-                                                     "log a new event for a new episode."))
-        if new_grade == current["grade"]:
-            problems.append(Problem("grade", f"The record already has grade {new_grade}."))
-        if change_date < current["onset_date"]:
-            problems.append(Problem("onset_date", f"The grade change on {change_date} is before the onset "
-                                                  f"{current['onset_date']} of this record."))
-        if problems:
-            raise ValidationFailed(problems)
-        worse = new_grade > current["grade"]
-        ended = update("adverse_event", event_id, expected_version,
-                       {"resolved_date": max(current["onset_date"], change_date - timedelta(days=1)),
-                        "outcome": "not_recovered" if worse else "recovering"},
-                       actor, today=today, session=session)
-        carried = {k: current[k] for k in ("patient_id", "term", "serious", "attribution", "source", "baseline")}
-        opened = create("adverse_event", {**carried, "grade": new_grade, "onset_date": change_date,
-                                          "previous_event_id": event_id}, actor, today=today, session=session)
-        return ended, opened
-
-
-@database_errors
-def verify_dose_event(dose_id: int, expected_version: int, actor: Actor, *, url: str | None = None) -> dict:
-    """A pharmacist other than its author and its last editor confirms a dose record (who and when are kept on
-    the record and in the audit trail); any later change of the record clears the verification."""
-    _table_for("dose_event", actor)
-    if actor.role not in VERIFY_ROLES:
-        raise NotPermitted("Only a pharmacist verifies dose records.")
-    current = get("dose_event", dose_id, url=url)
-    if current["verified_by"]:
-        raise ValidationFailed([Problem("verified_by", f"Already verified by {current['verified_by']}.")])
-    if actor.username in (current["created_by"], current["updated_by"]):  # four eyes
-        raise NotPermitted("Nobody verifies a dose record they recorded or last changed; another pharmacist "
-                           "verifies it.")
-    return update("dose_event", dose_id, expected_version, {"verified_by": actor.username,
-                                                           "verified_at": utc_now()}, actor, url=url)
 
 
 def get(kind: str, record_id: int, *, url: str | None = None) -> dict:
@@ -398,3 +339,7 @@ def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int,
         batch.audit_rows.append(entry)
     else:
         session.connection().execute(INSERTS[AuditEntry], entry)
+
+
+# The workflows that write several records at once live next door; callers name them as records.X.
+from models.store.record_workflows import change_grade, register_patient, verify_dose_event  # noqa: E402,F401

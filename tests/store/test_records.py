@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -712,3 +712,27 @@ def test_an_import_with_overlapping_episodes_is_refused_whole(db_url):
         "adverse_events.csv:4: term: Fatigue is already open for this patient: grade 1 since 2026-02-01. Change its "
         "grade or resolve it instead of adding a second open record."]
     assert _state(db_url) == state
+
+
+def test_registration_records_the_start_dose_and_it_follows_a_corrected_start(db_url):
+    patient = records.register_patient({"mrn": "REG-9", "name": "Reg Nine", "treatment_start": date(2026, 3, 1),
+                                        "planned_dose_mg": 10}, [], NURSE, today=TODAY, url=db_url)
+    doses = queries.dose_events(db_url)
+    assert [(d.action, d.dose_mg, str(d.effective_date)[:10]) for d in doses.itertuples()] == [
+        ("start", 10.0, "2026-03-01")]
+    records.update("patient", patient["id"], 1, {"treatment_start": date(2026, 2, 1), "planned_dose_mg": 5}, NURSE,
+                   today=TODAY, url=db_url)
+    doses = queries.dose_events(db_url)
+    assert [(d.action, d.dose_mg, str(d.effective_date)[:10]) for d in doses.itertuples()] == [
+        ("start", 5.0, "2026-02-01")], "the registration's start dose follows the corrected start and dose"
+
+
+def test_a_pre_existing_condition_that_worsens_on_treatment_is_treatment_emergent(db_url):
+    patient_id = _patient(db_url)["id"]
+    start = records.get("patient", patient_id, url=db_url)["treatment_start"]
+    before = records.create("adverse_event", _event_values(patient_id, term="Fatigue", grade=1, baseline=True,
+                                                           onset_date=start - timedelta(days=10)), NURSE,
+                            today=TODAY, url=db_url)
+    ended, opened = records.change_grade(before["id"], 1, 3, start + timedelta(days=5), NURSE, today=TODAY,
+                                         url=db_url)
+    assert ended["baseline"] is True and opened["baseline"] is False
