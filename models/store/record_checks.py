@@ -142,10 +142,14 @@ def overlapping_episode(clean: dict, record_id: int | None, episodes: list[Episo
     A grade change hands over on one day: a record and the one continuing it may share the day one ends and
     the other begins."""
     onset, resolved = clean["onset_date"], clean.get("resolved_date")
+    by_id, earlier, step = {e.id: e for e in episodes}, set(), clean.get("previous_event_id")
+    while step in by_id and step not in earlier:  # the records this one continues (two changes on one day)
+        earlier.add(step)
+        step = by_id[step].previous_event_id
     for episode in episodes:
         if episode.id == record_id:
             continue
-        continues = clean.get("previous_event_id") == episode.id and episode.resolved_date == onset
+        continues = episode.id in earlier and episode.resolved_date == onset
         continued = record_id is not None and episode.previous_event_id == record_id and episode.onset_date == resolved
         if continues or continued:
             continue

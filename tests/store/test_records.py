@@ -736,3 +736,15 @@ def test_a_pre_existing_condition_that_worsens_on_treatment_is_treatment_emergen
     ended, opened = records.change_grade(before["id"], 1, 3, start + timedelta(days=5), NURSE, today=TODAY,
                                          url=db_url)
     assert ended["baseline"] is True and opened["baseline"] is False
+
+
+def test_two_grade_changes_on_one_day_hand_over_twice(db_url):
+    patient_id = _patient(db_url)["id"]
+    day = date(2026, 2, 1)
+    first = records.create("adverse_event", _event_values(patient_id, term="Dyspnea", grade=1, onset_date=day),
+                           NURSE, today=TODAY, url=db_url)
+    _, second = records.change_grade(first["id"], 1, 2, day, NURSE, today=TODAY, url=db_url)
+    _, third = records.change_grade(second["id"], 1, 3, day, NURSE, today=TODAY, url=db_url)
+    chain = [records.get("adverse_event", i, url=db_url) for i in (first["id"], second["id"], third["id"])]
+    assert [(e["grade"], e["onset_date"], e["resolved_date"]) for e in chain] == [
+        (1, day, day), (2, day, day), (3, day, None)]
