@@ -291,3 +291,34 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_d
     assert sorted(term for term, _ in mine) == [DIARRHEA, FATIGUE, MUCOSITIS]
     assert audit_of(demo_sqlite_url, corrected.id) == [("create", "nurse"), ("update", "nurse")]
     assert audit_of(demo_sqlite_url, withdrawn.id) == [("create", "nurse"), ("entered_in_error", "nurse")]
+
+
+def test_the_next_event_for_a_patient_takes_one_click_and_nine_keys(page, writable_demo):
+    """Issue target: the next event for the same patient in <= 3 clicks or <= 12 keystrokes. Tab goes term ->
+    grade -> onset without stopping on a help or clear icon; Enter in the onset saves (today is prefilled)."""
+    app_url, url = writable_demo
+    patient = new_patient(url)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(page, app_url, "nurse")
+    choose(page, "Patient", patient.mrn.removeprefix("NURSE-"), re.compile(f"^{patient.mrn} · "))
+    shows(page, f"Adverse events of {patient.mrn}")
+    save = form_with(page, "Save event").get_by_role("button", name="Save event")
+    print(f"Save event button's bottom at {save.bounding_box()['y'] + save.bounding_box()['height']:.0f} px of 900")
+
+    started, keys = time.perf_counter(), ["N", "a", "u", "s", "Enter"]
+    page.get_by_role("combobox", name="CTCAE term", exact=True).click()  # the one click
+    for key in keys:
+        page.keyboard.press(key)
+    wait_for_app_idle(page)
+    expect(page.get_by_role("combobox", name="CTCAE term")).to_have_value("Nausea")
+    for key in ("Tab", "Space", "Tab"):  # to the grade, grade 1, to the onset
+        page.keyboard.press(key)
+        keys.append(key)
+    expect(page.get_by_label("Onset", exact=True)).to_be_focused()
+    expect(form_with(page, "Save event").get_by_role("radio", name="Grade 1")).to_be_checked()
+    page.keyboard.press("Enter")
+    keys.append("Enter")
+    shows(page, f"Saved for {patient.mrn} (Browser Test Patient): Nausea grade 1, onset {date.today()}.")
+    print(f"next event: 1 click, {len(keys)} keys, {time.perf_counter() - started:.1f} s")
+    assert len(keys) <= 12
+    assert [(e.term, e.grade, e.onset_date) for e in events_of(url, patient.id)] == [("Nausea", 1, date.today())]
