@@ -126,6 +126,14 @@ def _opened_version(row) -> int:
     return opened.setdefault(int(row.id), int(row.version))
 
 
+def _refused(error: records.RecordError, row) -> None:
+    """A write on a record refused: its problems shown; when someone changed it meanwhile, the next try starts
+    from the version stored now."""
+    show_problems(error)
+    if isinstance(error, records.StaleRecord):
+        st.session_state.get(OPENED_VERSIONS, {}).pop(int(row.id), None)
+
+
 def _after_write(event_id: int, message: str, *, then_choose: int | None = None) -> None:
     """After a change of a record: a fresh list (new labels), the saved-event banner gone (its record and
     version have moved on, so its Undo would be refused as "changed by" the user), and `then_choose` open."""
@@ -204,9 +212,7 @@ def _change_grade_form(row, version: int, who: records.Actor) -> None:
     try:
         ended, opened = records.change_grade(int(row.id), version, grade, dates["changed_on"], who)
     except records.RecordError as error:
-        show_problems(error)
-        if isinstance(error, records.StaleRecord):
-            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        _refused(error, row)
         return
     _after_write(int(row.id), f"{row.term}: grade {row.grade} ended {ended['resolved_date']}; grade {grade} from "
                               f"{opened['onset_date']}.", then_choose=int(opened["id"]))
@@ -227,9 +233,7 @@ def _resolve_form(row, version: int, who: records.Actor) -> None:
     try:
         records.update("adverse_event", int(row.id), version, {**dates, "outcome": outcome}, who)
     except records.RecordError as error:
-        show_problems(error)
-        if isinstance(error, records.StaleRecord):
-            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        _refused(error, row)
         return
     _after_write(int(row.id), f"{row.term} grade {row.grade} resolved on {dates['resolved_date']}.")
 
@@ -265,8 +269,6 @@ def _correct_form(row, version: int, who: records.Actor) -> None:
     try:
         records.update("adverse_event", int(row.id), version, changes, who)
     except records.RecordError as error:
-        show_problems(error)
-        if isinstance(error, records.StaleRecord):
-            st.session_state[OPENED_VERSIONS].pop(int(row.id), None)
+        _refused(error, row)
         return
     _after_write(int(row.id), f"Corrected the {row.term} record.")

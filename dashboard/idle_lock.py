@@ -56,10 +56,10 @@ def watch_idle(user: SignedInUser) -> None:
 
 
 def _unlock_form(user: SignedInUser) -> None:
-    who = escape_markdown(user.username)
-    st.markdown(f"**Signed out after {idle_timeout_minutes():g} minutes without activity.** The page is hidden. "
-                "Enter the password of " + who + " to go on where you were; anything typed and not yet saved is "
-                "still there.")
+    minutes = f"{idle_timeout_minutes():g}"
+    st.markdown("**Signed out after " + minutes + " minutes without activity.** The page is hidden. Enter the "
+                "password of " + escape_markdown(user.username) + " to go on where you were; anything typed "
+                "and not yet saved is still there.")
     with st.form("idle_unlock", enter_to_submit=True):
         password = st.text_input("Password", type="password", autocomplete="current-password")
         unlock = st.form_submit_button("Sign in again", type="primary")
