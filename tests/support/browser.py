@@ -149,3 +149,22 @@ def wait_for_app_idle(page, timeout_ms: int = 30_000) -> None:
     page.wait_for_selector(APP_IDLE_SELECTOR, timeout=timeout_ms)
     page.wait_for_selector(MAIN_ELEMENT_SELECTOR, state="attached", timeout=timeout_ms)
     page.wait_for_selector(APP_IDLE_SELECTOR, timeout=timeout_ms)
+
+
+def download_by_clicking(page, button, timeout_ms: int = 20_000):
+    """Click a download button and return the Download. A deferred download (the file built on click) can
+    lose a click that lands while the page is still settling (seen once in CI under load): as a person
+    would, click once more if nothing came."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    wait_for_app_idle(page)
+    for attempt in range(2):
+        try:
+            with page.expect_download(timeout=timeout_ms) as download_info:
+                button.click()
+            return download_info.value
+        except PlaywrightTimeoutError:
+            if attempt:
+                raise
+            wait_for_app_idle(page)
+    raise AssertionError("unreachable")

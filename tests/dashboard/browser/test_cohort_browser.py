@@ -9,7 +9,7 @@ import pytest
 
 from tests.dashboard.browser.test_app_browser import sign_in
 from tests.support.shown import as_fields
-from tests.support.browser import wait_for_app_idle
+from tests.support.browser import download_by_clicking, wait_for_app_idle
 
 pytestmark = pytest.mark.browser
 
@@ -44,9 +44,7 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     # st.dataframe draws a canvas grid: read the table through its CSV download.
     button = page.get_by_role("button", name="Download CSV")
     button.wait_for(timeout=30_000)
-    with page.expect_download(timeout=30_000) as download_info:
-        button.click()
-    download = download_info.value
+    download = download_by_clicking(page, button)
     assert download.suggested_filename.startswith("incidence_") and download.suggested_filename.endswith(".csv")
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
