@@ -13,12 +13,17 @@ from models.clinical import ctcae
 from models.clinical.vocabulary import ACTIONS_TAKEN, AE_OUTCOMES, ATTRIBUTIONS
 from models.store import queries, records
 
+TERM = "event_term"                  # the CTCAE term box (outside the form: it decides the grades)
+CLEAR_TERM = "event_term_clear"      # set by a save: the next run starts with no term
 FORM_COUNTER = "event_form_n"        # a new form (fresh fields) after each save
 PREFILL = "event_prefill"            # term/grade/onset handed over from a lab value
 LAST_SAVED = "last_saved_event"
 NOTICE = "event_notice"
 CHOSEN = "event_choice"              # the record acted on below the form
 OPENED_VERSIONS = "opened_event_versions"  # the version each record had when the user opened it
+GRADES = "event_grades"
+_GRADE_COLUMNS = ("<style>.st-key-" + GRADES + " [data-testid='stRadioGroup'] { display: grid; grid-auto-flow: column;"
+                  " grid-auto-columns: minmax(0, 1fr); column-gap: 1rem; align-items: start; }</style>")
 
 
 def prefill_event(patient_id: int, term: str, grade: int, onset: date, source: str = "lab") -> None:
@@ -26,16 +31,18 @@ def prefill_event(patient_id: int, term: str, grade: int, onset: date, source: s
     the next script run, when widget values may still be set."""
     st.session_state[PREFILL] = {"patient_id": patient_id, "term": term, "grade": grade, "onset": onset,
                                  "source": source}
-    st.session_state["event_term"] = term
+    st.session_state[TERM] = term
     st.session_state["log_mode"] = "Adverse event"
     st.session_state[FORM_COUNTER] = st.session_state.get(FORM_COUNTER, 0) + 1
 
 
-def _grade_radio(label_text: str, term: str, key: str, default: int | None = None) -> int | None:
+def _grade_radio(label_text: str, term: str, key: str, default: int | None = None, *,
+                 horizontal: bool = False) -> int | None:
     grades = ctcae.get_term(term).grades
     options = sorted(grades)
     return st.radio(label_text, options, index=options.index(default) if default in options else None,
-                    key=key, format_func=lambda g: f"Grade {g}", captions=[grades[g] for g in options])
+                    key=key, format_func=lambda g: f"Grade {g}", captions=[grades[g] for g in options],
+                    horizontal=horizontal)
 
 
 def event_form(patient: dict, who: records.Actor) -> None:
@@ -43,26 +50,38 @@ def event_form(patient: dict, who: records.Actor) -> None:
     if prefill and prefill["patient_id"] != patient["id"]:  # another patient's lab value: not for this one
         st.session_state.pop(PREFILL, None)
         prefill = {}
-    term = st.selectbox("CTCAE term", ctcae.ordered_terms(), key="event_term", format_func=term_label,
+    # No term until one is chosen, and none after a save: a typed name that is no term, then Enter, leaves no
+    # term (never the first of the list, nor the last one saved) and nothing to save.
+    if st.session_state.pop(CLEAR_TERM, False):
+        st.session_state[TERM] = None
+    # Substring filter: fuzzy matching let "Alopecia" then Enter pick another term. Required: no clear button
+    # for Tab to land on between the term and its grades.
+    term = st.selectbox("CTCAE term", ctcae.ordered_terms(), index=None, key=TERM, format_func=term_label,
+                        filter_mode="contains", required=True, placeholder="Type or choose a CTCAE term",
                         help="BOLERO-2 toxicities first; synonyms such as Stomatitis are listed with their term.")
+    if term is None:
+        st.caption("Choose a CTCAE term to grade it.")
+        return
     n = st.session_state.setdefault(FORM_COUNTER, 0)
     with st.form(f"event_form_{n}", enter_to_submit=True):
         # Keyed by the term: another term starts with no grade chosen (a grade 4 must not carry over).
-        grade = _grade_radio("CTCAE v5 grade", term, f"ev_grade_{n}_{term}",
-                             prefill.get("grade") if prefill.get("term") == term else None)
-        first, second, third = st.columns(3)
+        # Grades side by side in equal columns, as the CTCAE table prints them: the form fits a laptop screen.
+        st.html(_GRADE_COLUMNS)
+        with st.container(key=GRADES):
+            grade = _grade_radio("CTCAE v5 grade", term, f"ev_grade_{n}_{term}",
+                                 prefill.get("grade") if prefill.get("term") == term else None, horizontal=True)
+        first, second, third, fourth = st.columns([1, 1, 1, 1.4], vertical_alignment="bottom")
         onset = date_field("Onset", f"ev_onset_{n}", value=prefill.get("onset", date.today()), target=first)
         resolved = date_field("Resolved (empty while ongoing)", f"ev_resolved_{n}", target=second)
         death = date_field("Date of death (grade 5 only)", f"ev_death_{n}", target=third)
-        first, second = st.columns(2)
+        serious = fourth.checkbox("Serious adverse event", key=f"ev_serious_{n}")
+        baseline = fourth.checkbox("Pre-existing before treatment (baseline)", key=f"ev_baseline_{n}")
+        first, second, third = st.columns(3, vertical_alignment="bottom")
         attribution = first.selectbox("Attribution to everolimus", ATTRIBUTIONS, index=None,
                                       format_func=code_label, key=f"ev_attribution_{n}")
         action = second.selectbox("Action taken with everolimus", ACTIONS_TAKEN, index=None, format_func=code_label,
                                   key=f"ev_action_{n}")
-        first, second = st.columns(2)
-        serious = first.checkbox("Serious adverse event", key=f"ev_serious_{n}")
-        baseline = second.checkbox("Pre-existing before treatment (baseline)", key=f"ev_baseline_{n}")
-        notes = st.text_area("Notes", key=f"ev_notes_{n}", max_chars=5000, height=68)
+        notes = third.text_area("Notes", key=f"ev_notes_{n}", max_chars=5000, height=68)
         submitted = st.form_submit_button("Save event", type="primary", icon=":material/save:")
     if not submitted:
         return
@@ -86,6 +105,7 @@ def event_form(patient: dict, who: records.Actor) -> None:
     else:
         st.session_state[LAST_SAVED] = {**saved, "mrn": patient["mrn"], "name": patient["name"]}
         st.session_state[FORM_COUNTER] = n + 1
+        st.session_state[CLEAR_TERM] = True
         st.session_state.pop(PREFILL, None)
         st.rerun()
 
@@ -101,9 +121,10 @@ def saved_event_notice(patient: dict, who: records.Actor) -> None:
         st.session_state.pop(LAST_SAVED, None)
         st.session_state.pop("undo_reason", None)
         return
-    st.success(plain(f"Saved for {saved['mrn']} ({saved['name']}): {saved['term']} grade {saved['grade']}, "
-                     f"onset {saved['onset_date']}."), icon=":material/check_circle:")
-    with st.expander(plain(f"Undo: mark this {saved['term']} record of {saved['mrn']} entered in error")):
+    message, undo = st.columns([3, 2])  # side by side: the form below stays on one screen
+    message.success(plain(f"Saved for {saved['mrn']} ({saved['name']}): {saved['term']} grade {saved['grade']}, "
+                          f"onset {saved['onset_date']}."), icon=":material/check_circle:")
+    with undo.expander(plain(f"Undo: mark this {saved['term']} record of {saved['mrn']} entered in error")):
         reason = st.text_input("Reason", key="undo_reason", placeholder="e.g. wrong patient")
         if st.button("Mark entered in error", key="undo_saved"):
             _mark_in_error(saved["id"], saved["version"], reason, who)

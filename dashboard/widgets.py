@@ -147,7 +147,10 @@ def patient_picker(key: str, *, label: str = "Patient") -> dict | None:
         born = f" · born {row.birth_date}" if row.birth_date else ""
         return f"{row.mrn} · {row.name}{born} · {code_label(row.status)}"
 
-    chosen = pick.selectbox(label, options, index=None, key=key, format_func=describe,
+    # Typed text filters by substring, not fuzzily (Enter must not pick a look-alike patient), and a chosen
+    # patient has no clear button a Tab could land on (Enter there would clear the patient).
+    chosen = pick.selectbox(label, options, index=None, key=key, format_func=describe, filter_mode="contains",
+                            required=True,
                             placeholder=f"{len(shown)} matching: type or choose" if query.strip() else
                             "Type an MRN or a name")
     if chosen is None:

@@ -27,9 +27,10 @@ def open_selected(key: str, frame, mode: str) -> None:
 
 MODES = {"Adverse event": "Log adverse event", "Labs": "Record labs", "Today": "Today's entries",
          "Import CSV": "Import CSV"}  # mode -> the page's title in it
-title = st.empty()
+# The title and the modes share a row: the event form below fits one laptop screen.
+title, modes = st.columns([3, 2], vertical_alignment="center")
 st.session_state.setdefault("log_mode", "Adverse event")  # set here, not as a default: a lab may switch it
-mode = st.segmented_control("What", list(MODES), key="log_mode", label_visibility="collapsed") or "Adverse event"
+mode = modes.segmented_control("What", list(MODES), key="log_mode", label_visibility="collapsed") or "Adverse event"
 title.title(MODES[mode])
 
 if mode == "Today":

@@ -111,6 +111,16 @@ def choose_grade(form, grade: int) -> None:
     expect(option.get_by_role("radio")).to_be_checked()
 
 
+def select_first_row(page, key: str) -> None:
+    """Tick the first row of a keyed st.dataframe with single-row selection. The grid is a canvas: the
+    row's selection box is the first column, one header row down."""
+    grid = page.locator(f".st-key-{key} [data-testid='stDataFrameResizable']")
+    grid.wait_for(timeout=TIMEOUT_MS)
+    box = grid.bounding_box()
+    row_height = 35  # Streamlit's default row height in px; the header row is as high
+    page.mouse.click(box["x"] + 18, box["y"] + row_height * 1.5)
+
+
 def describe(onset: date, term: str, grade: int) -> str:
     """How "Record to change" lists an open record (event_forms._describe)."""
     return f"{onset} · {term} · grade {grade} (open)"
@@ -196,6 +206,7 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_d
     assert describe(mucositis_onset, MUCOSITIS, 2) not in options
 
     # 5. a second open Mucositis oral record is refused, naming the open one; nothing is written
+    choose(page, "CTCAE term", "Stomatitis", MUCOSITIS_LABEL)  # each save leaves no term chosen
     form = form_with(page, "Save event")
     choose_grade(form, 1)
     type_date(form, "Onset", today - timedelta(days=2))
@@ -281,6 +292,17 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_d
     assert len(events_of(demo_sqlite_url, patient.id)) == saved_before
     print(f"nurse flow in the browser: {time.perf_counter() - started:.1f} s")
 
+    # 10. Today lists what this nurse logged; a row opens its record, with its patient
+    choose(page, "Patient", OTHER_MRN.removeprefix("DEMO-000"), re.compile(f"^{OTHER_MRN} · "))
+    page.get_by_role("radiogroup", name="What").get_by_role("radio", name="Today").click()
+    page.get_by_role("heading", level=1, name="Today's entries").wait_for(timeout=TIMEOUT_MS)
+    wait_for_app_idle(page)
+    select_first_row(page, "today_events")
+    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=TIMEOUT_MS)
+    expect(page.get_by_role("combobox", name="Patient", exact=True)).to_have_value(re.compile(f"^{mrn} · "))
+    expect(page.get_by_role("combobox", name="Record to change", exact=True)).to_have_value(
+        re.compile(f"^{today - timedelta(days=5)} · {DIARRHEA} · grade 1"))
+
     # the database agrees, and the audit trail names the nurse for each write
     mine = {(event.term, event.onset_date): event for event in events_of(demo_sqlite_url, patient.id)}
     corrected = mine[(MUCOSITIS, mucositis_onset)]
@@ -296,15 +318,16 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_d
 
 def test_the_next_event_for_a_patient_takes_one_click_and_nine_keys(page, writable_demo):
     """Issue target: the next event for the same patient in <= 3 clicks or <= 12 keystrokes. Tab goes term ->
-    grade -> onset without stopping on a help or clear icon; Enter in the onset saves (today is prefilled)."""
+    grade -> onset without stopping on a help or clear icon; Enter in the onset saves (today is prefilled) and
+    keeps the patient. The form, its Save button included, fits a 1440x900 laptop screen, with the saved notice
+    above it too. A typed name that is not a term, then Enter, chooses no term and offers nothing to save."""
     app_url, url = writable_demo
     patient = new_patient(url)
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, app_url, "nurse")
     choose(page, "Patient", patient.mrn.removeprefix("NURSE-"), re.compile(f"^{patient.mrn} · "))
     shows(page, f"Adverse events of {patient.mrn}")
-    save = form_with(page, "Save event").get_by_role("button", name="Save event")
-    print(f"Save event button's bottom at {save.bounding_box()['y'] + save.bounding_box()['height']:.0f} px of 900")
+    shows(page, "Choose a CTCAE term to grade it.")
 
     started, keys = time.perf_counter(), ["N", "a", "u", "s", "Enter"]
     page.get_by_role("combobox", name="CTCAE term", exact=True).click()  # the one click
@@ -325,3 +348,25 @@ def test_the_next_event_for_a_patient_takes_one_click_and_nine_keys(page, writab
     print(f"next event: 1 click, {len(keys)} keys, {time.perf_counter() - started:.1f} s")
     assert len(keys) <= 12
     assert [(e.term, e.grade, e.onset_date) for e in events_of(url, patient.id)] == [("Nausea", 1, date.today())]
+    expect(page.get_by_role("combobox", name="Patient", exact=True)).to_have_value(
+        re.compile(f"^{re.escape(patient.mrn)} · "))  # Enter saved and kept the patient
+
+    # The next event starts with no term; a typed name that is no term, then Enter, chooses none.
+    term_box = page.get_by_role("combobox", name="CTCAE term", exact=True)
+    expect(term_box).to_have_value("")
+    term_box.click()
+    term_box.press_sequentially("Alopecia", delay=20)
+    term_box.press("Enter")
+    term_box.press("Tab")
+    expect(term_box).to_have_value("")
+    shows(page, "Choose a CTCAE term to grade it.")
+    expect(page.get_by_role("button", name="Save event")).to_have_count(0)
+
+    # The longest grade definitions (Diarrhea's) and the saved notice above: Save is still on screen.
+    choose(page, "CTCAE term", "Diarr", DIARRHEA)
+    shows(page, f"Saved for {patient.mrn} (Browser Test Patient): Nausea grade 1, onset {date.today()}.")
+    save = form_with(page, "Save event").get_by_role("button", name="Save event")
+    box = save.bounding_box()
+    print(f"Save event button's bottom at {box['y'] + box['height']:.0f} px of 900 (Diarrhea, notice shown)")
+    assert box["y"] + box["height"] <= 900
+    assert len(events_of(url, patient.id)) == 1

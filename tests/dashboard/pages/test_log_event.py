@@ -69,7 +69,8 @@ def test_a_valid_event_is_saved_and_the_form_is_ready_for_the_next(monkeypatch, 
     assert not errors(app)
     assert any("Saved for T-100 (Test Patient): Mucositis oral grade 2" in s.value for s in app.success)
     assert event_count(url) == 1
-    assert form_widget(app, "radio", "CTCAE v5 grade").value is None, "fresh form after a save"
+    assert app.selectbox(key="event_term").value is None, "the next event starts with no term chosen"
+    assert not [r for r in app.radio if r.label == "CTCAE v5 grade"], "and no grade"
 
 
 def test_synonyms_find_their_term_and_grades_come_with_their_definitions(monkeypatch, clinic):
@@ -358,3 +359,13 @@ def test_the_patient_search_takes_words_in_any_order_and_ranks_the_exact_mrn_fir
     app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
     app.text_input(key="log_patient_search").input("no such patient").run()
     assert app.selectbox(key="log_patient").value is not None, "a new search never drops the chosen patient"
+
+
+def test_no_term_is_chosen_for_the_nurse_until_one_is_picked(monkeypatch, clinic):
+    """A typed name that is not a term is refused in Chromium (AppTest cannot type a new option)."""
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    assert app.selectbox(key="event_term").value is None, "no term is chosen until the nurse picks one"
+    assert not [r for r in app.radio if r.label == "CTCAE v5 grade"]
+    assert not [b for b in app.button if b.label == "Save event"]
+    assert "Choose a CTCAE term to grade it." in [c.value for c in app.caption]
