@@ -4,13 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
 
 from models.csv_cells import spreadsheet_safe
-from models.exchange.csv_files import COLUMNS
+from models.exchange.csv_files import EXPORT_COLUMNS
 from models.store.db import get_engine
 from models.store.tables import AdverseEvent, DoseEvent, LabResult, Patient
 
@@ -36,7 +36,7 @@ def export_folder(folder: str | Path, *, url: str | None = None) -> dict[str, in
 def _csv_text(name: str, rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS[name])
+    writer.writerow(EXPORT_COLUMNS[name])
     writer.writerows(rows)
     return buffer.getvalue()
 
@@ -48,6 +48,8 @@ def _cell(value) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):  # a moment (UTC; SQLite hands it back without its zone)
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     return spreadsheet_safe(str(value))  # text: never a formula in a spreadsheet (the import undoes it)
@@ -57,17 +59,20 @@ def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
     active = "active"
     statements = {
         "patients.csv": select(Patient.mrn, Patient.name, Patient.birth_date, Patient.treatment_start,
-                               Patient.planned_dose_mg, Patient.id).where(Patient.record_status == active),
+                               Patient.planned_dose_mg, Patient.status, Patient.dexamethasone_prophylaxis,
+                               Patient.notes, Patient.id).where(Patient.record_status == active),
         "adverse_events.csv": select(Patient.mrn, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
-                                     AdverseEvent.resolved_date, AdverseEvent.death_date, AdverseEvent.serious,
-                                     AdverseEvent.attribution, AdverseEvent.action_taken, AdverseEvent.notes,
-                                     AdverseEvent.id)
+                                     AdverseEvent.resolved_date, AdverseEvent.serious, AdverseEvent.attribution,
+                                     AdverseEvent.action_taken, AdverseEvent.notes, AdverseEvent.death_date,
+                                     AdverseEvent.outcome, AdverseEvent.source, AdverseEvent.baseline,
+                                     AdverseEvent.previous_event_id, AdverseEvent.id)
         .join(Patient, Patient.id == AdverseEvent.patient_id).where(AdverseEvent.record_status == active),
         "labs.csv": select(Patient.mrn, LabResult.test, LabResult.value, LabResult.unit, LabResult.lln,
                            LabResult.uln, LabResult.collected_on, LabResult.id)
         .join(Patient, Patient.id == LabResult.patient_id).where(LabResult.record_status == active),
         "doses.csv": select(Patient.mrn, DoseEvent.effective_date, DoseEvent.action, DoseEvent.dose_mg,
-                            DoseEvent.reason, DoseEvent.id)
+                            DoseEvent.reason, DoseEvent.every_other_day, DoseEvent.adverse_event_id,
+                            DoseEvent.verified_by, DoseEvent.verified_at, DoseEvent.id)
         .join(Patient, Patient.id == DoseEvent.patient_id).where(DoseEvent.record_status == active),
     }
     result = {}
@@ -75,22 +80,29 @@ def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
         if connection.dialect.name == "postgresql":  # one snapshot for all four files
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            for name, statement in statements.items():
-                fetched = [tuple(row) for row in connection.execute(
-                    statement.where(Patient.record_status == active))]
-                result[name] = [_export_row(name, row) for row in _ordered(name, fetched)]
+            fetched = {name: [tuple(row) for row in connection.execute(statement.where(Patient.record_status == active))]
+                       for name, statement in statements.items()}
+    # A link names the linked event by its term, onset and grade (ids differ from one database to another).
+    events = {row[-1]: (row[1], row[3], row[2]) for row in fetched["adverse_events.csv"]}
+    for name, rows in fetched.items():
+        result[name] = [_export_row(name, row, events) for row in _ordered(name, rows)]
     return result
 
 
 def _ordered(name: str, rows: list[tuple]) -> list[tuple]:
-    """In Python, not SQL: text order must not depend on the database's collation."""
+    """In Python, not SQL: text order must not depend on the database's collation. Within a patient by date,
+    then by id, so that a record comes after the one it continues."""
     date_position = {"patients.csv": None, "adverse_events.csv": 3, "labs.csv": 6, "doses.csv": 1}[name]
     return sorted(rows, key=lambda r: (r[0], r[date_position] if date_position else date.min, r[-1]))
 
 
-def _export_row(name: str, row: tuple) -> list[str]:
+def _export_row(name: str, row: tuple, events: dict[int, tuple[str, date, int]]) -> list[str]:
     row = row[:-1]  # the id only orders the rows
     if name == "adverse_events.csv":
-        mrn, term, grade, onset, resolved, death, *rest = row
-        row = (mrn, term, grade, onset, death if grade == 5 and death else resolved, *rest)
+        *fields, previous = row
+        _, onset, grade = events.get(previous, (None, None, None))
+        row = (*fields, onset, grade)
+    elif name == "doses.csv":
+        *fields, event, verified_by, verified_at = row
+        row = (*fields, *events.get(event, (None, None, None)), verified_by, verified_at)
     return [_cell(value) for value in row]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from models.exchange.csv_files import COLUMNS, FILES, KINDS
+from models.exchange.csv_files import COLUMNS, EXPORT_COLUMNS, FILES, KINDS
 from models.exchange.csv_reading import CsvRow, Problems, parse, quoted_name, read_bytes
 from models.exchange.csv_rows import HINTS, RowValues, column_of
 from models.store import records
@@ -150,7 +150,7 @@ class _Run:
                  savepoints: bool):
         self.session, self.actor, self.today, self.problems, self.report = session, actor, today, problems, report
         self.savepoints = savepoints
-        self.values = RowValues(session)
+        self.values = RowValues(session, actor)
 
     def load(self, name: str, rows: list[CsvRow] | None) -> None:
         kind = KINDS[name]
@@ -164,7 +164,7 @@ class _Run:
             return
         if kind == "lab_result":  # baseline labs (before the first dose) first, for the AST/ALT baseline rule
             rows = sorted(rows, key=lambda r: r.cells["collected_on"].strip() or "9999")
-        order = {column: position for position, column in enumerate(COLUMNS[name])}
+        order = {column: position for position, column in enumerate(EXPORT_COLUMNS[name])}
         for row in rows:
             created = self._create(kind, row, self.values.of(kind, row))
             if created is not None:
@@ -199,7 +199,7 @@ class _Run:
                     created = self._write(kind, values, guarded)
                 except records.ValidationFailed as error:
                     for problem in error.problems:
-                        column = column_of(kind, problem)
+                        column = column_of(kind, problem, row)
                         if column not in row.failed:  # not "X is required" for a cell that could not be read
                             row.problems.append((column, problem.message + HINTS.get(column, "")))
                     raise _RowRefused from None
@@ -215,7 +215,9 @@ class _Run:
 
     def _write(self, kind: str, values: dict, guarded: bool) -> dict:
         try:
-            return records.create(kind, values, self.actor, today=self.today, session=self.session)
+            # A verification in the file was made where the file came from (csv_rows checked who imports it).
+            return records.create(kind, values, self.actor, today=self.today, session=self.session,
+                                  carried_verification=kind == "dose_event")
         except (records.RefusedByDatabase, IntegrityError, DataError):
             if not guarded:
                 raise _NeedsSavepoints from None
@@ -224,6 +226,8 @@ class _Run:
     def _after(self, kind: str, row: CsvRow, created: dict) -> None:
         if kind == "patient":
             self.values.patient_created(created, row.line)
-        elif kind == "adverse_event" and created["baseline"]:
+        if kind == "adverse_event":
+            self.values.event_created(created)
+        if kind == "adverse_event" and created["baseline"]:
             self.report.notes.append(f"adverse_events.csv:{row.line}: onset {created['onset_date']} is before "
                                      "the treatment start: pre-existing (baseline), not treatment-emergent.")

@@ -9,11 +9,11 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from models.csv_cells import from_spreadsheet
-from models.exchange.csv_files import COLUMNS, FILES
+from models.exchange.csv_files import COLUMNS, EXPORT_COLUMNS, FILES
 from models.store.record_inputs import iso_date
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -47,11 +47,15 @@ class CsvRow:
         self.problems.append((column, message))
         self.failed.add(column)
 
+    def has(self, column: str) -> bool:
+        """The file has the column (DESIGN's columns always; an optional one when its header names it)."""
+        return column in self.cells
+
     def raw(self, column: str) -> str:
-        return self.cells[column]
+        return self.cells.get(column, "")
 
     def date(self, column: str, *, required: bool = False) -> date | None:
-        text = self.cells[column].strip()
+        text = self.raw(column).strip()
         if not text:
             if required:
                 self.fail(column, "Required; the cell is empty.")
@@ -62,8 +66,23 @@ class CsvRow:
             self.fail(column, f"{error}: {show(text)}.")
             return None
 
+    def moment(self, column: str) -> datetime | None:
+        """An ISO 8601 date and time with its UTC offset (as the export writes it), or None when empty."""
+        text = self.raw(column).strip()
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            self.fail(column, f"Not a date and time with its UTC offset (e.g. 2026-11-30T09:15:00+00:00): "
+                              f"{show(text)}.")
+            return None
+        return moment.astimezone(timezone.utc)
+
     def number(self, column: str, *, required: bool = False) -> float | None:
-        text = self.cells[column].strip()
+        text = self.raw(column).strip()
         if not text:
             if required:
                 self.fail(column, "Required; the cell is empty.")
@@ -74,10 +93,11 @@ class CsvRow:
             return None
         return float(text)
 
-    def integer(self, column: str) -> int | None:
-        text = self.cells[column].strip()
+    def integer(self, column: str, *, required: bool = True) -> int | None:
+        text = self.raw(column).strip()
         if not text:
-            self.fail(column, "Required; the cell is empty.")
+            if required:
+                self.fail(column, "Required; the cell is empty.")
             return None
         if not re.fullmatch(r"[+-]?\d{1,6}", text):
             self.fail(column, f"Not a whole number: {show(text)}.")
@@ -85,9 +105,9 @@ class CsvRow:
         return int(text)
 
     def yes_no(self, column: str) -> bool | None:
-        text = self.cells[column].strip().lower()
+        text = self.raw(column).strip().lower()
         if text and text not in _YES_NO:
-            self.fail(column, f"Must be yes or no (got {show(self.cells[column].strip())}).")
+            self.fail(column, f"Must be yes or no (got {show(self.raw(column).strip())}).")
         return _YES_NO.get(text)
 
 
@@ -175,16 +195,21 @@ def parse(name: str, data: bytes, problems: Problems) -> list[CsvRow] | None:
 
 
 def _header_ok(name: str, columns: list[str], problems: Problems) -> bool:
-    expected = COLUMNS[name]
+    """DESIGN's columns are required; the optional ones may follow in any order; any other name is a
+    problem (a misspelt column would otherwise be dropped silently)."""
+    expected, known = COLUMNS[name], EXPORT_COLUMNS[name]
     before = len(problems.items)
     if not any(columns):
         problems.add(name, 1, "record", f"Line 1 must be the header row: {','.join(expected)}.")
         return False
+    optional = known[len(expected):]
+    also = f", and may have {','.join(optional)}" if optional else ""
     for position, column in enumerate(columns, 1):
         if not column:
             problems.add(name, 1, "record", f"Header cell {position} is empty; every column needs a name.")
-        elif column not in expected:
-            problems.add(name, 1, quoted_name(column), f"Unknown column; {name} has the columns {','.join(expected)}.")
+        elif column not in known:
+            problems.add(name, 1, quoted_name(column), f"Unknown column; {name} has the columns "
+                                                      f"{','.join(expected)}{also}.")
         elif columns.index(column) != position - 1:
             problems.add(name, 1, column, f"The column appears twice in the header (cells "
                                           f"{columns.index(column) + 1} and {position}).")

@@ -1,21 +1,24 @@
 """What one CSV row means as a record: the values records.create gets from its cells, the patient its MRN
-names (in the database or earlier in the same import), and which CSV column a refusal is about."""
+names (in the database or earlier in the same import), the adverse event a link names by its term, onset and
+grade (likewise), and which CSV column a refusal is about."""
 from __future__ import annotations
 
 from datetime import date
 
 from sqlalchemy import select
 
-from models.exchange.csv_files import COLUMNS, KINDS
+from models.clinical import ctcae
+from models.exchange.csv_files import EXPORT_COLUMNS, KINDS
 from models.exchange.csv_reading import CsvRow, printable, show
 from models.store import records
 from models.store.record_inputs import mrn_key_text
-from models.store.tables import LabResult, Patient
+from models.store.tables import AdverseEvent, LabResult, Patient
 
 _FILE_OF = {kind: name for name, kind in KINDS.items()}
 # Record fields whose CSV column has another name; fields with no column are about the row ("record").
 _FIELD_COLUMNS = {"patient_id": "mrn", "effective_date": "date", "death_date": "resolved_date",
-                  "meddra_code": "term", "baseline_value": "value"}
+                  "meddra_code": "term", "baseline_value": "value", "previous_event_id": "previous_onset_date",
+                  "adverse_event_id": "event_onset_date"}
 # Whole-record rules of record_inputs, by how their message starts -> the column they are about.
 _MESSAGE_COLUMNS = {
     "patient": (("Birth date", "birth_date"), ("Treatment start", "treatment_start")),
@@ -32,8 +35,9 @@ HINTS = {"action_taken": " The CDISC values DOSE NOT CHANGED, DRUG INTERRUPTED, 
 class RowValues:
     """Turns the rows of one import into record values, knowing the patients by MRN as the import goes."""
 
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, session, actor: records.Actor):
+        self.session, self.actor = session, actor
+        self.events: dict[tuple[int, str, date, int], list[int]] = {}  # events of this import by their key
         self.patients: dict[str, tuple[int, date]] = {}  # active patients by MRN, database and this import
         self.inactive: set[str] = set()
         self.in_file: dict[str, int] = {}                  # MRN -> its line in patients.csv
@@ -54,6 +58,43 @@ class RowValues:
         self.patients[created["mrn"]] = (created["id"], created["treatment_start"])
         self.in_file[created["mrn"]] = line
         self.refused.pop(created["mrn"], None)
+
+    def event_created(self, created: dict) -> None:
+        key = (created["patient_id"], created["term"], created["onset_date"], created["grade"])
+        self.events.setdefault(key, []).append(created["id"])
+
+    def _event_named(self, row: CsvRow, patient_id: int, term_column: str | None, onset_column: str,
+                     grade_column: str, *, term: str | None = None) -> int | None:
+        """The id of the patient's adverse event a link names (term, onset, grade), from this import or the
+        database; None when the row links to nothing. A link to no record, or to two, is the row's problem."""
+        columns = [c for c in (term_column, onset_column, grade_column) if c]
+        if not any(row.raw(c).strip() for c in columns):
+            return None
+        missing = [c for c in columns if not row.raw(c).strip()]
+        if missing:
+            row.fail(missing[0], f"A link needs {', '.join(columns)}; {missing[0]} is empty.")
+            return None
+        if term_column:
+            term = ctcae.resolve_term(row.raw(term_column))
+            if term is None:
+                row.fail(term_column, f"{show(row.raw(term_column).strip())} is not a CTCAE term or synonym known here.")
+        onset, grade = row.date(onset_column), row.integer(grade_column)
+        if term is None or onset is None or grade is None:
+            return None
+        found = self.events.get((patient_id, term, onset, grade)) or list(self.session.scalars(
+            select(AdverseEvent.id).where(AdverseEvent.patient_id == patient_id, AdverseEvent.term == term,
+                                          AdverseEvent.onset_date == onset, AdverseEvent.grade == grade,
+                                          AdverseEvent.record_status == "active")))
+        described = f"{term} grade {grade} with onset {onset}"
+        if not found:
+            row.fail(onset_column, f"No {described} for this patient earlier in adverse_events.csv or in the "
+                                   "database.")
+            return None
+        if len(found) > 1:
+            row.fail(onset_column, f"{len(found)} records are {described} for this patient; the link cannot "
+                                   "tell which one it means.")
+            return None
+        return found[0]
 
     def patient_ids_named(self, rows: list[CsvRow] | None) -> set[int]:
         return {self.patients[mrn][0] for mrn in (mrn_key_text(r.cells["mrn"].strip()) for r in rows or [])
@@ -78,7 +119,8 @@ class RowValues:
     def _patient(self, row: CsvRow) -> dict:
         values = {"mrn": row.raw("mrn"), "name": row.raw("name"), "birth_date": row.date("birth_date"),
                   "treatment_start": row.date("treatment_start", required=True),
-                  "planned_dose_mg": row.number("planned_dose_mg")}
+                  "planned_dose_mg": row.number("planned_dose_mg"), "status": row.raw("status"),
+                  "dexamethasone_prophylaxis": row.yes_no("dexamethasone_prophylaxis"), "notes": row.raw("notes")}
         mrn = row.cells["mrn"].strip()
         if mrn in self.in_file:
             row.fail("mrn", f"MRN {mrn} is already in patients.csv (line {self.in_file[mrn]}).")
@@ -91,14 +133,21 @@ class RowValues:
         values = {"term": row.raw("term"), "grade": row.integer("grade"),
                   "onset_date": row.date("onset_date", required=True), "resolved_date": row.date("resolved_date"),
                   "serious": row.yes_no("serious"), "attribution": row.raw("attribution"),
-                  "action_taken": row.raw("action_taken"), "notes": row.raw("notes")}
+                  "action_taken": row.raw("action_taken"), "notes": row.raw("notes"), "outcome": row.raw("outcome"),
+                  "source": row.raw("source")}
+        baseline = row.yes_no("baseline")
         if patient is not None:
             values["patient_id"] = patient[0]
             # DESIGN: an imported event with onset before the treatment start is pre-existing (baseline).
-            values["baseline"] = values["onset_date"] is not None and values["onset_date"] < patient[1]
-        if values["grade"] == 5:  # the CSV has no date-of-death column: a fatal event ends with the death
+            values["baseline"] = baseline if baseline is not None else (
+                values["onset_date"] is not None and values["onset_date"] < patient[1])
+            values["previous_event_id"] = self._event_named(
+                row, patient[0], None, "previous_onset_date", "previous_grade", term=ctcae.resolve_term(values["term"]))
+        if row.has("death_date"):
+            values["death_date"] = row.date("death_date")
+        elif values["grade"] == 5:  # DESIGN's columns have no date of death: a fatal event ends with the death
             if values["resolved_date"] is not None:
-                values.update(death_date=values["resolved_date"], outcome="fatal")
+                values.update(death_date=values["resolved_date"], outcome=values["outcome"] or "fatal")
             elif "resolved_date" not in row.failed:
                 row.fail("resolved_date", "Grade 5 (death): give the date of death as resolved_date.")
         return _present(values)
@@ -128,12 +177,34 @@ class RowValues:
         patient = self._patient_of(row)
         off_drug = row.cells["action"].strip().lower() in ("hold", "discontinue")
         values = {"effective_date": row.date("date", required=True), "action": row.raw("action"),
-                  "dose_mg": row.number("dose_mg", required=not off_drug), "reason": row.raw("reason")}
+                  "dose_mg": row.number("dose_mg", required=not off_drug), "reason": row.raw("reason"),
+                  "every_other_day": row.yes_no("every_other_day"), **self._verification(row)}
         if values["dose_mg"] is None and off_drug and "dose_mg" not in row.failed:
             values["dose_mg"] = 0.0  # empty = off drug
         if patient is not None:
             values["patient_id"] = patient[0]
+            values["adverse_event_id"] = self._event_named(row, patient[0], "event_term", "event_onset_date",
+                                                           "event_grade")
         return _present(values)
+
+    def _verification(self, row: CsvRow) -> dict:
+        """A verification made in the database the file came from, carried over as it was: who and when, both
+        or neither; only a pharmacist or an admin imports one, and never their own (four eyes)."""
+        who, when = row.raw("verified_by").strip(), row.moment("verified_at")
+        if not who and when is None:
+            return {}
+        if not who or when is None:
+            row.fail("verified_by" if not who else "verified_at",
+                     "A verification needs both verified_by and verified_at.")
+        elif self.actor.role not in records.VERIFY_ROLES:
+            row.fail("verified_by", f"A {self.actor.role} cannot import a dose record's verification; only a "
+                                    "pharmacist or an admin can (or leave verified_by and verified_at empty).")
+        elif who == self.actor.username:
+            row.fail("verified_by", "A dose record is verified by someone other than the one who records it; "
+                                    f"{who} imports this file.")
+        else:
+            return {"verified_by": who, "verified_at": when}
+        return {}
 
 
 def _present(values: dict) -> dict:
@@ -141,12 +212,19 @@ def _present(values: dict) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def column_of(kind: str, problem: records.Problem) -> str:
-    """The CSV column a refusal of the record is about ("record" for the row as a whole)."""
+def column_of(kind: str, problem: records.Problem, row: CsvRow) -> str:
+    """The CSV column of the row a refusal of the record is about ("record" for the row as a whole)."""
+    column = _column_of(kind, problem)
+    # A file with the date-of-death column gives the date there, not in resolved_date.
+    death = problem.field.startswith("death_date") or problem.message.startswith(("Grade 5", "The date of death"))
+    return "death_date" if column == "resolved_date" and death and row.has("death_date") else column
+
+
+def _column_of(kind: str, problem: records.Problem) -> str:
     field_name = problem.field.split(".")[0]
     if field_name in _FIELD_COLUMNS:
         return _FIELD_COLUMNS[field_name]
-    if field_name in COLUMNS[_FILE_OF[kind]]:
+    if field_name in EXPORT_COLUMNS[_FILE_OF[kind]]:
         return field_name
     for start, column in _MESSAGE_COLUMNS.get(kind, ()):
         if problem.message.startswith(start):

@@ -57,12 +57,17 @@ def _transaction(url: str | None, session: Session | None) -> Iterator[Session]:
 
 @database_errors
 def create(kind: str, values: dict, actor: Actor, *, today: date | None = None, url: str | None = None,
-           session: Session | None = None, _registration: bool = False) -> dict:
+           session: Session | None = None, _registration: bool = False, carried_verification: bool = False) -> dict:
+    """`carried_verification`: an import brings a dose record with the verification it had where it came
+    from (by someone else than the importer, who is a pharmacist or an admin)."""
     table = _table_for(kind, actor, registration=_registration)
     clean = _validate(kind, values)
-    if (clean.get("verified_by") or clean.get("verified_at")) and actor.role not in VERIFY_ROLES:
+    verified = bool(clean.get("verified_by") or clean.get("verified_at"))
+    if verified and actor.role not in VERIFY_ROLES:
         raise NotPermitted("Only a pharmacist verifies dose records.")
-    if clean.get("verified_by") or clean.get("verified_at"):  # four eyes: the author never verifies
+    carried = carried_verification and clean.get("verified_by") not in (None, actor.username) \
+        and clean.get("verified_at") is not None
+    if verified and not carried:  # four eyes: the author never verifies
         raise NotPermitted("A dose record is verified by a pharmacist other than the one who records it; "
                            "save it unverified.")
     with _transaction(url, session) as session:

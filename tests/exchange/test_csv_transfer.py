@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import date
+from datetime import date, timezone
 from pathlib import Path
 
 import pytest
@@ -324,7 +324,8 @@ HEADER = "mrn,name,birth_date,treatment_start,planned_dose_mg"
                   f"patients.csv:1: planned_dose_mg: Missing column; the header must name {HEADER}."],
                  id="missing-columns"),
     pytest.param(f"{HEADER},colour\nP-1,Ann,,2026-01-05,10,red\n".encode(),
-                 [f"patients.csv:1: colour: Unknown column; patients.csv has the columns {HEADER}."],
+                 [f"patients.csv:1: colour: Unknown column; patients.csv has the columns {HEADER}, and may have "
+                  "status,dexamethasone_prophylaxis,notes."],
                  id="extra-column"),
     pytest.param(f"{HEADER},MRN\nP-1,Ann,,2026-01-05,10,P-1\n".encode(),
                  ["patients.csv:1: mrn: The column appears twice in the header (cells 1 and 6)."],
@@ -454,27 +455,29 @@ A-1,2026-03-05,discontinue,0,Pneumonitis
 """,
 }
 TRICKY_EXPORT = {
-    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg
-A-1,Ann,,2026-02-01,10
-Z-9,"Zoë ""Zed"" O'Neil, Jr.",1950-12-31,2026-01-05,7.5
+    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,dexamethasone_prophylaxis,notes
+A-1,Ann,,2026-02-01,10,on_treatment,,
+Z-9,"Zoë ""Zed"" O'Neil, Jr.",1950-12-31,2026-01-05,7.5,on_treatment,,
 """,
-    "adverse_events.csv": """mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes
-A-1,Anemia,2,2026-02-10,,no,,,
-A-1,Pneumonitis,5,2026-03-01,2026-03-09,yes,definite,discontinued,
-Z-9,Fatigue,1,2025-12-01,2025-12-20,no,,,baseline
+    "adverse_events.csv": """mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes,\
+death_date,outcome,source,baseline,previous_onset_date,previous_grade
+A-1,Anemia,2,2026-02-10,,no,,,,,,reported,no,,
+A-1,Pneumonitis,5,2026-03-01,2026-03-09,yes,definite,discontinued,,2026-03-09,fatal,reported,no,,
+Z-9,Fatigue,1,2025-12-01,2025-12-20,no,,,baseline,,,reported,yes,,
 Z-9,Mucositis oral,2,2026-01-20,,yes,probable,reduced,"line one
-line two, with comma"
+line two, with comma",,,reported,no,,
 """,
     "labs.csv": """mrn,test,value,unit,lln,uln,collected_on
 A-1,platelets,151.25,10^9/L,150,400,2026-02-02
 Z-9,hemoglobin,0.1,g/dL,12,16,2026-01-03
 Z-9,alt,1e-07,,,40,2026-01-21
 """,
-    "doses.csv": """mrn,date,action,dose_mg,reason
-A-1,2026-02-01,start,10,
-A-1,2026-03-05,discontinue,0,Pneumonitis
-Z-9,2026-01-05,start,7.5,
-Z-9,2026-01-21,hold,0,"Stomatitis, grade 2"
+    "doses.csv": """mrn,date,action,dose_mg,reason,every_other_day,event_term,event_onset_date,event_grade,verified_by,\
+verified_at
+A-1,2026-02-01,start,10,,no,,,,,
+A-1,2026-03-05,discontinue,0,Pneumonitis,no,,,,,
+Z-9,2026-01-05,start,7.5,,no,,,,,
+Z-9,2026-01-21,hold,0,"Stomatitis, grade 2",no,,,,,
 """,
 }
 
@@ -506,6 +509,127 @@ def test_export_leaves_out_records_entered_in_error(db_url, tmp_path):
     assert "Anemia" not in written["adverse_events.csv"]
     assert written == csv_export.export_files(db_url)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(csv_files.FILES)
+
+
+# Every optional column in use: statuses, prophylaxis, notes (one a formula), a grade change chain handing over
+# on one day, a date of death apart from the resolution date, a lab-sourced event, a dose hold and an
+# every-other-day resume linked to their event, a discontinuation linked to another, a carried verification.
+WHOLE = {
+    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,dexamethasone_prophylaxis,notes
+W-1,Willow Test,1960-05-05,2026-02-01,10,held,yes,=SUM(A1) is not a formula
+W-2,Wren Test,,2026-03-15,10,discontinued,no,
+""",
+    "adverse_events.csv": """mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes,\
+death_date,outcome,source,baseline,previous_onset_date,previous_grade
+W-1,Platelet count decreased,3,2026-03-01,2026-03-10,no,probable,held,,,recovering,lab,no,,
+W-1,Platelet count decreased,1,2026-03-10,,no,probable,reduced,,,not_recovered,lab,no,2026-03-01,3
+W-1,Fatigue,1,2026-01-20,,no,,,before the first dose,,,reported,yes,,
+W-2,Pneumonitis,3,2026-04-01,2026-04-04,yes,probable,discontinued,,,recovering,reported,no,,
+W-2,Pneumonitis,5,2026-04-05,2026-04-06,yes,probable,discontinued,,2026-04-07,fatal,reported,no,2026-04-01,3
+""",
+    "labs.csv": """mrn,test,value,unit,lln,uln,collected_on
+W-1,platelets,40,10^9/L,150,400,2026-03-01
+""",
+    "doses.csv": """mrn,date,action,dose_mg,reason,every_other_day,event_term,event_onset_date,event_grade,verified_by,\
+verified_at
+W-1,2026-02-01,start,10,,no,,,,,
+W-1,2026-03-01,hold,0,Platelets 40,no,Platelet count decreased,2026-03-01,3,pharm2,2026-03-02T09:15:00+00:00
+W-1,2026-03-11,resume,2.5,Platelets recovered,yes,Platelet count decreased,2026-03-01,3,,
+W-2,2026-03-15,start,10,,no,,,,,
+W-2,2026-04-02,discontinue,0,Pneumonitis grade 3,no,Pneumonitis,2026-04-01,3,,
+""",
+}
+_KEYED_FIELDS = {  # every field a clinician entered, by table; links as the linked record's key
+    Patient: ("name", "birth_date", "treatment_start", "planned_dose_mg", "status", "dexamethasone_prophylaxis",
+              "notes"),
+    AdverseEvent: ("term", "meddra_code", "grade", "onset_date", "resolved_date", "death_date", "serious",
+                   "attribution", "action_taken", "outcome", "source", "baseline", "notes"),
+    LabResult: ("test", "value", "unit", "lln", "uln", "collected_on", "baseline", "ctcae_term", "ctcae_grade"),
+    DoseEvent: ("effective_date", "action", "dose_mg", "every_other_day", "reason", "verified_by", "verified_at"),
+}
+
+
+def _records_by_key(url: str) -> dict[str, list[tuple]]:
+    """Every active record as its patient's MRN and its fields, links as (term, onset, grade): comparable
+    between two databases whose ids differ."""
+    with read_session(url) as session:
+        mrns = dict(session.exec(select(Patient.id, Patient.mrn)).all())
+        events = {e.id: (e.term, e.onset_date, e.grade) for e in session.exec(select(AdverseEvent)).all()}
+        result = {}
+        for table, fields in _KEYED_FIELDS.items():
+            rows = session.exec(select(table).where(table.record_status == "active")).all()
+            result[table.__name__] = sorted(
+                (mrns[row.id if table is Patient else row.patient_id],
+                 *(_utc(getattr(row, f)) if f == "verified_at" else getattr(row, f) for f in fields),
+                 events.get(getattr(row, "previous_event_id", None) or getattr(row, "adverse_event_id", None)))
+                for row in rows)
+    return result
+
+
+def _utc(moment):
+    return None if moment is None else moment.replace(tzinfo=None) if moment.tzinfo is None else \
+        moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _reports(url: str) -> dict:
+    from models.analysis import cohort, dose_audit, roster
+
+    as_of = DEMO_TODAY
+    frame = roster.roster(url, as_of=as_of).drop(columns=["id"]).sort_values("mrn").reset_index(drop=True)
+    return {"incidence": cohort.incidence_report(url, as_of=as_of), "audit": dose_audit.audit_report(url, as_of=as_of),
+            "roster": frame.to_dict("records")}
+
+
+@pytest.mark.timeout(600)
+def test_export_import_export_is_byte_identical_and_every_report_agrees(db_url, tmp_path):
+    """Issue 15.13: every field a clinician entered survives export -> import (statuses, prophylaxis, notes,
+    outcomes, sources, baseline marks, dates of death, grade-change links, dose-to-event links,
+    every-other-day, verification), the second export is byte-identical, and the incidence, audit (with dose
+    intensity) and roster reports are the same on the imported database (SQLite and PostgreSQL)."""
+    from models.demo import seed_demo
+
+    source = _fresh_sqlite(tmp_path, "source.db")
+    seed_demo(source, patients=25, seed=3, today=DEMO_TODAY)
+    whole = _import(source, WHOLE, today=DEMO_TODAY)
+    assert whole.ok, whole.problems
+    exported = csv_export.export_files(source)
+    assert exported["patients.csv"].count(",held,") >= 1 and "pharm2,2026-03-02T09:15:00+00:00" in exported["doses.csv"]
+
+    report = _import(db_url, exported, today=DEMO_TODAY)
+    assert report.ok, report.problems[:5]
+    assert csv_export.export_files(db_url) == exported
+    imported, original = _records_by_key(db_url), _records_by_key(source)
+    assert imported == original
+    links = sum(1 for row in original["AdverseEvent"] if row[-1]) + sum(1 for row in original["DoseEvent"] if row[-1])
+    assert links > 20, "the demo cohort's grade changes and dose actions are linked to their events"
+    assert _reports(db_url) == _reports(source)
+    dispose_engine(source)
+
+
+def test_links_and_verifications_that_cannot_be_carried_are_refused_on_their_line(db_url):
+    files = {name: WHOLE[name] for name in ("patients.csv", "adverse_events.csv", "doses.csv")}
+    files["doses.csv"] = WHOLE["doses.csv"].replace("Pneumonitis,2026-04-01,3", "Pneumonitis,2026-04-01,2") \
+        .replace("Platelets recovered,yes,Platelet count decreased,2026-03-01,3,,",
+                 "Platelets recovered,yes,Platelet count decreased,2026-03-01,,,")
+    assert _refused(db_url, files) == [
+        "doses.csv:4: action: Every-other-day dosing is allowed only at the lowest step (2.5 mg) and linked to an "
+        "adverse event whose rule allows it (THRO-3, NEUT-4, FEBN-3).",  # the link it had is refused
+        "doses.csv:4: event_grade: A link needs event_term, event_onset_date, event_grade; event_grade is empty.",
+        "doses.csv:6: event_onset_date: No Pneumonitis grade 2 with onset 2026-04-01 for this patient earlier in "
+        "adverse_events.csv or in the database.",
+    ]
+    nurse_files = {"patients.csv": WHOLE["patients.csv"], "doses.csv": WHOLE["doses.csv"]}
+    assert _refused(db_url, nurse_files, actor=Actor("nurse", "nurse"))[:1] == [
+        "doses.csv:1: file: A nurse cannot import dose event records."]
+    pharmacist = Actor("pharm2", "pharmacist")
+    assert _import(db_url, {name: WHOLE[name] for name in ("patients.csv", "adverse_events.csv")}).ok
+    assert _refused(db_url, {"doses.csv": WHOLE["doses.csv"].split("W-1,2026-03-11")[0]}, actor=pharmacist) == [
+        "doses.csv:3: verified_by: A dose record is verified by someone other than the one who records it; "
+        "pharm2 imports this file."]
+    assert _import(db_url, {"patients.csv": WHOLE["patients.csv"].replace("W-", "V-")}).ok
+    one_sided = "mrn,date,action,dose_mg,reason,verified_at\nV-1,2026-02-01,start,10,,2026-02-01T08:00:00+00:00\n"
+    assert _refused(db_url, {"doses.csv": one_sided}) == [
+        "doses.csv:2: verified_by: A verification needs both verified_by and verified_at."]
 
 
 @pytest.mark.timeout(600)
