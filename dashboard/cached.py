@@ -56,11 +56,11 @@ def patient_review(patient_id: int, as_of: date | None = None) -> PatientReview:
 
 
 @st.cache_data(max_entries=16, show_spinner="Auditing the dose records…")
-def _dosing_audit(url: str, version: int, as_of: date, grace_days: int):
-    return dose_audit.cohort_audit(url, as_of=as_of, grace_days=grace_days)
+def _dosing_audit(url: str, version: int, as_of: date, grace_days: int, rule_set: str):
+    return dose_audit.cohort_audit(url, as_of=as_of, grace_days=grace_days, rule_set=rule_set)
 
 
-def dosing_audit(*, as_of: date, grace_days: int):
-    """(findings, dose intensity, open holds), recomputed only after a write."""
+def dosing_audit(*, as_of: date, grace_days: int, rule_set: str) -> dose_audit.CohortAudit:
+    """The cohort's dosing audit on one rule set, recomputed only after a write."""
     url = database_url()
-    return _dosing_audit(url, queries.data_version(url), as_of, grace_days)
+    return _dosing_audit(url, queries.data_version(url), as_of, grace_days, rule_set)

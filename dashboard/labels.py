@@ -50,7 +50,8 @@ FIELD_LABELS: dict[str, str] = {
     "rule_id": "Rule", "term_group": "Toxicity", "terms": "CTCAE terms", "grade_min": "From grade",
     "grade_max": "To grade", "resume_when_grade_at_most": "Resume when grade is at most", "resume_dose": "Resume at",
     "recurrence_action": "On recurrence", "max_hold_days": "Longest hold (days)",
-    "every_other_day_allowed": "Every other day allowed",
+    "every_other_day_allowed": "Every other day allowed", "rule_set": "Rule set", "grades": "Grades",
+    "more_than_required": "More than required",
     # cohort comparison
     "band": "Band", "patients": "Patients", "exposed": "Exposed", "pct": "Cohort %", "ci_low_pct": "95% CI low %",
     "ci_high_pct": "95% CI high %", "reference_pct": "Reference %", "p_value": "p (exact binomial)",

@@ -142,7 +142,13 @@ def _cmd_report(args) -> int:
 
     as_of = args.as_of or date.today()
     if args.report == "audit":
-        report = dose_audit.audit_report(args.database_url, as_of=as_of)
+        from models.clinical import dose_rules
+
+        if args.rules is not None and args.rules not in dose_rules.rule_sets():
+            print(f"error: unknown dose rule set {args.rules!r}; choose one of {', '.join(dose_rules.rule_sets())}",
+                  file=sys.stderr)
+            return 2
+        report = dose_audit.audit_report(args.database_url, as_of=as_of, rule_set=args.rules)
         if args.format == "json":
             print(json.dumps(report, indent=2))
         else:
@@ -213,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("report", choices=("incidence", "audit"))
     report.add_argument("--reference", default="bolero2_interim_2012", help="reference rate set (incidence)")
     report.add_argument("--as-of", type=_iso_date, default=None, help="analysis date (default: today)")
+    report.add_argument("--rules", default=None, metavar="RULE_SET",
+                        help="dose rule set (audit): a file name of seed_data/dose_rules/ without .csv, e.g. "
+                             "us-current (the default) or us-2012")
     report.add_argument("--format", choices=("json", "csv"), required=True)
     report.set_defaults(handler=_cmd_report)
 

@@ -51,6 +51,16 @@ def idle_timeout_minutes() -> float:
     return minutes
 
 
+DOSE_RULE_SET_ENV = "TOXWATCH_DOSE_RULE_SET"
+
+
+def dose_rule_set() -> str | None:
+    """The dose rule set the dosing audit uses unless told otherwise (a file name under seed_data/dose_rules/
+    without .csv, e.g. a clinic's local protocol); unset: the current US label."""
+    value = os.environ.get(DOSE_RULE_SET_ENV) or _secret("dose_rule_set")
+    return str(value).strip() or None if value else None
+
+
 CLIENT_ADDRESS_HEADER_ENV = "TOXWATCH_CLIENT_ADDRESS_HEADER"
 
 

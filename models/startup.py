@@ -25,7 +25,8 @@ def check_reference_data() -> None:
     ctcae.grade_lab("hemoglobin", 12.0, "g/dL", lln=12.0)
     references.reference_sets()
     references.landmarks()
-    dose_rules.rules()
+    dose_rules.rule_sets()
+    dose_rules.default_rule_set()  # the setting names a rule set that exists
     labs.normal_range("hemoglobin", None)
 
 

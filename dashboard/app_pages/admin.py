@@ -159,10 +159,9 @@ with reference_tab:
     show_table(rates)
     st.caption("`report incidence --reference NAME` takes the name of a set: " + "; ".join(
         f"{name} ({reference_set_title(name)})" for name in references.reference_sets()) + ".")
-    st.markdown(f"**Dose-modification rules** (version {dose_rules.rules_version()}, from "
-                "seed_data/dose_rules.csv; edit the file to match local protocol)")
-    show_table(pd.DataFrame([{**rule.__dict__, "terms": "; ".join(rule.terms), "expected": rule.expected()}
-                             for rule in dose_rules.rules()]))
+    st.markdown("**Dose-modification rule sets** (seed_data/dose_rules/, one file per set; a clinic's protocol "
+                "is a copy under its own name; the default is " + dose_rules.default_rule_set() + ")")
+    show_table(pd.DataFrame([row for name in dose_rules.rule_sets() for row in dose_rules.rule_table(name)]))
 
 with database_tab:
     choice = database_choice()

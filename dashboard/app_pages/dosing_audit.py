@@ -26,22 +26,27 @@ st.title("Dosing audit")
 notice()
 show_notice("review_notice")
 
-checks = sum(rule.status != "checked" for rule in dose_rules.rules())
-st.caption(f"Rules: seed_data/dose_rules.csv, version {dose_rules.rules_version()} ({len(dose_rules.rules())} rows, "
-           f"{checks} marked 'check wording'; see Admin → Reference data).")
+first, second, third, fourth = st.columns([1.2, 1, 0.8, 2])
+sets = list(dose_rules.rule_sets())
+rule_set = first.selectbox("Rule set", sets, index=sets.index(dose_rules.default_rule_set()), key="audit_rule_set",
+                           help="us-current: the current US label (the default); us-2012: the label at BOLERO-2's "
+                                "approval, for audits of past periods. A clinic's protocol is a copy of a file in "
+                                "seed_data/dose_rules/ under its own name.")
+as_of = second.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
+grace = third.number_input("Grace period (days)", min_value=0, max_value=14, value=dose_audit.DEFAULT_GRACE_DAYS,
+                           help="Days allowed between an event's onset and the dose action it calls for.")
+shown_statuses = fourth.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"],
+                                    format_func=code_label)
+rules = dose_rules.rules(rule_set)
+unconfirmed = sum(rule.status not in ("confirmed", "checked") for rule in rules)
+st.caption(plain(f"Audited on the rule set {dose_rules.describe_rule_set(rule_set)}: {len(rules)} rules, "
+                 f"{unconfirmed} still to be checked against the label text (see the rule table below)."))
 
-first, second, third = st.columns([1, 1, 2])
-as_of = first.date_input("Analysis date", value=date.today(), max_value=date.today(), format="YYYY-MM-DD")
-grace = second.number_input("Grace period (days)", min_value=0, max_value=14, value=dose_audit.DEFAULT_GRACE_DAYS,
-                            help="Days allowed between an event's onset and the dose action it calls for.")
-shown_statuses = third.multiselect("Show", ["deviation", "open", "compliant"], default=["deviation", "open"],
-                                   format_func=code_label)
-
-findings, intensity, holds = dosing_audit(as_of=as_of, grace_days=int(grace))
+findings, intensity, holds, uncovered, _ = dosing_audit(as_of=as_of, grace_days=int(grace), rule_set=rule_set)
 reviews = queries.finding_reviews().set_index("finding_key")
 table = pd.DataFrame([f.__dict__ for f in findings],
                      columns=["key", "patient_id", "mrn", "term", "grade", "onset_date", "rule", "rule_status",
-                              "expected", "actual", "status"])
+                              "expected", "actual", "status", "more_than_required", "rule_set"])
 
 
 table["review"] = table["key"].map(lambda key: _review_text(reviews.loc[key]) if key in reviews.index else "")
@@ -93,6 +98,17 @@ if not reviewable.empty:
                         show_problems(error)
                     else:
                         saved_then_rerun("review_notice", f"Review saved for {options[key]}.")
+
+st.subheader("Events no rule covers")
+if uncovered.empty:
+    st.caption("Every treatment-emergent event falls under a rule of this set.")
+else:
+    st.caption(plain(f"{len(uncovered)} treatment-emergent events have no dose rule in {rule_set} (anemia has "
+                     "none in the current label): they are never deviations; check them yourself."))
+    show_table(uncovered.drop(columns=["patient_id"]))
+
+with st.expander(f"Rules of {rule_set}", icon=":material/rule:"):
+    show_table(pd.DataFrame(dose_rules.rule_table(rule_set)))
 
 st.subheader("Open holds")
 if holds.empty:

@@ -21,18 +21,19 @@ from tests.conftest import DEMO_TODAY
 
 AS_OF = DEMO_TODAY.isoformat()  # 2026-11-01
 STATUSES = {"compliant", "deviation", "open"}
-FINDING_KEYS = {"mrn", "term", "grade", "onset_date", "rule", "expected", "actual", "status"}
+FINDING_KEYS = {"mrn", "term", "grade", "onset_date", "rule", "expected", "actual", "status", "more_than_required"}
 ISO = r"\d{4}-\d{2}-\d{2}"
 # Every way the engine says what the dose record shows when it deviates from the rule.
 DEVIATION_WORDING = [
     rf"no hold recorded \(expected by (?P<due>{ISO})\)",
     r"no discontinuation recorded",
     rf"(withheld|discontinued) on (?P<acted>{ISO}), (?P<late>\d+) days after onset( \(grace \d+ days\))?",
-    (rf"resumed on (?P<resumed>{ISO}) before recovery to grade <= \d \((recovered on (?P<recovered>{ISO})|"
-     r"no recovery recorded)\)"),
+    (rf"resumed on (?P<resumed>{ISO}) before recovery to (grade <= \d|resolution) \((recovered on "
+     rf"(?P<recovered>{ISO})|no recovery recorded)\)"),
     rf"resumed on (?P<resumed>{ISO}) at [\d.]+ mg, the dose before the hold, when a reduction was due",
     rf"resumed on (?P<resumed>{ISO}) at [\d.]+ mg after a recurrence at the same grade; discontinuation expected",
-    rf"held \d+ days since (?P<held>{ISO}) without recovery; discontinuation is due after \d+ days",
+    (rf"held since (?P<held>{ISO}), (not recovered|recovered to grade <= \d on {ISO}) after \d+ days; "
+     r"discontinuation was due when not recovered within \d+ days"),
     rf"held on (?P<held>{ISO}) with no reason and no active adverse event",
 ]
 
@@ -58,8 +59,8 @@ def report(demo_url) -> dict:
 
 
 def test_the_json_report_has_exactly_the_designed_shape(report, demo_url):
-    assert set(report) == {"as_of", "findings", "dose_intensity"}
-    assert report["as_of"] == AS_OF
+    assert set(report) == {"as_of", "rule_set", "findings", "dose_intensity"}
+    assert (report["as_of"], report["rule_set"]) == (AS_OF, "us-current")
     assert report["findings"], "the demo cohort has rule-covered events"
     for finding in report["findings"]:
         assert set(finding) == FINDING_KEYS
@@ -68,6 +69,7 @@ def test_the_json_report_has_exactly_the_designed_shape(report, demo_url):
         for key in ("term", "rule", "expected", "actual"):
             assert isinstance(finding[key], str) and finding[key].strip(), (key, finding)
         assert date.fromisoformat(finding["onset_date"]) <= DEMO_TODAY
+        assert isinstance(finding["more_than_required"], bool)
         if finding["rule"] == dose_audit.UNEXPLAINED_HOLD_RULE:
             # A hold with no event has no grade: null here, although DESIGN.md types "grade" as int.
             assert (finding["term"], finding["grade"]) == ("(no adverse event)", None)
@@ -84,6 +86,20 @@ def test_the_json_report_has_exactly_the_designed_shape(report, demo_url):
 
 def test_the_cli_report_equals_the_python_report(report, demo_url):
     assert report == json.loads(json.dumps(dose_audit.audit_report(demo_url, as_of=DEMO_TODAY)))
+
+
+def test_the_rules_option_audits_on_another_rule_set_and_refuses_an_unknown_one(report, demo_url):
+    done = cli(demo_url, "report", "audit", "--as-of", AS_OF, "--rules", "us-2012", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    old = strict_json(done.stdout)
+    assert old["rule_set"] == "us-2012"
+    assert old == json.loads(json.dumps(dose_audit.audit_report(demo_url, as_of=DEMO_TODAY, rule_set="us-2012")))
+    assert {f["rule"].split(" ")[0] for f in old["findings"]} <= {
+        "PNEU-2", "PNEU-3", "PNEU-4", "NONH-2", "NONH-3", "NONH-4", "META-3", "META-4", dose_audit.UNEXPLAINED_HOLD_RULE}
+    assert old["dose_intensity"] == report["dose_intensity"]  # the rules judge actions, not the mg taken
+    unknown = cli(demo_url, "report", "audit", "--rules", "clinic-x", "--format", "json")
+    assert unknown.returncode == 2
+    assert "unknown dose rule set 'clinic-x'; choose one of us-current, us-2012" in unknown.stderr
 
 
 def test_every_exposed_patient_has_one_dose_intensity_row(report, demo_url):
@@ -136,8 +152,8 @@ def test_the_csv_report_has_a_row_per_finding_and_per_patient(report, demo_url):
     done = cli(demo_url, "report", "audit", "--as-of", AS_OF, "--format", "csv")
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert list(rows[0]) == ["section", "as_of", "mrn", "term", "grade", "onset_date", "rule", "expected", "actual",
-                             "status", "relative_dose_intensity_pct"]
+    assert list(rows[0]) == ["section", "as_of", "rule_set", "mrn", "term", "grade", "onset_date", "rule",
+                             "expected", "actual", "status", "more_than_required", "relative_dose_intensity_pct"]
     assert {row["as_of"] for row in rows} == {AS_OF}
     findings = [row for row in rows if row["section"] == "finding"]
     intensity = [row for row in rows if row["section"] == "dose_intensity"]

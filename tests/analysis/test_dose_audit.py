@@ -28,10 +28,16 @@ EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "reso
                  "created_by", "created_at"]
 
 # The rule rows that cover a CTCAE term tracked here and call for an action (grade-1 "no change" rows and
-# rows without a tracked term are never audited).
-AUDITED_RULES = ["STOM-2", "STOM-3", "STOM-4", "PNEU-2", "PNEU-3", "PNEU-4", "META-3", "META-4", "THRO-2",
-                 "THRO-3", "NEUT-3", "NEUT-4", "OTHR-2", "OTHR-3", "OTHR-4"]
-RULES = {rule.rule_id: rule for rule in dose_rules.rules()}
+# rows without a tracked term are never audited), per rule set.
+AUDITED_RULES = {
+    "us-current": ["STOM-2", "STOM-3", "STOM-4", "PNEU-2", "PNEU-3", "PNEU-4", "META-3", "META-4", "THRO-2",
+                   "THRO-3", "NEUT-3", "NEUT-4", "FEBN-3", "FEBN-4", "OTHR-2", "OTHR-3", "OTHR-4"],
+    "us-2012": ["PNEU-2", "PNEU-3", "PNEU-4", "NONH-2", "NONH-3", "NONH-4", "META-3", "META-4"],
+}
+RULES = {(name, rule.rule_id): rule for name in AUDITED_RULES for rule in dose_rules.rules(name)}
+CASES = [pytest.param(name, rule_id, id=f"{name}/{rule_id}") for name in AUDITED_RULES
+         for rule_id in AUDITED_RULES[name]]
+CURRENT = "us-current"
 
 
 def day(offset: int) -> date:
@@ -73,9 +79,9 @@ def doses_frame(*doses: dict) -> pd.DataFrame:
 
 
 def run(events: list[dict], doses: list[dict], *, as_of: date = AS_OF, grace: int = 2,
-        patients: pd.DataFrame | None = None) -> list[dose_audit.Finding]:
+        patients: pd.DataFrame | None = None, rule_set: str = CURRENT) -> list[dose_audit.Finding]:
     patients = patients if patients is not None else patients_frame(1)
-    return dose_audit.audit(patients, events_frame(*events), doses_frame(*doses), as_of, grace)
+    return dose_audit.audit(patients, events_frame(*events), doses_frame(*doses), as_of, grace, rule_set)
 
 
 def finding(findings: list[dose_audit.Finding], event_id: int) -> dose_audit.Finding:
@@ -93,22 +99,47 @@ def judged(events: list[dict], doses: list[dict], event_id: int = 1, **kwargs) -
 
 # --- the rule table itself -------------------------------------------------------------------------------
 
-def test_the_audited_rows_of_the_table_are_the_expected_ones():
-    audited = [r.rule_id for r in dose_rules.rules() if r.terms and r.action not in ("none", "hold_or_discontinue")]
-    assert audited == AUDITED_RULES
+def test_the_audited_rows_of_each_rule_set_are_the_expected_ones():
+    assert list(dose_rules.rule_sets()) == ["us-current", "us-2012"], "the default first"
+    for name, expected in AUDITED_RULES.items():
+        audited = [r.rule_id for r in dose_rules.rules(name) if r.terms and r.action not in ("none",
+                                                                                           "hold_or_discontinue")]
+        assert audited == expected, name
+        assert {r.rule_set for r in dose_rules.rules(name)} == {name}
+    assert dose_rules.default_rule_set() == CURRENT
     assert dose_rules.rule_for("Mucositis oral", 2).rule_id == "STOM-2"
+    assert dose_rules.rule_for("Mucositis oral", 2, "us-2012").rule_id == "NONH-2"
     assert dose_rules.rule_for("Platelet count decreased", 4).rule_id == "THRO-3"
+    assert dose_rules.rule_for("Platelet count decreased", 4, "us-2012") is None
     assert dose_rules.rule_for("Fatigue", 3).rule_id == "OTHR-3"
+    assert dose_rules.rule_for("Febrile neutropenia", 3).rule_id == "FEBN-3"
+    assert dose_rules.rule_for("Cholesterol high", 3).rule_id == "META-3"
+    assert dose_rules.rule_for("Hypertriglyceridemia", 4).rule_id == "META-4"
     assert dose_rules.rule_for("Mucositis oral", 5) is None
+    for grade in range(1, 6):  # the label gives no dose rule for anemia
+        assert dose_rules.rule_for("Anemia", grade) is None and dose_rules.rule_for("Anemia", grade, "us-2012") is None
     assert dose_rules.rules_version() == "2026-11"
+    assert dose_rules.describe_rule_set("us-2012") == "us-2012 (version 2026-11)"
+    assert {r.status for r in dose_rules.rules()} == {"check against current label"}
+    assert {r.status for r in dose_rules.rules("us-2012")} == {"confirmed"}
+    # Every "resume at 50%" of the current label may go to every other day below the lowest step.
+    for rule in dose_rules.rules():
+        halves = rule.resume_dose in ("lower", "consider_lower") or rule.recurrence_action == "resume_lower"
+        assert rule.every_other_day_allowed == halves, rule.rule_id
+    assert not any(r.every_other_day_allowed for r in dose_rules.rules("us-2012"))
 
 
-# --- every audited rule: a compliant and a deviating history -----------------------------------------------
+def test_an_unknown_rule_set_is_refused_by_name(monkeypatch):
+    with pytest.raises(ValueError, match="Unknown dose rule set 'clinic-x'; choose one of us-current, us-2012"):
+        dose_rules.rules("clinic-x")
+    monkeypatch.setenv("TOXWATCH_DOSE_RULE_SET", "us-2012")
+    assert dose_rules.default_rule_set() == "us-2012"
+    monkeypatch.setenv("TOXWATCH_DOSE_RULE_SET", "clinic-x")
+    with pytest.raises(ValueError, match="TOXWATCH_DOSE_RULE_SET"):
+        dose_rules.default_rule_set()
 
-def _rule_case(rule_id: str):
-    rule = RULES[rule_id]
-    return rule, rule.terms[0], rule.grade_min
 
+# --- every audited rule of both sets: a compliant and a deviating history -----------------------------------
 
 def compliant_history(rule) -> tuple[list[dict], list[dict], list[str]]:
     term, grade = rule.terms[0], rule.grade_min
@@ -117,10 +148,11 @@ def compliant_history(rule) -> tuple[list[dict], list[dict], list[str]]:
         doses = [dose(START, "start", 10.0), dose(day(1), "discontinue", 0.0, event=1)]
         return events, doses, [f"discontinued on {day(1)}"]
     # Withheld the day after onset; recovered to the rule's grade on day 10 (a new record of that grade,
-    # linked to the first); resumed that day at the dose the rule asks for.
+    # linked to the first; without a grade to recover to, the event resolves on day 9); resumed on day 10
+    # at the dose the rule asks for.
     threshold = rule.resume_when_grade_at_most
-    events = [ev(1, term, grade, ONSET, resolved=day(9)),
-              ev(2, term, threshold, day(10), resolved=day(20), previous=1)]
+    events = [ev(1, term, grade, ONSET, resolved=day(9))] + (
+        [] if threshold is None else [ev(2, term, threshold, day(10), resolved=day(20), previous=1)])
     resume_mg = 5.0 if rule.resume_dose in ("lower", "consider_lower") else 10.0
     action = "reduce" if resume_mg < 10 else "resume"
     doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1),
@@ -151,11 +183,11 @@ def deviating_history(rule) -> tuple[list[dict], list[dict], list[str]]:
     return events, doses, [f"no hold recorded (expected by {day(2)})"]
 
 
-@pytest.mark.parametrize("rule_id", AUDITED_RULES)
-def test_each_rule_has_a_compliant_history(rule_id):
-    rule = RULES[rule_id]
+@pytest.mark.parametrize("rule_set, rule_id", CASES)
+def test_each_rule_has_a_compliant_history(rule_set, rule_id):
+    rule = RULES[(rule_set, rule_id)]
     events, doses, words = compliant_history(rule)
-    result = judged(events, doses)
+    result = judged(events, doses, rule_set=rule_set)
     assert result.status == "compliant", result.actual
     for word in words:
         assert word in result.actual
@@ -163,27 +195,27 @@ def test_each_rule_has_a_compliant_history(rule_id):
     assert result.expected == rule.expected()
     assert (result.term, result.grade, result.onset_date, result.mrn) == (rule.terms[0], rule.grade_min, ONSET,
                                                                          "MRN001")
-    assert result.rule_status == rule.status
+    assert (result.rule_status, result.rule_set, result.more_than_required) == (rule.status, rule_set, False)
 
 
-@pytest.mark.parametrize("rule_id", AUDITED_RULES)
-def test_each_rule_has_a_deviating_history(rule_id):
-    rule = RULES[rule_id]
+@pytest.mark.parametrize("rule_set, rule_id", CASES)
+def test_each_rule_has_a_deviating_history(rule_set, rule_id):
+    rule = RULES[(rule_set, rule_id)]
     events, doses, words = deviating_history(rule)
-    result = judged(events, doses)
+    result = judged(events, doses, rule_set=rule_set)
     assert result.status == "deviation", result.actual
     for word in words:
         assert word in result.actual, result.actual
 
 
-@pytest.mark.parametrize("rule_id", [r for r in AUDITED_RULES if RULES[r].action in ("hold", "consider_hold",
-                                                                                      "none_if_tolerable")])
-def test_resuming_at_the_dose_before_the_hold_is_judged_by_the_rules_resume_dose(rule_id):
+@pytest.mark.parametrize("rule_set, rule_id", [c for c in CASES if RULES[tuple(c.values)].action in (
+    "hold", "consider_hold", "none_if_tolerable")])
+def test_resuming_at_the_dose_before_the_hold_is_judged_by_the_rules_resume_dose(rule_set, rule_id):
     """'lower' rules need a reduction on resumption; 'same' and 'consider_lower' rules accept the old dose."""
-    rule = RULES[rule_id]
+    rule = RULES[(rule_set, rule_id)]
     events, doses, _ = compliant_history(rule)
     doses[-1] = dose(day(10), "resume", 10.0, event=1)
-    result = judged(events, doses)
+    result = judged(events, doses, rule_set=rule_set)
     if rule.resume_dose == "lower":
         assert result.status == "deviation"
         assert f"resumed on {day(10)} at 10 mg, the dose before the hold, when a reduction was due" == result.actual
@@ -194,18 +226,20 @@ def test_resuming_at_the_dose_before_the_hold_is_judged_by_the_rules_resume_dose
         assert result.actual == f"withheld {day(1)} to {day(10)}, resumed at 10 mg"
 
 
-@pytest.mark.parametrize("rule_id", ["PNEU-2", "OTHR-2"])
-def test_an_optional_hold_may_be_skipped(rule_id):
-    rule = RULES[rule_id]
-    result = judged([ev(1, rule.terms[0], rule.grade_min, ONSET, resolved=day(9))], [dose(START, "start", 10.0)])
+@pytest.mark.parametrize("rule_set, rule_id", [("us-current", "OTHR-2"), ("us-2012", "PNEU-2"),
+                                               ("us-2012", "NONH-2")])
+def test_an_optional_hold_may_be_skipped(rule_set, rule_id):
+    rule = RULES[(rule_set, rule_id)]
+    result = judged([ev(1, rule.terms[0], rule.grade_min, ONSET, resolved=day(9))], [dose(START, "start", 10.0)],
+                    rule_set=rule_set)
     assert (result.status, result.actual) == ("compliant", "not withheld (withholding is optional for this grade)")
 
 
-@pytest.mark.parametrize("rule_id", ["STOM-4", "PNEU-4", "META-4", "OTHR-4"])
-def test_a_late_discontinuation_is_a_deviation(rule_id):
-    rule = RULES[rule_id]
+@pytest.mark.parametrize("rule_set, rule_id", [c for c in CASES if RULES[tuple(c.values)].action == "discontinue"])
+def test_a_late_discontinuation_is_a_deviation(rule_set, rule_id):
+    rule = RULES[(rule_set, rule_id)]
     result = judged([ev(1, rule.terms[0], rule.grade_min, ONSET)],
-                    [dose(START, "start", 10.0), dose(day(5), "discontinue", 0.0, event=1)])
+                    [dose(START, "start", 10.0), dose(day(5), "discontinue", 0.0, event=1)], rule_set=rule_set)
     assert result.status == "deviation"
     assert result.actual == f"discontinued on {day(5)}, 5 days after onset"
     assert result.expected == "discontinue permanently"
@@ -276,9 +310,9 @@ def test_a_recurrence_of_grade_2_stomatitis_resumed_at_the_same_dose_is_a_deviat
     findings = run(events, doses)
     first, again = finding(findings, 1), finding(findings, 2)
     assert first.status == "compliant"  # the first episode resumes at the same dose
-    assert first.expected == RULES["STOM-2"].expected() and "recurrence" not in first.expected
+    assert first.expected == RULES[(CURRENT, "STOM-2")].expected() and "recurrence" not in first.expected
     assert again.status == "deviation"
-    assert again.expected.endswith("resume one step lower (recurrence)")
+    assert again.expected.endswith("resume one step lower (or every other day below the lowest step) (recurrence)")
     assert again.actual == (f"resumed on {second + timedelta(days=8)} at 10 mg, the dose before the hold, "
                             "when a reduction was due")
 
@@ -432,7 +466,8 @@ def test_a_pneumonitis_2_hold_over_28_days_without_recovery_is_a_deviation():
     assert (at_limit.status, at_limit.actual) == ("open", f"held since {day(1)} (28 days); not yet recovered")
     over = judged(events, doses, as_of=day(1 + 29))
     assert over.status == "deviation"
-    assert over.actual == (f"held 29 days since {day(1)} without recovery; discontinuation is due after 28 days")
+    assert over.actual == (f"held since {day(1)}, not recovered after 29 days; discontinuation was due when not "
+                           "recovered within 28 days")
     assert "discontinue if not recovered within 28 days" in over.expected
 
 
@@ -550,7 +585,7 @@ def _table_rows() -> list[list[str]]:
 
 
 def _write(tmp_path: Path, rows: list[list[str]]) -> Path:
-    path = tmp_path / "dose_rules.csv"
+    path = tmp_path / "us-current.csv"  # a rule set's file is named after it
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return path
@@ -569,7 +604,7 @@ def _edit(rows: list[list[str]], rule_id: str, column: str, value: str) -> int:
 def test_the_shipped_table_loads_from_a_copy(tmp_path):
     loaded = dose_rules.load_rules(_write(tmp_path, _table_rows()))
     assert loaded == dose_rules.rules()
-    assert len(loaded) == len(_table_rows()) - 1 == 22
+    assert len(loaded) == len(_table_rows()) - 1 == 21
 
 
 def _refused(path: Path, line: int, *words: str) -> ReferenceDataError:
@@ -600,16 +635,26 @@ def test_a_bad_action_is_refused_with_file_and_line(tmp_path):
 def test_overlapping_rules_for_one_term_and_grade_are_refused_with_file_and_line(tmp_path):
     rows = _table_rows()
     extra = list(rows[[r[0] for r in rows].index("STOM-3")])
-    extra[0], extra[4] = "STOM-3B", "4"  # grades 3-4: overlaps STOM-3 (grade 3) and STOM-4 (grade 4)
+    extra[0], extra[5] = "STOM-3B", "4"  # grades 3-4: overlaps STOM-3 (grade 3) and STOM-4 (grade 4)
     rows.append(extra)
     _refused(_write(tmp_path, rows), len(rows), "Mucositis oral grade 3 is covered by both STOM-3 and STOM-3B")
 
 
-def test_a_hold_without_the_grade_to_recover_to_is_refused_with_file_and_line(tmp_path):
+def test_an_optional_hold_without_the_grade_to_recover_to_is_refused_with_file_and_line(tmp_path):
+    """A required hold may wait for the event to resolve (2012 metabolic grade 3); an optional one needs the
+    grade that ends it."""
     rows = _table_rows()
-    line = _edit(rows, "THRO-2", "resume_when_grade_at_most", "")
-    error = _refused(_write(tmp_path, rows), line, "a hold needs the grade to recover to")
+    line = _edit(rows, "OTHR-2", "resume_when_grade_at_most", "")
+    error = _refused(_write(tmp_path, rows), line, "an optional hold needs the grade to recover to")
     assert error.column == "resume_when_grade_at_most"
+
+
+def test_a_row_of_another_rule_set_in_a_file_is_refused_with_file_and_line(tmp_path):
+    rows = _table_rows()
+    line = _edit(rows, "PNEU-2", "rule_set", "us-2012")
+    error = _refused(_write(tmp_path, rows), line, "the rule set is named after its file: 'us-current', not "
+                                                   "'us-2012'")
+    assert error.column == "rule_set"
 
 
 def test_other_malformed_rows_name_their_line(tmp_path):
@@ -622,3 +667,128 @@ def test_other_malformed_rows_name_their_line(tmp_path):
     rows = _table_rows()
     rows.append(list(rows[1]))  # STOM-1 twice
     _refused(_write(tmp_path, rows), len(rows), "duplicate rule_id (first on line 2)")
+
+
+# --- the current label against the 2012 one (issue 16) -------------------------------------------------------
+
+def _pneumonitis_2(resume_day: int, resume_mg: float, *, recovered_day: int = 9) -> tuple[list[dict], list[dict]]:
+    events = [ev(1, "Pneumonitis", 2, ONSET, resolved=day(recovered_day - 1)),
+              ev(2, "Pneumonitis", 1, day(recovered_day), previous=1)]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1),
+             dose(day(resume_day), "resume" if resume_mg == 10 else "reduce", resume_mg, event=1)]
+    return events, doses
+
+
+def test_grade_2_pneumonitis_must_be_withheld_under_the_current_label_and_may_be_under_2012():
+    events, doses = [ev(1, "Pneumonitis", 2, ONSET, resolved=day(9))], [dose(START, "start", 10.0)]
+    current = judged(events, doses)
+    assert (current.status, current.actual) == ("deviation", f"no hold recorded (expected by {day(2)})")
+    assert current.expected.startswith("withhold within the grace period until grade <= 1, resume at the same dose")
+    old = judged(events, doses, rule_set="us-2012")
+    assert (old.status, old.rule_set) == ("compliant", "us-2012")
+
+
+def test_grade_2_pneumonitis_resumed_at_the_same_dose_is_right_now_and_was_wrong_in_2012():
+    events, doses = _pneumonitis_2(10, 10.0)
+    assert judged(events, doses).status == "compliant"
+    old = judged(events, doses, rule_set="us-2012")
+    assert (old.status, old.actual) == (
+        "deviation", f"resumed on {day(10)} at 10 mg, the dose before the hold, when a reduction was due")
+    lower = judged(*_pneumonitis_2(10, 5.0))
+    assert (lower.status, lower.more_than_required) == ("compliant", True)
+    assert lower.actual.endswith("resumed at 5 mg (more than required)")
+
+
+def test_grade_2_pneumonitis_recovered_after_four_weeks_should_have_been_discontinued():
+    late = judged(*_pneumonitis_2(36, 10.0, recovered_day=35))
+    assert late.status == "deviation"
+    assert late.actual == (f"held since {day(1)}, recovered to grade <= 1 on {day(35)} after 34 days; "
+                           "discontinuation was due when not recovered within 28 days")
+    assert judged(*_pneumonitis_2(29, 10.0, recovered_day=29)).status == "compliant"  # 28 days: in time
+
+
+def test_grade_2_stomatitis_is_withheld_now_without_an_if_tolerable():
+    events, doses = [ev(1, "Mucositis oral", 2, ONSET, resolved=day(9))], [dose(START, "start", 10.0)]
+    assert judged(events, doses).status == "deviation"
+    assert (judged(events, doses, rule_set="us-2012").actual ==
+            "not withheld (withholding is optional for this grade)")
+
+
+def _stomatitis_3_from(level_mg: float, resume: dict) -> tuple[list[dict], list[dict]]:
+    events = [ev(1, "Mucositis oral", 3, ONSET, resolved=day(9)), ev(2, "Mucositis oral", 1, day(10), previous=1)]
+    doses = [dose(START, "start", level_mg), dose(day(1), "hold", 0.0, event=1), resume]
+    return events, doses
+
+
+def test_below_the_lowest_step_a_50_percent_resume_is_every_other_day():
+    every_other = dose(day(10), "reduce", 2.5, event=1, every_other_day=True)
+    from_lowest = judged(*_stomatitis_3_from(2.5, every_other), patients=patients_frame(1, planned=2.5))
+    assert (from_lowest.status, from_lowest.more_than_required) == ("compliant", False), from_lowest.actual
+    assert from_lowest.actual == f"withheld {day(1)} to {day(10)}, resumed at 2.5 mg every other day"
+    assert "every other day below the lowest step" in from_lowest.expected
+    same = judged(*_stomatitis_3_from(2.5, dose(day(10), "resume", 2.5, event=1)),
+                  patients=patients_frame(1, planned=2.5))
+    assert same.status == "deviation"
+    from_ten = judged(*_stomatitis_3_from(10.0, every_other))
+    assert (from_ten.status, from_ten.more_than_required) == ("compliant", True)
+    assert from_ten.actual.endswith("resumed at 2.5 mg every other day (more than required)")
+
+
+def test_a_lower_grade_recurrence_after_a_reducing_higher_grade_episode_keeps_the_reduced_dose():
+    """DEMO-00120's case: grade 3 stomatitis reduced 10 -> 5 mg; a later grade 2 episode resumed at 5 mg
+    is compliant (the label does not ask to go lower for a milder recurrence)."""
+    second = day(60)
+    events = [ev(1, "Mucositis oral", 3, ONSET, resolved=day(9)), ev(2, "Mucositis oral", 1, day(10), resolved=day(20),
+                                                                      previous=1),
+              ev(3, "Mucositis oral", 2, second, resolved=second + timedelta(days=6))]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(10), "reduce", 5.0, event=1),
+             dose(second + timedelta(days=1), "hold", 0.0, event=3),
+             dose(second + timedelta(days=7), "resume", 5.0, event=3)]
+    again = finding(run(events, doses), 3)
+    assert again.status == "compliant", again.actual
+    assert "an earlier, higher-grade episode already reduced the dose" in again.expected
+    # a second grade 2 episode after a grade 2 one that did not reduce is a recurrence that reduces
+    first_two = [ev(1, "Mucositis oral", 2, ONSET, resolved=day(7)), events[2]]
+    doses_two = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(8), "resume", 10.0, event=1),
+                 dose(second + timedelta(days=1), "hold", 0.0, event=3),
+                 dose(second + timedelta(days=7), "resume", 10.0, event=3)]
+    assert finding(run(first_two, doses_two), 3).status == "deviation"
+
+
+def test_a_recurrence_reduces_from_the_dose_in_force_when_it_starts():
+    """Reduced 10 -> 5 by a grade 2 recurrence; a third grade 2 episode goes one step further, to 2.5 mg."""
+    second, third = day(60), day(120)
+    events = [ev(1, "Mucositis oral", 2, ONSET, resolved=day(7)),
+              ev(2, "Mucositis oral", 2, second, resolved=second + timedelta(days=6)),
+              ev(3, "Mucositis oral", 2, third, resolved=third + timedelta(days=6))]
+    base = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(8), "resume", 10.0, event=1),
+            dose(second + timedelta(days=1), "hold", 0.0, event=2),
+            dose(second + timedelta(days=7), "reduce", 5.0, event=2),
+            dose(third + timedelta(days=1), "hold", 0.0, event=3)]
+    assert finding(run(events, base + [dose(third + timedelta(days=7), "resume", 5.0, event=3)]), 3).status == \
+        "deviation"
+    result = finding(run(events, base + [dose(third + timedelta(days=7), "reduce", 2.5, event=3)]), 3)
+    assert (result.status, result.more_than_required) == ("compliant", False)
+
+
+def test_anemia_and_febrile_neutropenia_under_the_current_label():
+    anemia = [ev(1, "Anemia", 3, ONSET, resolved=day(9))]
+    assert run(anemia, [dose(START, "start", 10.0)]) == []  # no rule, never a deviation
+    uncovered = dose_audit.uncovered_events(patients_frame(1), events_frame(*anemia),
+                                            doses_frame(dose(START, "start", 10.0)), AS_OF)
+    assert uncovered[["mrn", "term", "grade", "onset_date"]].values.tolist() == [["MRN001", "Anemia", 3, ONSET]]
+    febrile = [ev(1, "Febrile neutropenia", 3, ONSET, resolved=day(4))]
+    result = judged(febrile, [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1),
+                              dose(day(5), "reduce", 5.0, event=1)])
+    assert (result.status, result.rule) == ("compliant", "FEBN-3 (Febrile neutropenia, grade 3)")
+
+
+def test_a_2012_metabolic_hold_waits_for_the_event_to_resolve():
+    events = [ev(1, "Hyperglycemia", 3, ONSET, resolved=day(9))]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(5), "reduce", 5.0, event=1)]
+    early = judged(events, doses, rule_set="us-2012")
+    assert (early.status, early.actual) == (
+        "deviation", f"resumed on {day(5)} before recovery to resolution (recovered on {day(9)})")
+    assert "until it resolves" in early.expected
+    on_time = doses[:2] + [dose(day(9), "reduce", 5.0, event=1)]
+    assert judged(events, on_time, rule_set="us-2012").status == "compliant"

@@ -83,7 +83,7 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
                                   "action": "hold", "dose_mg": 0.0, "reason": "Dental surgery"},
                    records.Actor("pharmacist", "pharmacist"), url=demo_copy)
     app = audit_page(monkeypatch, demo_copy)
-    findings, intensity, holds = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    findings, intensity, holds, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     deviations = [f for f in findings if f.status == "deviation"]
     opened = [f for f in findings if f.status == "open"]
     assert 3 <= len(deviations) <= 25
@@ -119,7 +119,7 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
 def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
     app = audit_page(monkeypatch, demo_copy)
     before = metrics(app)
-    findings, _, _ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    findings, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     finding = next(f for f in findings if f.status == "deviation")
     label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
     assert app.selectbox(key="review_choice").options[0] == label
@@ -157,7 +157,7 @@ def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
 def test_accepting_without_a_comment_is_refused_and_saves_nothing(monkeypatch, demo_copy):
     app = audit_page(monkeypatch, demo_copy)
     before = metrics(app)
-    findings, _, _ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    findings, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     choose_finding(app, next(f.key for f in findings if f.status == "deviation"))
     audit_before = count(demo_copy, AuditEntry)
     widget(app, "radio", "Decision").set_value("accepted")
@@ -222,7 +222,7 @@ def test_a_dose_change_that_does_not_fit_the_record_is_refused_with_its_reason(m
 
 def test_a_review_comment_is_shown_as_typed_not_as_markdown(monkeypatch, demo_copy):
     hostile = "![t](http://host.invalid/track.png) [see](http://host.invalid) :red[urgent] $x$ :material/home:"
-    findings, _, _ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    findings, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     finding = next(f for f in findings if f.status == "deviation")
     records.create("finding_review", {"finding_key": finding.key, "patient_id": finding.patient_id,
                                       "rule": finding.rule, "decision": "justified", "comment": hostile},
@@ -231,3 +231,30 @@ def test_a_review_comment_is_shown_as_typed_not_as_markdown(monkeypatch, demo_co
     caption = next(c.value for c in app.caption if c.value.startswith("Current review"))
     assert caption == plain(f"Current review: Justified by pharmacist: {hostile}")
     assert "![" not in caption and ":red[" not in caption and "](http" not in caption.replace("\\](", "")
+
+
+def test_the_rule_set_is_chosen_on_the_page_and_named_with_its_rules_and_the_events_none_covers(monkeypatch,
+                                                                                               demo_copy):
+    app = audit_page(monkeypatch, demo_copy)
+    assert app.selectbox(key="audit_rule_set").value == "us-current"
+    assert any(c.value.startswith("Audited on the rule set us-current (version 2026-11): 21 rules, 21 still to "
+                                  "be checked against the label text") for c in app.caption), [c.value for c in app.caption]
+    rules = shown_table(app, "Every other day allowed")
+    assert set(rules["status"]) == {"Check against current label"}  # as shown
+    assert "FEBN-3" in set(rules["rule_id"]) and set(rules["rule_set"]) == {"us-current"}
+    current = findings_table(app)
+    assert set(current["rule_set"]) <= {"us-current"} and "more_than_required" in current.columns
+
+    uncovered = dose_audit.uncovered_events(queries.patients(demo_copy), queries.adverse_events(demo_copy),
+                                            queries.dose_events(demo_copy), DEMO_TODAY)
+    assert not uncovered.empty and set(uncovered["term"]) >= {"Anemia"}
+    listed = next(e.value for e in app.dataframe if list(e.value.columns) == [
+        "MRN", "CTCAE term", "Grade", "Onset", "Resolved"])  # the events no rule covers
+    assert len(listed) == len(uncovered)
+
+    app.selectbox(key="audit_rule_set").set_value("us-2012").run()
+    assert not app.exception
+    assert any(c.value.startswith("Audited on the rule set us-2012 (version 2026-11): 9 rules, 0 still")
+               for c in app.caption)
+    engine = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY, rule_set="us-2012")
+    assert metrics(app)["Deviations"] == str(sum(f.status == "deviation" for f in engine.findings))

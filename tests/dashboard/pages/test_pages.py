@@ -117,12 +117,14 @@ def test_first_run_on_the_default_database_loads_the_demo_and_says_so(monkeypatc
 def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch, tmp_path, demo_sqlite_url):
     from models.clinical import dose_rules
 
-    broken = tmp_path / "dose_rules.csv"
+    folder = tmp_path / "dose_rules"
+    folder.mkdir()
+    broken = folder / "us-current.csv"
     lines = dose_rules.RULES_FILE.read_text().splitlines()
     lines[3] = lines[3].replace(",hold,", ",pause,", 1)
     broken.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(dose_rules, "RULES_FILE", broken)
-    dose_rules.rules.cache_clear()
+    monkeypatch.setattr(dose_rules, "RULES_DIR", folder)
+    dose_rules.rule_sets.cache_clear()
     try:
         monkeypatch.setenv(settings.DATABASE_URL_ENV, demo_sqlite_url)
         app = AppTest.from_file(APP, default_timeout=60)
@@ -131,7 +133,7 @@ def test_a_malformed_reference_file_stops_the_app_with_file_and_line(monkeypatch
         # shown as plain text: the path's underscores escaped, so Markdown leaves them alone
         assert any(plain(f"{broken}:4: action:") in e.value for e in app.error), [e.value for e in app.error]
     finally:
-        dose_rules.rules.cache_clear()
+        dose_rules.rule_sets.cache_clear()
 
 
 def test_the_default_database_with_a_real_account_gets_no_demo(monkeypatch, tmp_path):

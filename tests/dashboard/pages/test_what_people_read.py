@@ -88,7 +88,7 @@ def walk(monkeypatch, url: str, role: str) -> list[str]:
         elif key == "patients":
             problems += _patient_views(monkeypatch, url, role)
         elif key == "dosing_audit":
-            findings, _, _ = dose_audit.cohort_audit(url, as_of=date.today())
+            findings, *_ = dose_audit.cohort_audit(url, as_of=date.today())
             reviewable = next(f.key for f in findings if f.status != "compliant")
             app.selectbox(key="review_choice").set_value(reviewable).run()
             problems += page_problems(f"{role} on {page} reviewing a finding", app)
