@@ -45,6 +45,7 @@ FIELD_LABELS: dict[str, str] = {
     "rule_status": "Rule status", "expected": "Expected (label rule)", "actual": "What the dose record shows",
     "review": "Review", "held_since": "Held since", "days_held": "Days held", "reductions": "Reductions",
     "days_in_period": "Days in period", "mg_taken": "mg taken", "discontinued_on": "Discontinued on",
+    "treatment_status": "Status (from the dose record)",
     "decision": "Decision", "comment": "Comment",
     # dose rules (Admin -> Reference data)
     "rule_id": "Rule", "term_group": "Toxicity", "terms": "CTCAE terms", "grade_min": "From grade",
@@ -83,8 +84,9 @@ REFERENCE_SET_TITLES = {
     "swish_2017": "SWISH (2017, dexamethasone mouthwash)",
 }
 # Columns whose cells are stored codes ("on_treatment", "glucose_fasting", "check wording"): shown in words.
-CODE_COLUMNS = {"status", "action", "action_taken", "attribution", "outcome", "source", "record_status", "role",
-                "record_type", "decision", "test", "resume_dose", "recurrence_action", "rule_status"}
+CODE_COLUMNS = {"status", "treatment_status", "action", "action_taken", "attribution", "outcome", "source",
+                "record_status", "role", "record_type", "decision", "test", "resume_dose", "recurrence_action",
+                "rule_status"}
 # Columns of user text (or JSON of it): never changed, whatever they look like.
 TEXT_COLUMNS = {"name", "mrn", "notes", "reason", "comment", "entered_in_error_reason", "detail", "review",
                 "username", "display_name", "created_by", "updated_by", "verified_by", "before", "after"}

@@ -102,8 +102,7 @@ def _summary(patient: dict, as_of: date, events: pd.DataFrame, segments: pd.Data
                  if not labs.empty else pd.DataFrame())
     current = intensity.iloc[0] if not intensity.empty else None
     return {
-        "days_on_treatment": max(day_on_treatment(patient["treatment_start"], as_of), 0),
-        "status": patient["status"],
+        **dosing.treatment_state(pd.DataFrame([patient]), intensity).iloc[0].to_dict(),  # status, days on treatment
         "planned_dose_mg": patient["planned_dose_mg"],
         "current_dose_mg": None if current is None else float(current["current_dose_mg"]),
         "relative_dose_intensity_pct": None if current is None else current["relative_dose_intensity_pct"],

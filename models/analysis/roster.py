@@ -5,9 +5,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from models.analysis.patient_view import day_on_treatment
 from models.clinical import ctcae
-from models.clinical.dosing import dose_intensity
+from models.clinical.dosing import dose_intensity, treatment_state
 from models.store import queries
 
 RECENT_DAYS = 30
@@ -35,8 +34,10 @@ def roster(url: str | None = None, *, as_of: date | None = None) -> pd.DataFrame
     doses = queries.dose_events(url)
     intensity = dose_intensity(people, doses, as_of).set_index("patient_id")
 
-    frame = people[["id", "mrn", "name", "treatment_start", "planned_dose_mg", "status"]].copy()
-    frame["days_on_treatment"] = frame["treatment_start"].map(lambda start: max(day_on_treatment(start, as_of), 0))
+    frame = people[["id", "mrn", "name", "treatment_start", "planned_dose_mg"]].copy()
+    state = treatment_state(people, intensity.reset_index())  # status and days as the dose records have them
+    frame["status"] = frame["id"].map(state["status"])
+    frame["days_on_treatment"] = frame["id"].map(state["days_on_treatment"])
     frame["current_dose_mg"] = frame["id"].map(intensity["current_dose_mg"])
     frame["relative_dose_intensity_pct"] = frame["id"].map(intensity["relative_dose_intensity_pct"])
     # as datetimes: when no event is resolved, pandas reads the column as all-NaT datetime64, which a

@@ -46,7 +46,23 @@ def dose_segments(doses: pd.DataFrame, treatment_start: date, as_of: date) -> li
 
 
 INTENSITY_COLUMNS = ["patient_id", "mrn", "planned_dose_mg", "current_dose_mg", "days_in_period", "mg_taken",
-                     "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on"]
+                     "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on", "treatment_status"]
+# The status the last dose record on or before a day leaves a patient in.
+STATUS_AFTER = {"discontinue": "discontinued", "hold": "held"}
+
+
+def treatment_state(patients: pd.DataFrame, intensity: pd.DataFrame) -> pd.DataFrame:
+    """Per patient (index: id): `status` and `days_on_treatment`, as the dose records have them (dose_intensity
+    of the same day): discontinued, held or on treatment, and the days from the start to the stop or the
+    analysis date, over every exposure period. A patient with no dose record keeps the status entered with the
+    registration; one who has not started yet has 0 days."""
+    by_patient = intensity.set_index("patient_id")
+    ids = patients["id"]
+    derived = ids.map(by_patient["treatment_status"]) if not by_patient.empty else pd.Series(None, index=ids.index)
+    status = derived.where(derived.notna(), patients["status"])
+    days = ids.map(by_patient["days_in_period"]) if not by_patient.empty else pd.Series(0, index=ids.index)
+    return pd.DataFrame({"status": status.values, "days_on_treatment": days.fillna(0).astype(int).values},
+                        index=ids.values)
 
 
 def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -99,5 +115,7 @@ def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> 
         "relative_dose_intensity_pct": rdi.astype(object).where(rdi.notna(), None).values,
         "days_held": held.astype(int).values, "reductions": reductions.astype(int).values,
         "discontinued_on": [stops.get(pid) for pid in starts.index],
+        "treatment_status": [None if last is None or pid not in last.index else
+                             STATUS_AFTER.get(last.at[pid, "action"], "on_treatment") for pid in starts.index],
     })
     return result[INTENSITY_COLUMNS]

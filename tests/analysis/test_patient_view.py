@@ -340,3 +340,19 @@ def test_roster_leaves_out_a_patient_entered_in_error(db_url):
     table = roster.roster(db_url, as_of=AS_OF)
     assert list(table["mrn"]) == ["KEPT"]
     assert list(table["flags"]) == [""]
+
+
+def test_status_and_days_on_treatment_follow_a_discontinuation_on_the_patient_page_and_the_roster(db_url):
+    """Issue 16.4: the patient was registered "on treatment"; a hold makes them held, the discontinuation
+    discontinued, and the days on treatment stop at the last dose day (the page and the roster agree)."""
+    from models.analysis import roster
+
+    pid = patient(db_url, "PV-STOP")["id"]
+    dose(db_url, pid, START, "start", 10.0)
+    dose(db_url, pid, day(10), "hold", 0.0, reason="Dental surgery")
+    assert patient_view.patient_course(pid, as_of=AS_OF, url=db_url).summary["status"] == "held"
+    dose(db_url, pid, day(16), "discontinue", 0.0, reason="Disease progression")
+    summary = patient_view.patient_course(pid, as_of=AS_OF, url=db_url).summary
+    assert (summary["status"], summary["days_on_treatment"]) == ("discontinued", 15)
+    row = roster.roster(db_url, as_of=AS_OF).set_index("mrn").loc["PV-STOP"]
+    assert (row["status"], row["days_on_treatment"]) == ("discontinued", 15)

@@ -18,7 +18,7 @@ START = date(2025, 1, 1)
 AS_OF = date(2025, 1, 30)
 
 RESULT_COLUMNS = ["patient_id", "mrn", "planned_dose_mg", "current_dose_mg", "days_in_period", "mg_taken",
-                  "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on"]
+                  "relative_dose_intensity_pct", "days_held", "reductions", "discontinued_on", "treatment_status"]
 
 
 def jan(day: int) -> date:
@@ -236,3 +236,26 @@ def test_dose_segments_of_a_hold():
 def test_every_other_day_segment_halves_the_mg():
     segment = dosing.DoseSegment(START, jan(21), 5.0, True, "reduce")
     assert segment.days == 20 and segment.mg_taken == 50  # 10 doses x 5 mg
+
+
+def test_status_and_days_on_treatment_follow_the_dose_records():
+    """Issue 16.4: a discontinuation makes the patient discontinued and stops the count of days; a hold makes
+    them held; a patient without dose records keeps the status entered; not started yet: 0 days."""
+    from models.clinical.dosing import dose_intensity, treatment_state
+    from tests.support.frames import DOSE_COLUMNS, PATIENT_COLUMNS
+
+    patients = pd.DataFrame([
+        {"id": i, "mrn": f"P{i}", "name": "x", "birth_date": None, "treatment_start": jan(1), "planned_dose_mg": 10.0,
+         "status": "on_treatment", "dexamethasone_prophylaxis": None} for i in (1, 2, 3, 4)], columns=PATIENT_COLUMNS)
+    patients.loc[patients["id"] == 4, ["treatment_start", "status"]] = [jan(31), "held"]
+    doses = pd.DataFrame([
+        {"id": 1, "patient_id": 1, "mrn": "P1", "effective_date": jan(1), "action": "start", "dose_mg": 10.0},
+        {"id": 2, "patient_id": 1, "mrn": "P1", "effective_date": jan(16), "action": "discontinue", "dose_mg": 0.0},
+        {"id": 3, "patient_id": 2, "mrn": "P2", "effective_date": jan(1), "action": "start", "dose_mg": 10.0},
+        {"id": 4, "patient_id": 2, "mrn": "P2", "effective_date": jan(20), "action": "hold", "dose_mg": 0.0},
+    ], columns=DOSE_COLUMNS).assign(every_other_day=False)
+    state = treatment_state(patients, dose_intensity(patients, doses, AS_OF))
+    assert state.loc[1].to_dict() == {"status": "discontinued", "days_on_treatment": 15}
+    assert state.loc[2].to_dict() == {"status": "held", "days_on_treatment": 30}
+    assert state.loc[3].to_dict() == {"status": "on_treatment", "days_on_treatment": 30}  # no dose record
+    assert state.loc[4].to_dict() == {"status": "held", "days_on_treatment": 0}  # starts tomorrow: as entered

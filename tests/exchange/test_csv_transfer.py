@@ -613,7 +613,8 @@ def test_links_and_verifications_that_cannot_be_carried_are_refused_on_their_lin
                  "Platelets recovered,yes,Platelet count decreased,2026-03-01,,,")
     assert _refused(db_url, files) == [
         "doses.csv:4: action: Every-other-day dosing is allowed only at the lowest step (2.5 mg) and linked to an "
-        "adverse event whose rule allows it (THRO-3, NEUT-4, FEBN-3).",  # the link it had is refused
+        "adverse event whose rule allows it (STOM-2, STOM-3, PNEU-3, META-3, THRO-3, NEUT-4, FEBN-3, OTHR-2, OTHR-3).",
+        # (the link it had is refused)
         "doses.csv:4: event_grade: A link needs event_term, event_onset_date, event_grade; event_grade is empty.",
         "doses.csv:6: event_onset_date: No Pneumonitis grade 2 with onset 2026-04-01 for this patient earlier in "
         "adverse_events.csv or in the database.",
