@@ -5,6 +5,7 @@ import altair as alt
 import pandas as pd
 
 from dashboard.labels import field_label
+from models.clinical.dosing import describe_dose_action
 from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 
 # One grade palette for the whole app: pale for grade 1, deep red for grade 4, black for death.
@@ -87,18 +88,13 @@ def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) 
         x=day_axis(domain), x2="end_day:Q", y=alt.value(0), y2=alt.value(120),
         tooltip=[alt.Tooltip("start:N", title="Held from"), alt.Tooltip("end:N", title="Held to")])
     changes = doses[doses["action"].isin(["reduce", "escalate", "discontinue"])]
-    changes = changes.assign(text=[_dose_label(a, d) for a, d in zip(changes["action"], changes["dose_mg"])],
+    changes = changes.assign(text=[describe_dose_action(a, d).lower() for a, d in zip(changes["action"], changes["dose_mg"])],
                              date=changes["start_date"].astype(str))
     labels = alt.Chart(changes).mark_text(align="left", dx=4, dy=-10, fontSize=11, color="#1e2a32").encode(
         x=day_axis(domain), y=y, text="text:N", tooltip=[alt.Tooltip("date:N", title="Date"),
                                                        alt.Tooltip("text:N", title="Change")])
     return alt.layer(shade, line, labels).properties(height=120, width=CHART_WIDTH,
                                                      title="Everolimus daily dose (holds shaded)")
-
-
-def _dose_label(action: str, dose: float) -> str:
-    return {"reduce": f"reduced to {dose:g} mg", "escalate": f"escalated to {dose:g} mg",
-            "discontinue": "discontinued"}[action]
 
 
 def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]], domain: tuple[int, int],

@@ -6,7 +6,8 @@ from datetime import date
 import streamlit as st
 
 from dashboard.widgets import date_field, read_dates, saved_then_rerun, show_notice, show_problems
-from dashboard.labels import code_label
+from dashboard.labels import code_label, show_table
+from models.clinical.dosing import describe_dose_action
 from models.clinical.vocabulary import DOSE_ACTIONS
 from models.settings import dose_steps_mg
 from models.store import queries, records
@@ -52,20 +53,26 @@ def dose_form(patient: dict, who: records.Actor) -> None:
 
 
 def verify_list(who: records.Actor) -> None:
-    """Dose records no pharmacist has verified yet, with a verify action."""
-    doses = queries.dose_events()
-    pending = doses[doses["verified_by"].isna() & (doses["action"] != "start")]
+    """Dose records no pharmacist has verified yet, each with its reason, linked event, author and date, and a
+    verify action (never on one's own record: the write path refuses it)."""
+    pending = queries.unverified_doses()
     st.caption(f"{len(pending)} dose changes not yet verified by a pharmacist.")
     if pending.empty:
         return
-    options = {int(row.id): f"{row.mrn} · {row.effective_date} · {code_label(row.action)} to {row.dose_mg:g} mg"
-               for row in pending.sort_values("effective_date", ascending=False).itertuples()}
+    pending["change"] = [describe_dose_action(r.action, r.dose_mg, bool(r.every_other_day))
+                         for r in pending.itertuples()]
+    pending["linked_event"] = [f"{r.term} grade {int(r.grade)} (onset {r.onset_date})" if isinstance(r.term, str)
+                               else "" for r in pending.itertuples()]
+    show_table(pending[["mrn", "effective_date", "change", "reason", "linked_event", "created_by", "created_at"]],
+               labels={"change": "Dose change", "linked_event": "Linked event", "created_by": "Entered by",
+                       "created_at": "Entered at"})
+    options = {int(row.id): f"{row.mrn} · {row.effective_date} · {row.change}" for row in pending.itertuples()}
+    versions = dict(zip(pending["id"].astype(int), pending["version"].astype(int)))
     chosen = st.selectbox("Dose change to verify", list(options), index=None, format_func=options.get,
                           key="verify_choice")
     if chosen is not None and st.button("Verify", key="verify_button", icon=":material/verified:"):
-        version = records.get("dose_event", chosen)["version"]
         try:
-            records.verify_dose_event(chosen, version, who)
+            records.verify_dose_event(chosen, versions[chosen], who)
         except records.RecordError as error:
             show_problems(error)
             return

@@ -18,7 +18,8 @@ from models.store import queries, records
 
 
 def _review_text(review) -> str:
-    return f"{code_label(review['decision'])} by {review['created_by']}: {review['comment'] or ''}".strip()
+    comment = review["comment"] if isinstance(review["comment"], str) else ""  # a missing one is NaN here
+    return f"{code_label(review['decision'])} by {review['created_by']}: {comment}".strip()
 
 
 user = require_page("dosing_audit")

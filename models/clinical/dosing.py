@@ -15,6 +15,13 @@ import pandas as pd
 OFF_DRUG_ACTIONS = ("hold", "discontinue")
 
 
+def describe_dose_action(action: str, dose_mg: float, every_other_day: bool = False) -> str:
+    """A dose record in words: "Reduced to 2.5 mg every other day", "Held", "Discontinued"."""
+    dose = f"{dose_mg:g} mg" + (" every other day" if every_other_day else "")
+    return {"start": f"Started at {dose}", "resume": f"Resumed at {dose}", "reduce": f"Reduced to {dose}",
+            "escalate": f"Escalated to {dose}", "hold": "Held", "discontinue": "Discontinued"}[action]
+
+
 @dataclass(frozen=True)
 class DoseSegment:
     start: date          # first day at this dose

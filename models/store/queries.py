@@ -89,6 +89,20 @@ def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.
                   parse_dates=["effective_date"])
 
 
+def unverified_doses(url: str | None = None) -> pd.DataFrame:
+    """Dose changes (not the starts) no pharmacist has verified yet, newest first, with who entered them and
+    the adverse event each answers."""
+    statement = select(DoseEvent.id, DoseEvent.version, Patient.mrn, DoseEvent.effective_date, DoseEvent.action,
+                       DoseEvent.dose_mg, DoseEvent.every_other_day, DoseEvent.reason, AdverseEvent.term,
+                       AdverseEvent.grade, AdverseEvent.onset_date, DoseEvent.created_by, DoseEvent.created_at) \
+        .join(Patient, Patient.id == DoseEvent.patient_id) \
+        .join(AdverseEvent, AdverseEvent.id == DoseEvent.adverse_event_id, isouter=True) \
+        .where(DoseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE, DoseEvent.verified_by.is_(None),
+               DoseEvent.action != "start")
+    return _frame(statement.order_by(DoseEvent.effective_date.desc(), DoseEvent.id.desc()), url,
+                  parse_dates=["effective_date", "onset_date"])
+
+
 def audit_trail(url: str | None = None, *, username: str | None = None, mrn: str | None = None,
                 record_type: str | None = None, date_from: date | None = None, date_to: date | None = None,
                 limit: int = 5_000) -> pd.DataFrame:

@@ -349,6 +349,8 @@ class FindingReviewInput(_PatientRecordInput):
     def _needs_comment(self):
         if self.decision == "accepted" and not self.comment:
             raise ValueError("Accepting a finding needs a comment (what was done about it).")
+        if self.decision == "justified" and not self.comment:
+            raise ValueError("Justifying a finding needs a comment (why it was clinically right).")
         return self
 
 

@@ -312,8 +312,8 @@ def test_a_pharmacist_reviews_findings(db_url):
     accepted = review(db_url, pid, PHARMACIST, "accepted", "Discussed with the team; dose reduced at next visit.")
     assert (accepted["decision"], accepted["comment"], accepted["created_by"], accepted["finding_key"]) == (
         "accepted", "Discussed with the team; dose reduced at next visit.", PHARMACIST.username, "event:1")
-    justified = review(db_url, pid, PHARMACIST, "justified", None, key="hold:7")
-    assert (justified["decision"], justified["comment"]) == ("justified", None)
+    justified = review(db_url, pid, PHARMACIST, "justified", "Planned dental surgery", key="hold:7")
+    assert (justified["decision"], justified["comment"]) == ("justified", "Planned dental surgery")
     entries = audit_entries(db_url, "finding_review", accepted["id"])
     assert [(e["username"], e["action"]) for e in entries] == [(PHARMACIST.username, "create")]
     assert entries[0]["after"]["decision"] == "accepted"
@@ -330,6 +330,9 @@ def test_accepting_a_finding_needs_a_comment(db_url):
         with pytest.raises(ValidationFailed) as caught:
             review(db_url, pid, PHARMACIST, "accepted", comment)
         assert str(caught.value) == "Accepting a finding needs a comment (what was done about it)."
+        with pytest.raises(ValidationFailed) as caught:  # a justification says why (it saved as "nan" once)
+            review(db_url, pid, PHARMACIST, "justified", comment)
+        assert str(caught.value) == "Justifying a finding needs a comment (why it was clinically right)."
     assert counts(db_url) == before
 
 
