@@ -148,6 +148,11 @@ def _cmd_report(args) -> int:
             print(f"error: unknown dose rule set {args.rules!r}; choose one of {', '.join(dose_rules.rule_sets())}",
                   file=sys.stderr)
             return 2
+        try:
+            args.rules or dose_rules.default_rule_set()
+        except ValueError as error:  # the setting names a rule set that does not exist
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         report = dose_audit.audit_report(args.database_url, as_of=as_of, rule_set=args.rules)
         if args.format == "json":
             print(json.dumps(report, indent=2))

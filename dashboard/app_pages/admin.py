@@ -160,7 +160,7 @@ with reference_tab:
     st.caption("`report incidence --reference NAME` takes the name of a set: " + "; ".join(
         f"{name} ({reference_set_title(name)})" for name in references.reference_sets()) + ".")
     st.markdown("**Dose-modification rule sets** (seed_data/dose_rules/, one file per set; a clinic's protocol "
-                "is a copy under its own name; the default is " + dose_rules.default_rule_set() + ")")
+                "is a copy under its own name; the default is " + plain(dose_rules.default_rule_set()) + ")")
     show_table(pd.DataFrame([row for name in dose_rules.rule_sets() for row in dose_rules.rule_table(name)]))
 
 with database_tab:

@@ -104,11 +104,11 @@ st.subheader("Events no rule covers")
 if uncovered.empty:
     st.caption("Every treatment-emergent event falls under a rule of this set.")
 else:
-    st.caption(plain(f"{len(uncovered)} treatment-emergent events have no dose rule in {rule_set} (anemia has "
-                     "none in the current label): they are never deviations; check them yourself."))
+    st.caption(plain(f"{len(uncovered)} treatment-emergent events of terms no rule of {rule_set} names (the "
+                     "current label has none for anemia): they are never deviations; check them yourself."))
     show_table(uncovered.drop(columns=["patient_id"]))
 
-with st.expander(f"Rules of {rule_set}", icon=":material/rule:"):
+with st.expander(plain(f"Rules of {rule_set}"), icon=":material/rule:"):  # a file name may hold _ or *
     show_table(pd.DataFrame(dose_rules.rule_table(rule_set)))
 
 st.subheader("Open holds")

@@ -90,7 +90,10 @@ def _event_findings(pid: int, mrn: str, events: pd.DataFrame, history: pd.DataFr
         if previous is not None and previous.grade >= row.grade:
             continue  # an improvement within one episode needs no new action
         recurrence = _is_recurrence(row, events, by_id)
-        reduced_already = recurrence and _reduced_by_higher_grade(row, events, by_id, history)
+        # Only a "resume lower" recurrence can be met by the reduction a higher-grade episode made; a
+        # "discontinue" recurrence never is.
+        reduced_already = recurrence and rule.recurrence_action == "resume_lower" and \
+            _reduced_by_higher_grade(row, events, by_id, history)
         recovered_on = _recovery_date(row, children, rule.resume_when_grade_at_most)
         verdict = _judge(rule, row, recurrence and not reduced_already, recovered_on, history, as_of, grace_days)
         expected = rule.expected(recurrence)
@@ -104,19 +107,24 @@ def _event_findings(pid: int, mrn: str, events: pd.DataFrame, history: pd.DataFr
 
 
 def _reduced_by_higher_grade(row, events: pd.DataFrame, by_id: dict, history: pd.DataFrame) -> bool:
-    """An earlier episode of the term reached a higher grade than this one, and the dose in force now is lower
-    than the one in force when that episode began."""
+    """The latest earlier episode of the term that reached this grade reached a higher one, and the dose in force
+    now is lower than when it began: that reduction already answers this milder recurrence. (After a grade 3
+    that reduced, a grade 2 keeps the dose; a second grade 2 after that is a grade 2 recurrence again.)"""
     own = _root(row, by_id)
+    earlier = events[(events["term"] == row.term) & (events["onset_date"] < row.onset_date)]
+    peaks: dict[int, int] = {}
+    for other in earlier.itertuples():
+        root = _root(other, by_id)
+        if root != own:
+            peaks[root] = max(peaks.get(root, 0), int(other.grade))
+    reaching = [root for root, peak in peaks.items() if peak >= row.grade]
+    if not reaching:
+        return False
+    latest = max(reaching, key=lambda root: (by_id[root].onset_date, root))
+    if peaks[latest] <= row.grade:
+        return False
     now = _level_before(history, row.onset_date - timedelta(days=1))[1]
-    earlier = events[(events["term"] == row.term) & (events["onset_date"] < row.onset_date)
-                     & (events["grade"] > row.grade)]
-    return any(_root(other, by_id) != own and now < _level_before(history, _episode_start(other, by_id)
-                                                                  - timedelta(days=1))[1]
-               for other in earlier.itertuples())
-
-
-def _episode_start(row, by_id: dict) -> date:
-    return by_id[_root(row, by_id)].onset_date
+    return now < _level_before(history, by_id[latest].onset_date - timedelta(days=1))[1]
 
 
 def _root(row, by_id: dict) -> int:
@@ -250,8 +258,10 @@ def _judge_resume(rule, recurrence: bool, recovered_on: date | None, history: pd
     limit = rule.max_hold_days
     if following is not None and following["action"] == "discontinue":
         return _Verdict("compliant", f"withheld on {held_on}, then discontinued on {following['effective_date']}")
+    if recovered_on is not None and recovered_on > as_of:
+        recovered_on = None  # an audit of a past day knows nothing of a later recovery
     held_days = ((recovered_on if recovered_on is not None else as_of) - held_on).days
-    if limit and held_days > limit and (recovered_on is None or following is not None or recovered_on <= as_of):
+    if limit and held_days > limit:
         recovery = f"recovered to {threshold} on {recovered_on}" if recovered_on else "not recovered"
         return _Verdict("deviation", f"held since {held_on}, {recovery} after {held_days} days; discontinuation "
                                      f"was due when not recovered within {limit} days")
@@ -268,8 +278,12 @@ def _judge_resume(rule, recurrence: bool, recovered_on: date | None, history: pd
         return _Verdict("deviation", f"resumed on {resumed_on} before recovery to {threshold} ({when})")
     lower_due = rule.resume_dose == "lower" or (recurrence and rule.recurrence_action == "resume_lower")
     target = _step_below(dose_before, rule.every_other_day_allowed)
+    if new_level > dose_before:
+        return _Verdict("deviation", f"{resumed}, above the dose before the hold ({dose_before:g} mg/day)")
     if lower_due and new_level >= dose_before:
         return _Verdict("deviation", f"{resumed}, the dose before the hold, when a reduction was due")
+    if lower_due and target is not None and new_level > target:
+        return _Verdict("deviation", f"{resumed}: less than the reduction due (to {target:g} mg/day)")
     lowest_asked = target if (lower_due or rule.resume_dose == "consider_lower") and target is not None \
         else dose_before
     more = new_level < lowest_asked
@@ -310,15 +324,15 @@ def open_holds(doses: pd.DataFrame, patients: pd.DataFrame, as_of: date) -> pd.D
 
 def uncovered_events(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date,
                      rule_set: str | None = None) -> pd.DataFrame:
-    """Treatment-emergent events no rule of the set covers (anemia under the current label): never a finding,
-    listed so that a pharmacist sees them."""
+    """Treatment-emergent events of a term no rule of the set names at any grade (anemia under the current
+    label): never a finding, listed so that a pharmacist sees them. (A grade the label leaves unchanged, such
+    as grade 1 fatigue, is not listed: its term has rules.)"""
     columns = ["patient_id", "mrn", "term", "grade", "onset_date", "resolved_date"]
     if patients.empty or events.empty:
         return pd.DataFrame(columns=columns)
+    named = {term for rule in dose_rules.rules(rule_set) for term in rule.terms}
     emergent = incidence.treatment_emergent(events, patients, doses, as_of)
-    covered = emergent.apply(lambda r: dose_rules.rule_for(r["term"], int(r["grade"]), rule_set) is not None,
-                             axis=1) if not emergent.empty else pd.Series(dtype=bool)
-    rows = emergent[~covered.astype(bool)] if not emergent.empty else emergent
+    rows = emergent[~emergent["term"].isin(named)]
     rows = rows.assign(mrn=rows["patient_id"].map(patients.set_index("id")["mrn"]))
     return rows.sort_values(["mrn", "onset_date"])[columns].reset_index(drop=True)
 

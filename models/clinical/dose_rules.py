@@ -89,35 +89,58 @@ def load_rules(path: str | Path | None = None) -> tuple[DoseRule, ...]:
         if row.text("rule_set") != path.stem:
             raise row.error(f"the rule set is named after its file: {path.stem!r}, not {row.text('rule_set')!r} "
                             "(a copy for a local protocol gets its own file name and rule_set)", "rule_set")
-        terms = tuple(t.strip() for t in row.text("terms", required=False).split(";") if t.strip())
-        for term in terms:
-            if ctcae.resolve_term(term) != term:
-                raise row.error(f"{term!r} is not a CTCAE term of seed_data/ctcae_terms.csv", "terms")
-        grade_min = row.integer("grade_min", minimum=1, maximum=5)
-        grade_max = row.integer("grade_max", minimum=grade_min, maximum=5)
-        action = row.choice("action", ACTIONS)
-        resume_when = row.integer("resume_when_grade_at_most", required=False, minimum=0, maximum=4)
-        if action in ("consider_hold", "none_if_tolerable") and resume_when is None:
-            raise row.error("an optional hold needs the grade to recover to", "resume_when_grade_at_most")
-        resume_dose = row.text("resume_dose", required=False) or None
-        if resume_dose is not None and resume_dose not in RESUME_DOSES:
-            raise row.error(f"{resume_dose!r} is not one of {', '.join(RESUME_DOSES)}", "resume_dose")
-        recurrence = row.text("recurrence", required=False)
-        recurrence_action = row.text("recurrence_action", required=False) or None
-        if recurrence not in ("", "same_grade"):
-            raise row.error("only 'same_grade' recurrences are understood", "recurrence")
-        if bool(recurrence) != bool(recurrence_action):
-            raise row.error("recurrence and recurrence_action go together", "recurrence_action")
-        if recurrence_action is not None and recurrence_action not in RECURRENCE_ACTIONS:
-            raise row.error(f"{recurrence_action!r} is not one of {', '.join(RECURRENCE_ACTIONS)}",
-                            "recurrence_action")
-        max_hold = row.integer("max_hold_days", required=False, minimum=1)
-        rules.append(DoseRule(row.text("rule_id"), path.stem, row.text("term_group"), terms, grade_min, grade_max, action,
-                              resume_when, resume_dose, recurrence_action, max_hold,
-                              row.choice("every_other_day_allowed", ("yes", "no")) == "yes",
-                              row.text("version"), row.text("source"), row.choice("status", STATUSES)))
+        rules.append(_rule(row, path.stem))
     _check_overlaps(rows, rules)
     return tuple(rules)
+
+
+HOLD_ACTIONS = ("hold", "consider_hold", "none_if_tolerable")  # the actions after which the drug resumes
+NO_TERM = "-"  # the terms cell of a rule for a toxicity no CTCAE term here names (hypersensitivity)
+
+
+def _rule(row, rule_set: str) -> DoseRule:
+    """One row, refused at its line when a cell is missing or means nothing for the row's action (a rule that
+    loaded with a blank where the audit needs a value would judge silently by a default)."""
+    cell = row.text("terms", required=False)
+    terms = () if cell == NO_TERM else tuple(t.strip() for t in cell.split(";") if t.strip())
+    if not terms and cell != NO_TERM:
+        raise row.error(f"name the CTCAE terms, or {NO_TERM!r} when no term here names the toxicity", "terms")
+    for term in terms:
+        if ctcae.resolve_term(term) != term:
+            raise row.error(f"{term!r} is not a CTCAE term of seed_data/ctcae_terms.csv", "terms")
+    grade_min = row.integer("grade_min", minimum=1, maximum=5)
+    grade_max = row.integer("grade_max", minimum=grade_min, maximum=5)
+    action = row.choice("action", ACTIONS)
+    resumes = action in HOLD_ACTIONS
+    until = row.text("resume_when_grade_at_most", required=False)
+    if resumes and not until:
+        raise row.error("a hold names the grade to recover to, or 'resolved'", "resume_when_grade_at_most")
+    resume_when = None if until in ("", "resolved") else row.integer("resume_when_grade_at_most", minimum=0,
+                                                                      maximum=grade_min - 1)
+    resume_dose = row.text("resume_dose", required=False) or None
+    if resumes and resume_dose not in RESUME_DOSES:
+        raise row.error(f"a hold resumes at one of {', '.join(RESUME_DOSES)}", "resume_dose")
+    recurrence = row.text("recurrence", required=False)
+    recurrence_action = row.text("recurrence_action", required=False) or None
+    if recurrence not in ("", "same_grade"):
+        raise row.error("only 'same_grade' recurrences are understood", "recurrence")
+    if bool(recurrence) != bool(recurrence_action):
+        raise row.error("recurrence and recurrence_action go together", "recurrence_action")
+    if recurrence_action is not None and recurrence_action not in RECURRENCE_ACTIONS:
+        raise row.error(f"{recurrence_action!r} is not one of {', '.join(RECURRENCE_ACTIONS)}", "recurrence_action")
+    max_hold = row.integer("max_hold_days", required=False, minimum=1)
+    if not resumes:
+        for column in ("resume_when_grade_at_most", "resume_dose", "recurrence", "max_hold_days"):
+            if row.text(column, required=False):
+                raise row.error(f"means nothing for the action {action!r}: leave it empty", column)
+    every_other_day = row.choice("every_other_day_allowed", ("yes", "no")) == "yes"
+    halves = resume_dose in ("lower", "consider_lower") or recurrence_action == "resume_lower"
+    if every_other_day and not halves:
+        raise row.error("every other day is a step below the lowest dose: only a rule that resumes lower allows "
+                        "it", "every_other_day_allowed")
+    return DoseRule(row.text("rule_id"), rule_set, row.text("term_group"), terms, grade_min, grade_max, action,
+                    resume_when, resume_dose, recurrence_action, max_hold, every_other_day, row.text("version"),
+                    row.text("source"), row.choice("status", STATUSES))
 
 
 def _check_overlaps(rows, rules: list[DoseRule]) -> None:

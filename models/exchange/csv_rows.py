@@ -3,7 +3,7 @@ names (in the database or earlier in the same import), the adverse event a link 
 grade (likewise), and which CSV column a refusal is about."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from models.exchange.csv_files import EXPORT_COLUMNS, KINDS
 from models.exchange.csv_reading import CsvRow, printable, show
 from models.store import records
 from models.store.record_inputs import mrn_key_text
-from models.store.tables import AdverseEvent, LabResult, Patient
+from models.store.tables import AdverseEvent, LabResult, Patient, User
 
 _FILE_OF = {kind: name for name, kind in KINDS.items()}
 # Record fields whose CSV column has another name; fields with no column are about the row ("record").
@@ -38,6 +38,7 @@ class RowValues:
     def __init__(self, session, actor: records.Actor):
         self.session, self.actor = session, actor
         self.events: dict[tuple[int, str, date, int], list[int]] = {}  # events of this import by their key
+        self._verifiers: dict[str, str] | None = None
         self.patients: dict[str, tuple[int, date]] = {}  # active patients by MRN, database and this import
         self.inactive: set[str] = set()
         self.in_file: dict[str, int] = {}                  # MRN -> its line in patients.csv
@@ -178,7 +179,8 @@ class RowValues:
         off_drug = row.cells["action"].strip().lower() in ("hold", "discontinue")
         values = {"effective_date": row.date("date", required=True), "action": row.raw("action"),
                   "dose_mg": row.number("dose_mg", required=not off_drug), "reason": row.raw("reason"),
-                  "every_other_day": row.yes_no("every_other_day"), **self._verification(row)}
+                  "every_other_day": row.yes_no("every_other_day")}
+        values.update(self._verification(row, values["effective_date"]))
         if values["dose_mg"] is None and off_drug and "dose_mg" not in row.failed:
             values["dose_mg"] = 0.0  # empty = off drug
         if patient is not None:
@@ -187,24 +189,41 @@ class RowValues:
                                                            "event_grade")
         return _present(values)
 
-    def _verification(self, row: CsvRow) -> dict:
-        """A verification made in the database the file came from, carried over as it was: who and when, both
-        or neither; only a pharmacist or an admin imports one, and never their own (four eyes)."""
+    def _verification(self, row: CsvRow, effective: date | None) -> dict:
+        """A verification carried over from where the file came from: who and when, both or neither. Only a
+        pharmacist or an admin imports one; the verifier is a pharmacist or admin account of this database other
+        than the importer (four eyes), and the time lies between the dose's date and now."""
         who, when = row.raw("verified_by").strip(), row.moment("verified_at")
         if not who and when is None:
             return {}
         if not who or when is None:
-            row.fail("verified_by" if not who else "verified_at",
-                     "A verification needs both verified_by and verified_at.")
-        elif self.actor.role not in records.VERIFY_ROLES:
+            if "verified_at" not in row.failed:
+                row.fail("verified_by" if not who else "verified_at",
+                         "A verification needs both verified_by and verified_at.")
+            return {}
+        account = self.verifiers().get(who.casefold())
+        if self.actor.role not in records.VERIFY_ROLES:
             row.fail("verified_by", f"A {self.actor.role} cannot import a dose record's verification; only a "
                                     "pharmacist or an admin can (or leave verified_by and verified_at empty).")
-        elif who == self.actor.username:
+        elif account is None:
+            row.fail("verified_by", f"{show(who)} is no active pharmacist or admin account here; create the account "
+                                    "first, or leave verified_by and verified_at empty.")
+        elif account.casefold() == self.actor.username.casefold():
             row.fail("verified_by", "A dose record is verified by someone other than the one who records it; "
-                                    f"{who} imports this file.")
+                                    f"{account} imports this file.")
+        elif (effective is not None and when.date() < effective) or when > datetime.now(timezone.utc):
+            row.fail("verified_at", f"The verification time {when.isoformat()} is before the dose's date or in the "
+                                    "future.")
         else:
-            return {"verified_by": who, "verified_at": when}
+            return {"verified_by": account, "verified_at": when}
         return {}
+
+    def verifiers(self) -> dict[str, str]:
+        """Active pharmacist and admin accounts, by case-folded username (read once per import)."""
+        if self._verifiers is None:
+            self._verifiers = {name.casefold(): name for name in self.session.scalars(
+                select(User.username).where(User.active, User.role.in_(sorted(records.VERIFY_ROLES))))}
+        return self._verifiers
 
 
 def _present(values: dict) -> dict:

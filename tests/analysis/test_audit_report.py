@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -100,6 +101,11 @@ def test_the_rules_option_audits_on_another_rule_set_and_refuses_an_unknown_one(
     unknown = cli(demo_url, "report", "audit", "--rules", "clinic-x", "--format", "json")
     assert unknown.returncode == 2
     assert "unknown dose rule set 'clinic-x'; choose one of us-current, us-2012" in unknown.stderr
+    misset = subprocess.run([sys.executable, "-m", "models", "--database-url", demo_url, "report", "audit",
+                             "--format", "json"], cwd=settings.PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=180, check=False, env={**os.environ, "TOXWATCH_DOSE_RULE_SET": "clinic-x"})
+    assert misset.returncode == 2 and "Traceback" not in misset.stderr
+    assert "The dose rule set 'clinic-x' (TOXWATCH_DOSE_RULE_SET) is not one of us-current, us-2012" in misset.stderr
 
 
 def test_every_exposed_patient_has_one_dose_intensity_row(report, demo_url):

@@ -640,13 +640,21 @@ def test_overlapping_rules_for_one_term_and_grade_are_refused_with_file_and_line
     _refused(_write(tmp_path, rows), len(rows), "Mucositis oral grade 3 is covered by both STOM-3 and STOM-3B")
 
 
-def test_an_optional_hold_without_the_grade_to_recover_to_is_refused_with_file_and_line(tmp_path):
-    """A required hold may wait for the event to resolve (2012 metabolic grade 3); an optional one needs the
-    grade that ends it."""
+@pytest.mark.parametrize("rule_id, column, value, words", [
+    ("OTHR-2", "resume_when_grade_at_most", "", "a hold names the grade to recover to, or 'resolved'"),
+    ("THRO-2", "resume_when_grade_at_most", "2", "out of range 0..1"),  # "recovered" at the onset grade
+    ("STOM-3", "resume_dose", "", "a hold resumes at one of same, lower, consider_lower"),
+    ("OTHR-3", "terms", "", "name the CTCAE terms, or '-'"),
+    ("STOM-4", "max_hold_days", "28", "means nothing for the action 'discontinue'"),
+    ("PNEU-1", "resume_dose", "same", "means nothing for the action 'none'"),
+    ("THRO-2", "every_other_day_allowed", "yes", "only a rule that resumes lower allows it"),
+])
+def test_a_rule_that_would_judge_by_a_silent_default_is_refused_with_file_and_line(tmp_path, rule_id, column,
+                                                                                 value, words):
     rows = _table_rows()
-    line = _edit(rows, "OTHR-2", "resume_when_grade_at_most", "")
-    error = _refused(_write(tmp_path, rows), line, "an optional hold needs the grade to recover to")
-    assert error.column == "resume_when_grade_at_most"
+    line = _edit(rows, rule_id, column, value)
+    error = _refused(_write(tmp_path, rows), line, words)
+    assert error.column == column
 
 
 def test_a_row_of_another_rule_set_in_a_file_is_refused_with_file_and_line(tmp_path):
@@ -792,3 +800,56 @@ def test_a_2012_metabolic_hold_waits_for_the_event_to_resolve():
     assert "until it resolves" in early.expected
     on_time = doses[:2] + [dose(day(9), "reduce", 5.0, event=1)]
     assert judged(events, on_time, rule_set="us-2012").status == "compliant"
+
+
+def test_the_reduction_of_a_higher_grade_episode_answers_only_the_next_milder_recurrence():
+    """Grade 3 (10 -> 5 mg), grade 2 (stays at 5: compliant), grade 2 again: a grade 2 recurrence, 2.5 mg due."""
+    second, third = day(60), day(120)
+    events = [ev(1, "Mucositis oral", 3, ONSET, resolved=day(9)),
+              ev(2, "Mucositis oral", 1, day(10), resolved=day(20), previous=1),
+              ev(3, "Mucositis oral", 2, second, resolved=second + timedelta(days=6)),
+              ev(4, "Mucositis oral", 2, third, resolved=third + timedelta(days=6))]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(10), "reduce", 5.0, event=1),
+             dose(second + timedelta(days=1), "hold", 0.0, event=3),
+             dose(second + timedelta(days=7), "resume", 5.0, event=3),
+             dose(third + timedelta(days=1), "hold", 0.0, event=4),
+             dose(third + timedelta(days=7), "resume", 5.0, event=4)]
+    findings = run(events, doses)
+    assert finding(findings, 3).status == "compliant"
+    again = finding(findings, 4)
+    assert again.status == "deviation" and "already reduced" not in again.expected
+
+
+def test_a_recurrence_that_calls_for_discontinuation_is_never_excused_by_an_earlier_reduction():
+    """Diarrhea grade 4 reduced instead of stopped (a deviation), then grade 3 again: OTHR-3 says discontinue."""
+    second = day(60)
+    events = [ev(1, "Diarrhea", 4, ONSET, resolved=day(9)),
+              ev(2, "Diarrhea", 3, second, resolved=second + timedelta(days=6))]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1), dose(day(10), "reduce", 5.0, event=1),
+             dose(second + timedelta(days=1), "hold", 0.0, event=2),
+             dose(second + timedelta(days=7), "resume", 5.0, event=2)]
+    findings = run(events, doses)
+    assert finding(findings, 1).status == "deviation"
+    again = finding(findings, 2)
+    assert (again.status, again.expected) == ("deviation", "discontinue (recurrence at the same grade)")
+
+
+def test_a_resume_above_the_dose_before_the_hold_or_short_of_the_reduction_due_is_a_deviation():
+    platelets = [ev(1, "Platelet count decreased", 2, ONSET, resolved=day(8))]
+    up = judged(platelets, [dose(START, "start", 5.0), dose(day(1), "hold", 0.0, event=1),
+                            dose(day(9), "resume", 10.0, event=1)])
+    assert (up.status, up.actual) == ("deviation", f"resumed on {day(9)} at 10 mg, above the dose before the hold "
+                                                   "(5 mg/day)")
+    # 10 -> 7.5 mg (a clinic step list of 10,7.5,5 allows it) is short of the 5 mg the default steps ask for
+    short = judged(*_stomatitis_3_from(10.0, dose(day(10), "reduce", 7.5, event=1)),
+                   patients=patients_frame(1, planned=10.0))
+    assert short.status == "deviation"
+
+
+def test_an_audit_of_a_past_day_ignores_a_later_recovery_for_the_28_day_limit():
+    events = [ev(1, "Pneumonitis", 2, ONSET, resolved=day(59)), ev(2, "Pneumonitis", 1, day(60), previous=1)]
+    doses = [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1)]
+    result = judged(events, doses, as_of=day(45))
+    assert result.status == "deviation"
+    assert result.actual == (f"held since {day(1)}, not recovered after 44 days; discontinuation was due when not "
+                             "recovered within 28 days")

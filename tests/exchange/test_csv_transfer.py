@@ -533,7 +533,7 @@ W-1,platelets,40,10^9/L,150,400,2026-03-01
     "doses.csv": """mrn,date,action,dose_mg,reason,every_other_day,event_term,event_onset_date,event_grade,verified_by,\
 verified_at
 W-1,2026-02-01,start,10,,no,,,,,
-W-1,2026-03-01,hold,0,Platelets 40,no,Platelet count decreased,2026-03-01,3,pharm2,2026-03-02T09:15:00+00:00
+W-1,2026-03-01,hold,0,Platelets 40,no,Platelet count decreased,2026-03-01,3,Phil.Pharm,2026-03-02T09:15:00+00:00
 W-1,2026-03-11,resume,2.5,Platelets recovered,yes,Platelet count decreased,2026-03-01,3,,
 W-2,2026-03-15,start,10,,no,,,,,
 W-2,2026-04-02,discontinue,0,Pneumonitis grade 3,no,Pneumonitis,2026-04-01,3,,
@@ -547,6 +547,12 @@ _KEYED_FIELDS = {  # every field a clinician entered, by table; links as the lin
     LabResult: ("test", "value", "unit", "lln", "uln", "collected_on", "baseline", "ctcae_term", "ctcae_grade"),
     DoseEvent: ("effective_date", "action", "dose_mg", "every_other_day", "reason", "verified_by", "verified_at"),
 }
+
+
+def add_verifier(url: str, role: str = "pharmacist") -> None:
+    from models import auth
+
+    auth.add_user("phil.pharm", role, "a long enough passphrase 42", actor="setup", url=url)
 
 
 def _records_by_key(url: str) -> dict[str, list[tuple]]:
@@ -590,11 +596,14 @@ def test_export_import_export_is_byte_identical_and_every_report_agrees(db_url, 
 
     source = _fresh_sqlite(tmp_path, "source.db")
     seed_demo(source, patients=25, seed=3, today=DEMO_TODAY)
+    add_verifier(source)
     whole = _import(source, WHOLE, today=DEMO_TODAY)
     assert whole.ok, whole.problems
     exported = csv_export.export_files(source)
-    assert exported["patients.csv"].count(",held,") >= 1 and "pharm2,2026-03-02T09:15:00+00:00" in exported["doses.csv"]
+    assert exported["patients.csv"].count(",held,") >= 1
+    assert "phil.pharm,2026-03-02T09:15:00+00:00" in exported["doses.csv"]  # the account's own spelling
 
+    add_verifier(db_url)  # accounts come before the records that name them
     report = _import(db_url, exported, today=DEMO_TODAY)
     assert report.ok, report.problems[:5]
     assert csv_export.export_files(db_url) == exported
@@ -610,7 +619,8 @@ def test_links_and_verifications_that_cannot_be_carried_are_refused_on_their_lin
     files = {name: WHOLE[name] for name in ("patients.csv", "adverse_events.csv", "doses.csv")}
     files["doses.csv"] = WHOLE["doses.csv"].replace("Pneumonitis,2026-04-01,3", "Pneumonitis,2026-04-01,2") \
         .replace("Platelets recovered,yes,Platelet count decreased,2026-03-01,3,,",
-                 "Platelets recovered,yes,Platelet count decreased,2026-03-01,,,")
+                 "Platelets recovered,yes,Platelet count decreased,2026-03-01,,,") \
+        .replace(",Phil.Pharm,2026-03-02T09:15:00+00:00", ",,")  # verifications: below
     assert _refused(db_url, files) == [
         "doses.csv:4: action: Every-other-day dosing is allowed only at the lowest step (2.5 mg) and linked to an "
         "adverse event whose rule allows it (STOM-2, STOM-3, PNEU-3, META-3, THRO-3, NEUT-4, FEBN-3, OTHR-2, OTHR-3).",
@@ -622,11 +632,19 @@ def test_links_and_verifications_that_cannot_be_carried_are_refused_on_their_lin
     nurse_files = {"patients.csv": WHOLE["patients.csv"], "doses.csv": WHOLE["doses.csv"]}
     assert _refused(db_url, nurse_files, actor=Actor("nurse", "nurse"))[:1] == [
         "doses.csv:1: file: A nurse cannot import dose event records."]
-    pharmacist = Actor("pharm2", "pharmacist")
     assert _import(db_url, {name: WHOLE[name] for name in ("patients.csv", "adverse_events.csv")}).ok
-    assert _refused(db_url, {"doses.csv": WHOLE["doses.csv"].split("W-1,2026-03-11")[0]}, actor=pharmacist) == [
+    hold_only = WHOLE["doses.csv"].split("W-1,2026-03-11")[0]
+    assert _refused(db_url, {"doses.csv": hold_only}) == [  # no such account in this database
+        "doses.csv:3: verified_by: 'Phil.Pharm' is no active pharmacist or admin account here; create the account "
+        "first, or leave verified_by and verified_at empty."]
+    add_verifier(db_url)
+    assert _refused(db_url, {"doses.csv": hold_only}, actor=Actor("PHIL.pharm", "pharmacist")) == [
         "doses.csv:3: verified_by: A dose record is verified by someone other than the one who records it; "
-        "pharm2 imports this file."]
+        "phil.pharm imports this file."]
+    future = hold_only.replace("2026-03-02T09:15:00+00:00", "2099-01-01T00:00:00+00:00")
+    assert _refused(db_url, {"doses.csv": future}) == [
+        "doses.csv:3: verified_at: The verification time 2099-01-01T00:00:00+00:00 is before the dose's date or in "
+        "the future."]
     assert _import(db_url, {"patients.csv": WHOLE["patients.csv"].replace("W-", "V-")}).ok
     one_sided = "mrn,date,action,dose_mg,reason,verified_at\nV-1,2026-02-01,start,10,,2026-02-01T08:00:00+00:00\n"
     assert _refused(db_url, {"doses.csv": one_sided}) == [
