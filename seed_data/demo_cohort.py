@@ -338,7 +338,8 @@ class _PatientBuilder:
 
 
 def _label_action(term: str, grade: int, earlier_grade2: int) -> str | None:
-    """What the label asks for (seed_data's rule table is the audited source; this mirrors it)."""
+    """What the current label asks for (seed_data/dose_rules/us-current.csv is the audited source; this mirrors
+    it). Anemia has no label rule; the demo still withholds for a grade 3, as a clinician may."""
     if grade >= 4:
         return "discontinue"
     if term == "Mucositis oral":
@@ -346,7 +347,7 @@ def _label_action(term: str, grade: int, earlier_grade2: int) -> str | None:
             return "resume_lower" if earlier_grade2 else "resume_same"
         return "resume_lower" if grade == 3 else None
     if term == "Pneumonitis":
-        return "resume_lower" if grade >= 2 else None
+        return {2: "resume_same", 3: "resume_lower"}.get(grade)  # grade 2: withhold, same dose (PNEU-2)
     if term == "Platelet count decreased":
         return {2: "resume_same", 3: "resume_lower"}.get(grade)
     return "resume_lower" if grade == 3 else None
