@@ -163,9 +163,11 @@ def patient_course_chart(course) -> alt.VConcatChart | None:
     from models.analysis import patient_view
     from models.clinical import ctcae
 
-    summary = course.summary
     first_day = min([0] + list(course.labs["day"]) + list(course.events["start_day"]))
-    domain = (int(first_day), int(summary["days_on_treatment"] + 1))
+    # to today (follow-up runs on after a stop), or to the last thing recorded if that is later
+    today = patient_view.day_on_treatment(course.patient["treatment_start"], course.as_of)
+    last_day = max([today] + list(course.labs["day"]) + list(course.events["end_day"]))
+    domain = (int(first_day), int(max(last_day, 0) + 1))
     parts = []
     terms = [t for t in ctcae.ordered_terms() if t in set(course.events["term"])]
     if terms:

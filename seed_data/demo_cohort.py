@@ -75,6 +75,8 @@ def term_profiles() -> list[TermProfile]:
 # Where demo values fall inside the normal range (seed_data/lab_reference_ranges.csv gives LLN and ULN).
 TYPICAL_SPREAD = 0.05  # ASSUMPTION: values stay 5% inside the limits
 # Values inside each CTCAE band (see seed_data/lab_grading.csv), to draw a lab that matches an event.
+# The tests the demo draws at each visit (the lipid tests have no sourced default range to draw around yet).
+DEMO_LAB_TESTS = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
 GRADE_BANDS = {
     "hemoglobin": {1: (10.2, 11.8), 2: (8.1, 9.9), 3: (6.6, 7.9), 4: (5.8, 6.5)},
     "ast": {1: (1.2, 2.9), 2: (3.2, 4.9), 3: (5.3, 12.0), 4: (21.0, 26.0)},   # x ULN
@@ -305,7 +307,7 @@ class _PatientBuilder:
             if profile.lab_test:
                 visit_days += [e.onset + 1 for e in episodes if e.term == profile.term and e.onset + 1 <= last]
         for day in sorted(set(visit_days)):
-            for test in ctcae.LAB_TESTS:
+            for test in DEMO_LAB_TESTS:
                 limits = labs.normal_range(test, None)
                 unit, lln, uln = limits.unit, limits.lln, limits.uln
                 margin = (uln - lln) * TYPICAL_SPREAD

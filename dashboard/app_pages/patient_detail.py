@@ -47,7 +47,8 @@ if may_open(user.role, "log_event"):
             open_log_page(int(patient_id), mode)
 
 cards = st.columns(5)
-cards[0].metric("Day on treatment", summary["days_on_treatment"])
+cards[0].metric("Days on treatment", summary["days_on_treatment"],
+                help="From the start to today, or to the last dose day after a discontinuation")
 current = summary["current_dose_mg"]
 cards[1].metric("Current dose", "—" if current is None else f"{current:g} mg/day")
 rdi = summary["relative_dose_intensity_pct"]

@@ -186,17 +186,47 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 # ---------------------------------------------------------------- lab metadata
 
 def test_lab_metadata():
-    assert ctcae.LAB_TESTS == ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
+    assert ctcae.LAB_TESTS == ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils",
+                               "cholesterol_total", "triglycerides")
     assert {t: ctcae.lab_term(t) for t in ctcae.LAB_TESTS} == {
         "hemoglobin": "Anemia", "ast": "Aspartate aminotransferase increased",
         "alt": "Alanine aminotransferase increased", "glucose_fasting": "Hyperglycemia",
-        "platelets": "Platelet count decreased", "neutrophils": "Neutrophil count decreased"}
+        "platelets": "Platelet count decreased", "neutrophils": "Neutrophil count decreased",
+        "cholesterol_total": "Cholesterol high", "triglycerides": "Hypertriglyceridemia"}
     assert ctcae.units("hemoglobin") == ["g/dL", "g/L", "mmol/L"]
     assert ctcae.units("glucose_fasting") == ["mg/dL", "mmol/L"]
     assert ctcae.units("platelets") == ["10^9/L", "10^3/uL"]
     assert ctcae.units("ast") == ["U/L"]
-    assert [ctcae.default_unit(t) for t in ctcae.LAB_TESTS] == ["g/dL", "U/L", "U/L", "mg/dL", "10^9/L", "10^9/L"]
-    assert [ctcae.grade_lab_note(t) for t in ctcae.LAB_TESTS if t != "glucose_fasting"] == [None] * 5
+    assert ctcae.units("cholesterol_total") == ctcae.units("triglycerides") == ["mg/dL", "mmol/L"]
+    assert [ctcae.default_unit(t) for t in ctcae.LAB_TESTS] == ["g/dL", "U/L", "U/L", "mg/dL", "10^9/L", "10^9/L",
+                                                              "mg/dL", "mg/dL"]
+    assert [ctcae.grade_lab_note(t) for t in ctcae.LAB_TESTS[:6] if t != "glucose_fasting"] == [None] * 5
+    for test in ("cholesterol_total", "triglycerides"):  # their status is shown with the grade
+        assert ctcae.grade_lab_note(test) == "CTCAE v5.0 cut points transcribed from memory (status check)"
+
+
+@pytest.mark.parametrize("test, value, unit, uln, grade", [
+    ("cholesterol_total", 210, "mg/dL", 200, 1), ("cholesterol_total", 300, "mg/dL", 200, 1),
+    ("cholesterol_total", 301, "mg/dL", 200, 2), ("cholesterol_total", 401, "mg/dL", 200, 3),
+    ("cholesterol_total", 501, "mg/dL", 200, 4), ("cholesterol_total", 180, "mg/dL", 200, 0),
+    ("cholesterol_total", 10.4, "mmol/L", 5.2, 3), ("cholesterol_total", 13.0, "mmol/L", None, 4),
+    ("triglycerides", 149, "mg/dL", None, 0), ("triglycerides", 150, "mg/dL", None, 1),
+    ("triglycerides", 301, "mg/dL", None, 2), ("triglycerides", 501, "mg/dL", None, 3),
+    ("triglycerides", 1001, "mg/dL", None, 4), ("triglycerides", 3.5, "mmol/L", None, 2),
+    ("triglycerides", 11.5, "mmol/L", None, 4),
+])
+def test_lipids_are_graded_by_ctcae_v5_cut_points_in_either_unit(test, value, unit, uln, grade):
+    """ctcae_v5_more_labs.md: Cholesterol high > ULN / 300 / 400 / 500 mg/dL (7.75 / 10.34 / 12.92 mmol/L);
+    Hypertriglyceridemia 150 / 300 / 500 / 1000 mg/dL (1.71 / 3.42 / 5.7 / 11.4 mmol/L)."""
+    assert ctcae.grade_lab(test, value, unit, uln=uln) == grade
+
+
+def test_a_cholesterol_within_the_first_band_needs_the_uln():
+    assert ctcae.grade_lab("cholesterol_total", 250, "mg/dL") is None  # grade 0 or 1 depends on the ULN
+    assert ctcae.grade_lab("cholesterol_total", 350, "mg/dL") == 2     # above 300 whatever the ULN
+
+
+def test_lab_metadata_refuses_an_unknown_test():
     with pytest.raises(ValueError, match="unknown lab test"):
         ctcae.units("sodium")
 

@@ -63,7 +63,7 @@ def test_oncologist_opens_a_patient_from_the_roster(page, app_url, demo_sqlite_u
     print(f"\nEnter in the picker -> patient title {title_s:.2f} s, -> chart drawn "
           f"{time.perf_counter() - started:.2f} s")
 
-    day = page.locator("[data-testid='stMetric']").filter(has_text="Day on treatment") \
+    day = page.locator("[data-testid='stMetric']").filter(has_text="Days on treatment") \
         .locator("[data-testid='stMetricValue']")
     assert day.inner_text().strip() == str(summary["days_on_treatment"])
     dose = page.locator("[data-testid='stMetric']").filter(has_text="Current dose") \

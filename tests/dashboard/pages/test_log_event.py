@@ -369,3 +369,21 @@ def test_no_term_is_chosen_for_the_nurse_until_one_is_picked(monkeypatch, clinic
     assert not [r for r in app.radio if r.label == "CTCAE v5 grade"]
     assert not [b for b in app.button if b.label == "Save event"]
     assert "Choose a CTCAE term to grade it." in [c.value for c in app.caption]
+
+
+def test_a_total_cholesterol_is_graded_with_its_status_and_logs_cholesterol_high(monkeypatch, clinic):
+    """Issue 16.2 (dyslipidemia): the lipid tests are graded by CTCAE v5 cut points marked 'check' on screen,
+    and the event they suggest falls under the metabolic rule."""
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    app.button_group(key="log_mode").set_value("Labs").run()
+    app.selectbox(key="lab_test").select("cholesterol_total").run()
+    app.number_input(key="lab_value_cholesterol_total_0").set_value(420).run()
+    assert any("CTCAE grade 3: Cholesterol high" in w.value and "status check" in w.value for w in app.warning), \
+        [w.value for w in app.warning]
+    form_widget(app, "button", "Save lab").click().run()
+    lab = queries.labs(url).iloc[0]
+    assert (lab["test"], lab["ctcae_term"], lab["ctcae_grade"]) == ("cholesterol_total", "Cholesterol high", 3)
+    offer = next(b for b in app.button if b.label.startswith("Log Cholesterol high grade 3 from this value"))
+    offer.click().run()
+    assert app.selectbox(key="event_term").value == "Cholesterol high"

@@ -117,7 +117,7 @@ def test_patient_view_shows_the_summary_of_the_patient_course(monkeypatch, demo_
     assert [unescaped(t.value) for t in app.title] == [f"{course.patient['name']} · {MRN}"]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics == {
-        "Day on treatment": str(summary["days_on_treatment"]),
+        "Days on treatment": str(summary["days_on_treatment"]),
         "Current dose": f"{summary['current_dose_mg']:g} mg/day",
         "Relative dose intensity": f"{summary['relative_dose_intensity_pct']:.0f}%",
         "Days held · reductions": f"{summary['days_held']} · {summary['reductions']}",
@@ -146,7 +146,8 @@ def test_patient_view_draws_one_stacked_chart_on_one_day_axis(monkeypatch, demo_
                               else f"{LAB_TEST_LABELS[t]} ({course.labs[course.labs['test'] == t]['unit'].iloc[-1]})"
                               for t in tests)]]
     first_day = min([0, *course.labs["day"], *course.events["start_day"]])
-    domain = [int(first_day), course.summary["days_on_treatment"] + 1]
+    today = patient_view.day_on_treatment(course.patient["treatment_start"], course.as_of)  # axis runs to today
+    domain = [int(first_day), max(today, *course.labs["day"], *course.events["end_day"]) + 1]
     x_domains = [layer["encoding"]["x"]["scale"]["domain"] for part in spec["vconcat"] for layer in part["layer"]
                  if "x" in layer["encoding"]]
     assert x_domains and all(d == domain for d in x_domains)
@@ -170,7 +171,7 @@ def test_a_patient_with_nothing_recorded(monkeypatch, demo_copy_url):
                                date.today() - timedelta(days=6)}, records.Actor("nurse", "nurse"), url=demo_copy_url)
     app = open_patient(monkeypatch, demo_copy_url, "NEW-0001")
     assert [unescaped(t.value) for t in app.title] == ["Nobody Yet · NEW-0001"]
-    assert {m.label: m.value for m in app.metric}["Day on treatment"] == "7"
+    assert {m.label: m.value for m in app.metric}["Days on treatment"] == "7"
     assert {m.label: m.value for m in app.metric}["Open adverse events"] == "0"
     assert any(i.value.startswith("Nothing recorded for this patient yet") for i in app.info)
     assert elements(app.main, "vega_lite_chart") == []
