@@ -853,3 +853,20 @@ def test_an_audit_of_a_past_day_ignores_a_later_recovery_for_the_28_day_limit():
     assert result.status == "deviation"
     assert result.actual == (f"held since {day(1)}, not recovered after 44 days; discontinuation was due when not "
                              "recovered within 28 days")
+
+
+@pytest.mark.parametrize("rule_set, rule_id", [pytest.param(name, rule.rule_id, id=f"{name}/{rule.rule_id}")
+                                               for name in AUDITED_RULES for rule in dose_rules.rules(name)
+                                               if rule.action == "none" or not rule.terms])
+def test_a_no_change_row_or_a_row_without_a_tracked_term_never_gives_a_finding(rule_set, rule_id):
+    """The rows the audit does not judge: "no change" grades (a held or reduced dose is the clinician's call)
+    and toxicities no CTCAE term here names (hypersensitivity): whatever the dose record shows, no finding."""
+    rule = RULES[(rule_set, rule_id)]
+    for term in rule.terms:
+        for grade in range(rule.grade_min, rule.grade_max + 1):
+            events = [ev(1, term, grade, ONSET, resolved=day(9))]
+            for doses in ([dose(START, "start", 10.0)],
+                          [dose(START, "start", 10.0), dose(day(1), "hold", 0.0, event=1),
+                           dose(day(10), "reduce", 5.0, event=1)]):
+                assert run(events, doses, rule_set=rule_set) == [], (term, grade)
+    assert rule.terms or rule_id == "HYPS-A"
