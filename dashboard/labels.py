@@ -55,7 +55,8 @@ FIELD_LABELS: dict[str, str] = {
     "more_than_required": "More than required",
     # cohort comparison
     "band": "Band", "patients": "Patients", "exposed": "Exposed", "pct": "Cohort %", "ci_low_pct": "95% CI low %",
-    "ci_high_pct": "95% CI high %", "reference_pct": "Reference %", "p_value": "p (exact binomial)",
+    "ci_high_pct": "95% CI high %", "reference_pct": "Reference %", "p_value": "p (unadjusted)", "p_adjusted": "p (Holm-adjusted)",
+    "signal_adjusted": "Signal after adjustment", "reference_n": "Reference arm n", "window_days": "Window (days)",
     "signal": "Signal", "reference_source": "Reference source", "reading": "In words",
     "first_events": "First events", "patient_months": "Patient-months at risk",
     "per_100_patient_months": "First events per 100 patient-months", "ci_low": "95% CI low", "ci_high": "95% CI high",

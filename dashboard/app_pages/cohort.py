@@ -49,9 +49,12 @@ metrics[0].metric("Exposed patients", analysis.exposed)
 follow_up = analysis.median_follow_up_days
 metrics[1].metric("Median follow-up", "—" if follow_up is None else f"{follow_up / 7:.1f} weeks",
                   help="Treatment start to the analysis date, death, or 30 days after discontinuation.")
-metrics[2].metric("Terms differing from the reference",
-                  int(analysis.table["signal"].isin(["higher", "lower"]).sum()),
-                  help="Rows whose 95% CI lies wholly above or below the reference rate.")
+tested = int(analysis.table["p_value"].notna().sum())
+unadjusted = int(analysis.table["signal"].isin(["higher", "lower"]).sum())
+metrics[2].metric("Differences after adjustment", int(analysis.table["signal_adjusted"].isin(["higher", "lower"]).sum()),
+                  help="p < 0.05 after Holm's adjustment over the " + str(tested) + " comparisons with a p-value "
+                       "(Fisher's exact test against the trial's counts where its arm size is known); "
+                       + str(unadjusted) + " before adjustment, which are exploratory.")
 if analysis.exposed < 20:
     st.warning(f"Only {analysis.exposed} patients are exposed: the confidence intervals are wide and a "
                "difference from the reference is hard to show.", icon=":material/warning:")
@@ -66,16 +69,23 @@ st.altair_chart(incidence_vs_reference(frame), width="stretch")
 st.caption("Dot: the cohort's incidence (treatment-emergent, worst grade per patient); line: exact 95% "
            "Clopper-Pearson interval; red tick: the reference rate. Hover for counts and sources.")
 
-flagged = frame[frame["signal"].isin(["higher", "lower"])]
+flagged = frame[frame["signal_adjusted"].isin(["higher", "lower"])]
+exploratory = frame[frame["signal"].isin(["higher", "lower"]) & ~frame["signal_adjusted"].isin(["higher", "lower"])]
 st.markdown("**Reading**")
 if flagged.empty:
-    st.text("Every comparison with a reference rate is consistent with it (95% CI includes the reference).")
+    st.text("No comparison differs from its reference after adjustment for the " + str(tested)
+            + " comparisons made.")
 else:
     st.text("\n".join(f"• {text}" for text in flagged["reading"]))
+if not exploratory.empty:
+    st.caption("Exploratory (p < 0.05 only before adjustment for multiple comparisons):")
+    st.text("\n".join(f"• {text}" for text in exploratory["reading"]))
 with st.expander("Every term and band in words"):
     st.text("\n".join(f"• {text}" for text in frame["reading"]))
 
-shown = frame.drop(columns=["reading"]).assign(p_value=frame["p_value"].map(format_p))
+shown = frame.drop(columns=["reading"]).assign(
+    p_value=[format_p(p, signal) for p, signal in zip(frame["p_value"], frame["signal"])],
+    p_adjusted=[format_p(p, signal) for p, signal in zip(frame["p_adjusted"], frame["signal"])])
 show_table(shown)
 download_for_people("Download CSV", frame, file_name=f"incidence_{as_of}.csv")
 

@@ -106,14 +106,16 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
         overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
         notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
                      f"({references.citation(SWISH_SET)}), the fitting reference for them.")
+    recorded = queries.recorded_terms(url)  # a term nobody ever recorded is "not recorded", not "lower"
     if chosen.everyone:  # the common case: counted by the database in one GROUP BY over the summary
         exposed, per_grade = summary.cohort_counts_for(url, as_of)
         rows = incidence.comparison_rows(exposed, {g: pd.Series(c, dtype=int) for g, c in per_grade.items()},
-                                         reference_set, overrides) if exposed else []
+                                         reference_set, overrides, recorded) if exposed else []
     else:
         onsets = queries.term_onsets(url)
         onsets = onsets[onsets["patient_id"].isin(patients["id"])]
-        exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides)
+        exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides,
+                                                        recorded_terms=recorded)
     table = incidence.long_frame(rows)
     ends = time_to_event.observation_end_from(patients, stops, queries.death_dates(url), as_of)
     curves, rates = {}, []
@@ -145,5 +147,5 @@ def incidence_report_csv(report: dict) -> str:
                 "n_patients": report["n_patients"], "term": row["term"], "band": band, **row[band]}
                for row in report["rows"] for band in ("any_grade", "grade_3_plus")]
     columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
-               "ci_high_pct", "reference_pct", "p_value", "signal"]
+               "ci_high_pct", "reference_pct", "reference_n", "p_value", "signal", "p_adjusted", "signal_adjusted"]
     return safe_frame(pd.DataFrame(records, columns=columns)).to_csv(index=False)

@@ -89,6 +89,13 @@ def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.
                   parse_dates=["effective_date"])
 
 
+def recorded_terms(url: str | None = None) -> set[str]:
+    """Every CTCAE term with at least one active record (any patient, any date)."""
+    with get_engine(url).connect() as connection:
+        return set(connection.execute(select(AdverseEvent.term).where(AdverseEvent.record_status == ACTIVE)
+                                      .distinct()).scalars())
+
+
 def unverified_doses(url: str | None = None) -> pd.DataFrame:
     """Dose changes (not the starts) no pharmacist has verified yet, newest first, with who entered them and
     the adverse event each answers."""

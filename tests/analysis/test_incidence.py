@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, fisher_exact
 
 from models.analysis import incidence
 from models.analysis.incidence import Comparison, clopper_pearson, compare, format_p, reading
@@ -97,16 +97,59 @@ def test_no_exposed_patients_raises(n):
 @pytest.mark.parametrize("k,n,reference_pct", [(0, 1, 56.0), (1, 1, 56.0), (0, 20, 8.0), (20, 20, 8.0),
                                                (3, 10, 33.0), (30, 40, 56.0), (1, 40, 33.0), (5, 482, 3.0)])
 def test_compare_counts_ci_and_p_value_match_scipy(k, n, reference_pct):
+    """Without the trial's size: the central two-sided binomial p (twice the smaller tail, at most 1)."""
     result = compare(k, n, reference_pct, "a source")
-    test = binomtest(k, n, reference_pct / 100)  # two-sided by default
-    ci = test.proportion_ci(method="exact")
+    p0 = reference_pct / 100
+    ci = binomtest(k, n, p0).proportion_ci(method="exact")
+    central = min(1.0, 2 * min(binomtest(k, n, p0, alternative="less").pvalue,
+                               binomtest(k, n, p0, alternative="greater").pvalue))
     assert (result.patients, result.exposed) == (k, n)
     assert result.pct == pytest.approx(round(100 * k / n, 2))
     # percentages are rounded to 2 decimals
     assert result.ci_low_pct == pytest.approx(100 * ci.low, abs=0.005)
     assert result.ci_high_pct == pytest.approx(100 * ci.high, abs=0.005)
-    assert result.p_value == pytest.approx(test.pvalue, rel=1e-9)
+    assert result.p_value == pytest.approx(central, rel=1e-9)
     assert result.reference_pct == reference_pct and result.reference_source == "a source"
+
+
+@pytest.mark.parametrize("k,n,reference_pct,arm_n", [(57, 120, 56.0, 482), (0, 120, 8.0, 482), (1, 120, 0.0, 482),
+                                                     (30, 40, 56.0, 482), (5, 20, 33.0, 100)])
+def test_with_the_trial_arm_size_the_p_value_is_fishers_exact_test(k, n, reference_pct, arm_n):
+    """The trial's rate is an estimate too: k/n against round(p0 x N)/N, two-sided (scipy's fisher_exact)."""
+    result = compare(k, n, reference_pct, reference_n=arm_n)
+    events = round(reference_pct / 100 * arm_n)
+    assert result.p_value == pytest.approx(fisher_exact([[k, n - k], [events, arm_n - events]]).pvalue, rel=1e-12)
+    assert result.reference_n == arm_n
+    assert result.signal == ("consistent" if result.p_value >= 0.05 else
+                             "higher" if k / n > reference_pct / 100 else "lower")
+
+
+def test_the_signal_follows_the_p_value_never_consistent_beside_p_below_005():
+    for k in range(0, 61):
+        result = compare(k, 120, 56.0, reference_n=482)
+        assert (result.signal != "consistent") == (result.p_value < 0.05), (k, result)
+
+
+def test_holm_matches_a_hand_computation_and_adjusts_signals():
+    from models.analysis.incidence import holm
+
+    p = [0.01, 0.04, 0.03, 0.005, 0.5]
+    assert holm(p) == pytest.approx([0.04, 0.09, 0.09, 0.025, 0.5])
+    # sorted .005 .01 .03 .04 .5: x5 .025, x4 .04, x3 .09, x2 .08 -> .09 (monotone), x1 .5
+    rows = incidence.adjust_for_multiplicity([{"term": "A", "any_grade": compare(30, 40, 56.0)},
+                                              {"term": "B", "any_grade": compare(8, 40, 33.0)},
+                                              {"term": "C", "any_grade": compare(1, 40, None)}])
+    a, b = rows[0]["any_grade"], rows[1]["any_grade"]
+    low, high = sorted((a, b), key=lambda c: c.p_value)
+    assert low.p_adjusted == pytest.approx(min(1, 2 * low.p_value))   # two tests: the smaller p doubled,
+    assert high.p_adjusted == pytest.approx(max(low.p_adjusted, high.p_value))  # the larger kept (or raised)
+    assert rows[2]["any_grade"].p_adjusted is None and rows[2]["any_grade"].signal_adjusted == "no reference"
+    assert {a.signal_adjusted, b.signal_adjusted} <= {"higher", "lower", "consistent"}
+
+
+def test_a_term_nobody_recorded_is_not_recorded_rather_than_lower():
+    result = compare(0, 121, 5.0, reference_n=482, recorded=False)
+    assert (result.signal, result.p_value) == ("not recorded", None)
 
 
 # ---------------------------------------------------------------- the signal rule
@@ -147,16 +190,19 @@ def test_no_reference_gives_no_signal_and_no_p_value():
     assert result.ci_high_pct == pytest.approx(100 * ci.high, abs=0.005)
 
 
-def test_reference_of_zero_percent_has_no_p_value_but_a_signal():
-    # binomtest is degenerate at p0 = 0 (any event is "impossible"); the code reports no p-value.
-    assert compare(2, 20, 0.0).signal == "higher" and compare(2, 20, 0.0).p_value is None
-    assert compare(0, 20, 0.0).signal == "consistent"
+def test_a_zero_percent_reference_is_tested_with_its_arm_size_and_not_without():
+    # without N, one event against "0%" would be "impossible": no test, no signal
+    assert (compare(2, 20, 0.0).signal, compare(2, 20, 0.0).p_value) == ("no reference", None)
+    # with N = 482: 1 of 120 against 0 of 482 is well within chance
+    one = compare(1, 120, 0.0, reference_n=482)
+    assert one.signal == "consistent" and one.p_value > 0.05
 
 
 def test_as_report_has_the_json_contract_keys():
     report = compare(3, 10, 56.0, "src").as_report()
-    assert set(report) == {"patients", "pct", "ci_low_pct", "ci_high_pct", "reference_pct", "p_value", "signal"}
-    assert report["patients"] == 3
+    assert list(report) == ["patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct",
+                            "reference_n", "window_days", "p_value", "p_adjusted", "signal", "signal_adjusted"]
+    assert (report["patients"], report["exposed"]) == (3, 10)
 
 
 # ---------------------------------------------------------------- treatment-emergent window
@@ -304,8 +350,9 @@ def test_mucositis_reference_values_in_the_interim_set():
     row = row_of(rows, "Mucositis oral")
     assert row["any_grade"].reference_pct == 56
     assert row["grade_3_plus"].reference_pct == 8
-    assert row["any_grade"].p_value == pytest.approx(binomtest(3, 10, 0.56).pvalue)
-    assert row["grade_3_plus"].p_value == pytest.approx(binomtest(0, 10, 0.08).pvalue)
+    # the interim set gives the arm's size (482): Fisher's exact test against 270/482 and 39/482
+    assert row["any_grade"].p_value == pytest.approx(fisher_exact([[3, 7], [270, 212]]).pvalue)
+    assert row["grade_3_plus"].p_value == pytest.approx(fisher_exact([[0, 10], [39, 443]]).pvalue)
     assert row["any_grade"].reference_source.startswith("seed document (BOLERO-2 interim analysis")
 
 
@@ -340,7 +387,8 @@ def test_long_frame_has_two_bands_per_term():
     frame = incidence.long_frame(rows)
     assert len(frame) == 2 * len(rows)
     assert list(frame.columns) == ["term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct",
-                                   "reference_pct", "p_value", "signal", "reference_source", "reading"]
+                                   "reference_pct", "reference_n", "p_value", "signal", "p_adjusted",
+                                   "signal_adjusted", "reference_source", "reading"]
     diarrhea = frame[frame["term"] == "Diarrhea"]
     assert list(diarrhea["band"]) == ["Any grade", "Grade >= 3"]
     assert list(diarrhea["patients"]) == [1, 0]
@@ -365,7 +413,7 @@ def test_reading_of_consistent_and_no_reference():
 
 
 @pytest.mark.parametrize("p_value,expected", [
-    (None, "p not computed"), (5.7e-08, "p < 0.001"), (0.000999, "p < 0.001"), (0.001, "p = 0.001"),
+    (None, "— (not tested)"), (5.7e-08, "p < 0.001"), (0.000999, "p < 0.001"), (0.001, "p = 0.001"),
     (0.016436, "p = 0.016"), (1.0, "p = 1.000"),
 ])
 def test_format_p(p_value, expected):

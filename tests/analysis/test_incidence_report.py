@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, fisher_exact
 from sqlalchemy import text
 
 from models.analysis import cohort
@@ -24,11 +24,12 @@ from tests.conftest import DEMO_TODAY
 AS_OF = "2026-11-01"
 DEFAULT_SET = "bolero2_interim_2012"
 RATES_CSV = PROJECT_ROOT / "seed_data" / "reference_rates.csv"
-COMPARISON_KEYS = {"patients", "pct", "ci_low_pct", "ci_high_pct", "reference_pct", "p_value", "signal"}
-SIGNALS = {"higher", "lower", "consistent", "no reference"}
+COMPARISON_KEYS = {"patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct", "reference_n",
+                   "window_days", "p_value", "p_adjusted", "signal", "signal_adjusted"}
+SIGNALS = {"higher", "lower", "consistent", "no reference", "not recorded"}
 BANDS = ("any_grade", "grade_3_plus")
 CSV_COLUMNS = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
-               "ci_high_pct", "reference_pct", "p_value", "signal"]
+               "ci_high_pct", "reference_pct", "reference_n", "p_value", "signal", "p_adjusted", "signal_adjusted"]
 
 
 def run_report(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -86,6 +87,46 @@ def recount(url: str, as_of: date) -> tuple[int, dict[str, dict[int, int]]]:
     return len(starts), worst
 
 
+def arm_sizes(reference_set: str) -> dict[str, int | None]:
+    """The primary arm's size per term, straight from the CSV file."""
+    with RATES_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["reference_set"] == reference_set]
+    primary = rows[0]["arm"]
+    return {r["ctcae_term"]: int(r["arm_n"]) if r["arm_n"] else None for r in rows if r["arm"] == primary}
+
+
+def recorded_terms(url: str) -> set[str]:
+    with get_engine(url).connect() as connection:
+        return {term for (term,) in connection.execute(text(
+            "SELECT DISTINCT term FROM adverse_event WHERE record_status = 'active'"))}
+
+
+def expected_p(k: int, n: int, p0: float, arm_n: int | None) -> float | None:
+    """DESIGN.md: Fisher's exact test against round(p0 x N)/N with the arm size, else the central binomial p."""
+    if arm_n:
+        events = round(p0 * arm_n)
+        return fisher_exact([[k, n - k], [events, arm_n - events]]).pvalue
+    if not 0 < p0 < 1:
+        return None
+    tails = binomtest(k, n, p0, alternative="less").pvalue, binomtest(k, n, p0, alternative="greater").pvalue
+    return min(1.0, 2 * min(tails))
+
+
+def hand_holm(p_values: list[float]) -> list[float]:
+    m, order = len(p_values), sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, previous = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        previous = max(previous, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = previous
+    return adjusted
+
+
+def expected_signal(p: float | None, rate: float, p0: float) -> str:
+    if p is None:
+        return "no reference"
+    return "consistent" if p >= 0.05 or rate == p0 else ("higher" if rate > p0 else "lower")
+
+
 def published(reference_set: str) -> dict[str, dict[str, float | None]]:
     """The primary (first-listed) arm's exact figures of a set, read straight from the CSV file."""
     with RATES_CSV.open(newline="", encoding="utf-8") as handle:
@@ -104,7 +145,7 @@ def published(reference_set: str) -> dict[str, dict[str, float | None]]:
 
 def check_against_recount(report: dict, url: str, as_of: date, reference_set: str) -> None:
     exposed, worst = recount(url, as_of)
-    figures = published(reference_set)
+    figures, sizes, recorded, tested = published(reference_set), arm_sizes(reference_set), recorded_terms(url), []
     assert report["n_patients"] == exposed
     by_term = {row["term"]: row for row in report["rows"]}
     assert len(by_term) == len(report["rows"]), "each term once"
@@ -121,14 +162,21 @@ def check_against_recount(report: dict, url: str, as_of: date, reference_set: st
             assert got["ci_high_pct"] == pytest.approx(100 * ci.high, abs=0.005 + 1e-9), (term, band)
             reference = figures.get(term, {}).get(band)
             assert got["reference_pct"] == reference, (term, band)
+            if term not in recorded:
+                assert (got["p_value"], got["signal"]) == (None, "not recorded"), (term, band)
+                continue
             if reference is None:
                 assert (got["p_value"], got["signal"]) == (None, "no reference")
                 continue
             p0 = reference / 100
-            if 0 < p0 < 1:
-                assert got["p_value"] == pytest.approx(binomtest(k, exposed, p0).pvalue, rel=1e-9)
-            expected = "higher" if ci.low > p0 else "lower" if ci.high < p0 else "consistent"
-            assert got["signal"] == expected, (term, band, got)
+            assert got["reference_n"] == sizes.get(term)
+            p = expected_p(k, exposed, p0, sizes.get(term))
+            assert got["p_value"] == pytest.approx(p, rel=1e-9), (term, band)
+            assert got["signal"] == expected_signal(p, k / exposed, p0), (term, band, got)
+            tested.append((got, k / exposed, p0))
+    for (got, rate, p0), adjusted in zip(tested, hand_holm([got["p_value"] for got, _, _ in tested])):
+        assert got["p_adjusted"] == pytest.approx(adjusted, rel=1e-9)
+        assert got["signal_adjusted"] == expected_signal(adjusted, rate, p0)
 
 
 # ---------------------------------------------------------------- the JSON contract
@@ -154,8 +202,11 @@ def test_json_has_exactly_the_documented_shape(reports):
             assert c["reference_pct"] is None or (type(c["reference_pct"]) is float
                                                   and 0 <= c["reference_pct"] <= 100)
             assert c["p_value"] is None or (type(c["p_value"]) is float and 0 <= c["p_value"] <= 1)
-            assert c["signal"] in SIGNALS
-            assert (c["signal"] == "no reference") == (c["reference_pct"] is None)
+            assert c["signal"] in SIGNALS and c["signal_adjusted"] in SIGNALS
+            if c["signal"] != "not recorded":
+                assert (c["signal"] == "no reference") == (c["reference_pct"] is None or c["p_value"] is None)
+            assert (c["p_adjusted"] is None) == (c["p_value"] is None)
+            assert c["exposed"] == report["n_patients"]
         assert row["grade_3_plus"]["patients"] <= row["any_grade"]["patients"]
 
 

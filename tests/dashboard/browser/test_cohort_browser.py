@@ -64,4 +64,4 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     assert 0 < any_grade["patients"] <= 120
     assert any_grade["pct"] == pytest.approx(round(100 * any_grade["patients"] / 120, 2))
     assert any_grade["ci_low_pct"] <= any_grade["pct"] <= any_grade["ci_high_pct"]
-    assert set(table["signal"]) <= {"higher", "lower", "consistent", "no reference"}
+    assert set(table["signal"]) <= {"higher", "lower", "consistent", "no reference", "not recorded"}

@@ -91,8 +91,9 @@ def test_renders_the_demo_cohort(demo_page, demo_sqlite_url):
     mucositis = table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")].iloc[0]
     assert mucositis["reference_pct"] == 56
     assert mucositis["patients"] == report["rows"][0]["any_grade"]["patients"] > 0
-    differing = int(table["signal"].isin(["higher", "lower"]).sum())
-    assert values["Terms differing from the reference"] == str(differing)
+    differing = int(table["signal_adjusted"].isin(["higher", "lower"]).sum())  # the headline is adjusted
+    assert values["Differences after adjustment"] == str(differing)
+    assert set(table["p_value"]) and not any("nan" in str(p) for p in table["p_value"])
     assert widget(app.download_button, "Download CSV")
 
 
