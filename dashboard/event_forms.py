@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -173,8 +174,11 @@ def event_actions(patient: dict, who: records.Actor) -> None:
     if events.empty:
         st.caption("No adverse events recorded for this patient yet.")
         return
+    st.caption("Select a record's row to change its grade, resolve, correct or mark it entered in error.")
+    table_key = f"patient_events_{patient['id']}"  # per patient: a selection never carries over to another
     show_table(events[["term", "grade", "onset_date", "resolved_date", "serious", "attribution", "action_taken",
-                       "source", "baseline", "notes", "created_by"]])
+                       "source", "baseline", "notes", "created_by"]], key=table_key, selection_mode="single-row",
+               on_select=partial(_choose_row, table_key, events["id"].astype(int).tolist()))
     by_id = {int(row.id): row for row in events.itertuples()}
     if st.session_state.get(CHOSEN) not in by_id:
         st.session_state.pop(CHOSEN, None)
@@ -199,6 +203,13 @@ def event_actions(patient: dict, who: records.Actor) -> None:
             reason = st.text_input("Why was it entered in error?")
             if st.form_submit_button("Mark entered in error"):
                 _mark_in_error(chosen, version, reason, who)
+
+
+def _choose_row(table_key: str, ids: list[int]) -> None:
+    """A row ticked in the patient's table opens that record below it (a callback, before the next run)."""
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state[CHOSEN] = ids[rows[0]]
 
 
 def _choose(event_id: int) -> None:

@@ -350,6 +350,10 @@ def test_the_next_event_for_a_patient_takes_one_click_and_nine_keys(page, writab
     assert [(e.term, e.grade, e.onset_date) for e in events_of(url, patient.id)] == [("Nausea", 1, date.today())]
     expect(page.get_by_role("combobox", name="Patient", exact=True)).to_have_value(
         re.compile(f"^{re.escape(patient.mrn)} · "))  # Enter saved and kept the patient
+    select_first_row(page, f"patient_events_{patient.id}")  # the record opens from its row
+    expect(page.get_by_role("combobox", name="Record to change", exact=True)).to_have_value(
+        describe(date.today(), "Nausea", 1))
+    wait_for_app_idle(page)
 
     # The next event starts with no term; a typed name that is no term, then Enter, chooses none.
     term_box = page.get_by_role("combobox", name="CTCAE term", exact=True)
