@@ -39,11 +39,16 @@ def prefill_event(patient_id: int, term: str, grade: int, onset: date, source: s
 
 def _grade_radio(label_text: str, term: str, key: str, default: int | None = None, *,
                  horizontal: bool = False) -> int | None:
-    grades = ctcae.get_term(term).grades
+    entry = ctcae.get_term(term)
+    grades = entry.grades
     options = sorted(grades)
+    unverified = entry.status == "check"
+    if unverified:  # in place of the label, so the form keeps its height
+        st.caption("**" + label_text + "** · these definitions were transcribed and are still to be checked "
+                   "against the CTCAE v5.0 document")
     return st.radio(label_text, options, index=options.index(default) if default in options else None,
                     key=key, format_func=lambda g: f"Grade {g}", captions=[grades[g] for g in options],
-                    horizontal=horizontal)
+                    horizontal=horizontal, label_visibility="collapsed" if unverified else "visible")
 
 
 def event_form(patient: dict, who: records.Actor) -> None:

@@ -387,3 +387,15 @@ def test_a_total_cholesterol_is_graded_with_its_status_and_logs_cholesterol_high
     offer = next(b for b in app.button if b.label.startswith("Log Cholesterol high grade 3 from this value"))
     offer.click().run()
     assert app.selectbox(key="event_term").value == "Cholesterol high"
+
+
+def test_grade_definitions_still_to_be_checked_say_so_above_the_grades(monkeypatch, clinic):
+    url, _ = clinic
+    app = open_log(monkeypatch, url)
+    note = ("**CTCAE v5 grade** · these definitions were transcribed and are still to be checked against the "
+            "CTCAE v5.0 document")
+    app.selectbox(key="event_term").select("Febrile neutropenia").run()
+    assert note in [c.value for c in app.caption]
+    assert form_widget(app, "radio", "CTCAE v5 grade").options == ["Grade 3", "Grade 4", "Grade 5"]
+    app.selectbox(key="event_term").select("Mucositis oral").run()  # a checked term: the plain label
+    assert note not in [c.value for c in app.caption]
