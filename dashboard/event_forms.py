@@ -217,10 +217,6 @@ def _choose_row(table_key: str, ids: list[int]) -> None:
         st.session_state[CHOSEN] = ids[rows[0]]
 
 
-def _choose(event_id: int) -> None:
-    st.session_state[CHOSEN] = event_id
-
-
 def choose_event(event_id: int) -> None:
     """Open one of the patient's records in the Adverse event mode (a button callback, from a lab value)."""
     st.session_state.pop("last_saved_lab", None)

@@ -57,10 +57,13 @@ class _Verdict:
 
 
 def audit(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date,
-          grace_days: int = DEFAULT_GRACE_DAYS, rule_set: str | None = None) -> list[Finding]:
-    """Findings for every exposed patient, deviations first, then open, then compliant."""
+          grace_days: int = DEFAULT_GRACE_DAYS, rule_set: str | None = None, *,
+          emergent: pd.DataFrame | None = None) -> list[Finding]:
+    """Findings for every exposed patient, deviations first, then open, then compliant. `emergent`: the
+    treatment-emergent events, when the caller has them already."""
     rule_set = rule_set or dose_rules.default_rule_set()
-    emergent = incidence.treatment_emergent(events, patients, doses, as_of) if not patients.empty else events
+    if emergent is None:
+        emergent = _emergent(patients, events, doses, as_of)
     doses = doses[doses["effective_date"] <= as_of]
     mrns = patients.set_index("id")["mrn"]
     findings: list[Finding] = []
@@ -322,8 +325,12 @@ def open_holds(doses: pd.DataFrame, patients: pd.DataFrame, as_of: date) -> pd.D
     return pd.DataFrame(rows, columns=["mrn", "held_since", "days_held", "reason"])
 
 
+def _emergent(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    return incidence.treatment_emergent(events, patients, doses, as_of) if not patients.empty else events
+
+
 def uncovered_events(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date,
-                     rule_set: str | None = None) -> pd.DataFrame:
+                     rule_set: str | None = None, *, emergent: pd.DataFrame | None = None) -> pd.DataFrame:
     """Treatment-emergent events of a term no rule of the set names at any grade (anemia under the current
     label): never a finding, listed so that a pharmacist sees them. (A grade the label leaves unchanged, such
     as grade 1 fatigue, is not listed: its term has rules.)"""
@@ -331,7 +338,8 @@ def uncovered_events(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.Dat
     if patients.empty or events.empty:
         return pd.DataFrame(columns=columns)
     named = {term for rule in dose_rules.rules(rule_set) for term in rule.terms}
-    emergent = incidence.treatment_emergent(events, patients, doses, as_of)
+    if emergent is None:
+        emergent = _emergent(patients, events, doses, as_of)
     rows = emergent[~emergent["term"].isin(named)]
     rows = rows.assign(mrn=rows["patient_id"].map(patients.set_index("id")["mrn"]))
     return rows.sort_values(["mrn", "onset_date"])[columns].reset_index(drop=True)
@@ -350,9 +358,10 @@ def cohort_audit(url: str | None = None, *, as_of: date, grace_days: int = DEFAU
     """The audit of the whole cohort from the database, on one rule set (default: the setting's or current)."""
     rule_set = rule_set or dose_rules.default_rule_set()
     patients, events, doses = queries.patients(url), queries.adverse_events(url), queries.dose_events(url)
-    findings = audit(patients, events, doses, as_of, grace_days, rule_set)
+    emergent = _emergent(patients, events, doses, as_of)  # once, for the findings and the events no rule covers
+    findings = audit(patients, events, doses, as_of, grace_days, rule_set, emergent=emergent)
     return CohortAudit(findings, dosing.dose_intensity(patients, doses, as_of), open_holds(doses, patients, as_of),
-                       uncovered_events(patients, events, doses, as_of, rule_set), rule_set)
+                       uncovered_events(patients, events, doses, as_of, rule_set, emergent=emergent), rule_set)
 
 
 def audit_report(url: str | None = None, *, as_of: date, rule_set: str | None = None) -> dict:
