@@ -1,6 +1,8 @@
 """Altair chart builders: DataFrame in, Chart out (no Streamlit here, so they are testable alone)."""
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -21,27 +23,45 @@ def grade_scale() -> alt.Scale:
     return alt.Scale(domain=list(GRADE_COLORS), range=list(GRADE_COLORS.values()))
 
 
-def incidence_vs_reference(rows: pd.DataFrame) -> alt.Chart:
-    """Forest-style chart: the cohort's incidence with its 95% CI per term, the reference as a tick.
+BAND_ORDER = ["Any grade", "Grade ≥ 2", "Grade ≥ 3"]
 
-    `rows` has term, band ("Any grade" / "Grade >= 3"), pct, ci_low_pct, ci_high_pct, reference_pct,
-    reference_source, patients, exposed.
-    """
-    base = alt.Chart(rows).encode(
-        y=alt.Y("term:N", title=None, sort=None, axis=alt.Axis(labelLimit=280)),
+
+def incidence_vs_reference(rows: pd.DataFrame) -> alt.FacetChart:
+    """Forest-style chart: the cohort's incidence with its 95% CI per term, the reference as a tick, one panel
+    per band; terms ordered by the size of their difference from the reference (any grade), largest first.
+
+    `rows` has term, band, pct, ci_low_pct, ci_high_pct, reference_pct, reference_source, patients, exposed
+    and, where known, p_value, p_adjusted, signal, signal_adjusted (models.analysis.incidence.long_frame)."""
+    from models.analysis.incidence import format_p
+
+    frame = rows.assign(**{column: rows[column] if column in rows else None
+                           for column in ("p_value", "p_adjusted", "signal", "signal_adjusted")})
+    frame = frame.assign(p_shown=[format_p(p, s) for p, s in zip(frame["p_value"], frame["signal"])],
+                         p_adjusted_shown=[format_p(p, s) for p, s in zip(frame["p_adjusted"], frame["signal"])],
+                         difference=(frame["pct"] - frame["reference_pct"]).abs())
+    any_grade = frame[frame["band"] == "Any grade"].set_index("term")["difference"]
+    order = list(any_grade.sort_values(ascending=False, na_position="last").index)
+    order += [t for t in dict.fromkeys(frame["term"]) if t not in order]
+    bands = [b for b in BAND_ORDER if b in set(frame["band"])]
+    base = alt.Chart(frame).encode(
+        y=alt.Y("term:N", title=None, sort=order, axis=alt.Axis(labelLimit=260)),
         tooltip=[tip("term", "N"), tip("band", "N"), tip("patients", "Q"), tip("exposed", "Q"),
                  tip("pct", "Q", format=".1f"), tip("ci_low_pct", "Q", format=".1f"),
-                 tip("ci_high_pct", "Q", format=".1f"), tip("reference_pct", "Q"), tip("reference_source", "N")],
+                 tip("ci_high_pct", "Q", format=".1f"), tip("reference_pct", "Q", format=".1f"),
+                 tip("p_shown", "N", title=field_label("p_value")),
+                 tip("p_adjusted_shown", "N", title=field_label("p_adjusted")),
+                 tip("signal_adjusted", "N"), tip("reference_source", "N")],
     )
     interval = base.mark_rule(strokeWidth=2, color="#1f6f78").encode(
         x=alt.X("ci_low_pct:Q", title="Patients with the event (%), 95% CI", scale=alt.Scale(zero=True)),
         x2="ci_high_pct:Q")
     estimate = base.mark_point(filled=True, size=70, color="#1f6f78").encode(x="pct:Q")
     reference = base.mark_tick(color="#d9534f", thickness=3, size=18).encode(x="reference_pct:Q")
-    # Each band gets its own x scale: grade >= 3 rates are small and would vanish on a 0-100 axis.
-    return alt.layer(interval, estimate, reference).properties(height=alt.Step(26), width=300).facet(
-        column=alt.Column("band:N", title=None, sort=["Any grade", "Grade >= 2", "Grade >= 3"])
-    ).resolve_scale(x="independent")
+    # Each band gets its own x scale: grade >= 3 rates are small and would vanish on a 0-100 axis. The panels
+    # share about 720 px, so a third band (grade >= 2) narrows them instead of pushing the page sideways.
+    return alt.layer(interval, estimate, reference).properties(
+        height=alt.Step(26), width=int(720 / max(len(bands), 1))).facet(
+        column=alt.Column("band:N", title=None, sort=bands)).resolve_scale(x="independent")
 
 
 # --- one patient's course: charts share the x axis "day on treatment" ---------------------------------
@@ -129,30 +149,35 @@ def stacked(charts: list) -> alt.VConcatChart:
         minExtent=190, maxExtent=190, labelLimit=180).configure_title(anchor="start", fontSize=13)
 
 
-def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, term: str,
+def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, title: str,
                          max_weeks: float) -> alt.LayerChart:
-    """Kaplan-Meier cumulative incidence of the first event by weeks on treatment, 95% CI shaded, and the
-    published landmarks as labelled rules. `landmarks` has weeks and text columns."""
+    """Cumulative incidence of the first event by weeks on treatment (Aalen-Johansen, death competing), 95% CI
+    shaded, the published landmarks as labelled rules. The y axis is scaled to the curve's upper CI, the x axis
+    to the longest follow-up. `landmarks` has weeks, short and text columns."""
     extended = pd.concat([curve, curve.tail(1).assign(day=max_weeks * 7)], ignore_index=True)
     frame = extended.assign(weeks=extended["day"] / 7, pct=100 * extended["cumulative_incidence"],
                             low=100 * extended["ci_low"], high=100 * extended["ci_high"])
+    top = max(5.0, float(frame["high"].max()) * 1.15)
+    top = min(100.0, float(math.ceil(top / 5) * 5))
+    y_scale = alt.Scale(domain=[0, top], nice=False)
     x = alt.X("weeks:Q", title="Weeks on treatment", scale=alt.Scale(domain=[0, max_weeks], nice=False))
-    y = alt.Y("pct:Q", title=f"Patients with a first {term} event (%)", scale=alt.Scale(domain=[0, 100]))
+    y = alt.Y("pct:Q", title=title, scale=y_scale)
     band = alt.Chart(frame).mark_area(interpolate="step-after", opacity=0.2, color="#1f6f78").encode(
-        x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 100])), y2="high:Q")
+        x=x, y=alt.Y("low:Q", scale=y_scale), y2="high:Q", tooltip=alt.value(None))
     line = alt.Chart(frame).mark_line(interpolate="step-after", color="#1f6f78", strokeWidth=2.5).encode(
-        x=x, y=y, tooltip=[alt.Tooltip("weeks:Q", title="Week", format=".1f"),
+        x=x, y=y, tooltip=[alt.Tooltip("day:Q", title="Day", format="d"),
                            alt.Tooltip("pct:Q", title="Cumulative incidence %", format=".1f"),
-                           alt.Tooltip("low:Q", title="95% CI low", format=".1f"),
-                           alt.Tooltip("high:Q", title="95% CI high", format=".1f"),
-                           alt.Tooltip("at_risk:Q", title="At risk")])
+                           alt.Tooltip("low:Q", title="95% CI low %", format=".1f"),
+                           alt.Tooltip("high:Q", title="95% CI high %", format=".1f"),
+                           alt.Tooltip("at_risk:Q", title="At risk that day", format="d")])
     layers = [band, line]
     if not landmarks.empty:
         rules = alt.Chart(landmarks).mark_rule(color="#d9534f", strokeDash=[4, 3]).encode(
             x=alt.X("weeks:Q"), tooltip=[alt.Tooltip("text:N", title="Published landmark")])
-        staggered = landmarks.assign(label_y=[12 + 14 * i for i in range(len(landmarks))])
+        staggered = landmarks.assign(height=[top * (0.95 - 0.07 * i) for i in range(len(landmarks))])
         labels = alt.Chart(staggered).mark_text(align="left", dx=4, color="#d9534f", fontSize=11).encode(
-            x="weeks:Q", y=alt.Y("label_y:Q", scale=None), text="short:N")
+            x="weeks:Q", y=alt.Y("height:Q", scale=y_scale), text="short:N",
+            tooltip=[alt.Tooltip("text:N", title="Published landmark")])
         layers += [rules, labels]
     return alt.layer(*layers).properties(height=300)
 

@@ -66,7 +66,10 @@ FIELD_LABELS: dict[str, str] = {
     # reference data (Admin)
     "grades_defined": "Grades defined", "reference_set": "Reference set", "trial_term": "Term in the trial",
     "arm": "Arm", "arm_n": "Arm size (n)", "any_grade_pct": "Any grade %", "grade_2_plus_pct": "Grade ≥2 %",
-    "grade_3_plus_pct": "Grade ≥3 %", "verified": "Verified",
+    "grade_3_plus_pct": "Grade ≥3 %", "verified": "Verified", "grade_3_plus_definition": "Grade ≥3 figure counts",
+    "time_window": "Time window", "caveat": "Caveat", "grading": "Graded with", "grading_status": "Grading status",
+    "median_follow_up_months": "Median follow-up (months)", "follow_up_status": "Follow-up status",
+    "reference_text": "Reference as published", "caveats": "Caveats",
 }
 # Stored codes whose words are not the code itself with its first letter raised.
 CODE_LABELS: dict[str, str] = {

@@ -153,10 +153,19 @@ with reference_tab:
     rates = pd.DataFrame([{"reference_set": reference_set_title(r.reference_set), "term": r.ctcae_term,
                            "trial_term": r.trial_term, "arm": r.arm, "arm_n": r.arm_n,
                            "any_grade_pct": r.any_grade_text, "grade_2_plus_pct": r.grade_2_plus_text,
-                           "grade_3_plus_pct": r.grade_3_plus_text, "verified": r.verified,
-                           "reference_source": r.source}
+                           "grade_3_plus_pct": r.grade_3_plus_text,
+                           "grade_3_plus_definition": r.grade_3_plus_definition or "not stated",
+                           "time_window": r.time_window or "whole study", "verified": r.verified,
+                           "caveat": r.caveat, "reference_source": r.source}
                           for name in references.reference_sets() for r in references.rates(name, arm="*")])
     show_table(rates)
+    st.markdown("**Reference sets: grading and follow-up** (seed_data/reference_sets.csv)")
+    facts = [references.set_facts(name) for name in references.reference_sets()]
+    show_table(pd.DataFrame([{"reference_set": reference_set_title(f.reference_set), "grading": f.grading or "—",
+                              "grading_status": f.grading_status,
+                              "median_follow_up_months": "—" if f.median_follow_up_months is None
+                              else f"{f.median_follow_up_months:g}",
+                              "follow_up_status": f.follow_up_status, "reference_source": f.source} for f in facts]))
     st.caption("`report incidence --reference NAME` takes the name of a set: " + "; ".join(
         f"{name} ({reference_set_title(name)})" for name in references.reference_sets()) + ".")
     st.markdown("**Dose-modification rule sets** (seed_data/dose_rules/, one file per set; a clinic's protocol "

@@ -8,12 +8,11 @@ from datetime import date
 import pandas as pd
 
 from models.analysis import incidence, time_to_event
-from models.clinical import references
+from models.clinical import exposure, references
 from models.csv_cells import safe_frame
-from models.store import queries, summary
+from models.store import queries
 
 SWISH_SET = "swish_2017"
-KM_TERMS_DEFAULT = ("Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia")
 
 
 @dataclass(frozen=True)
@@ -87,56 +86,88 @@ class CohortAnalysis:
     rows: list[dict]
     table: pd.DataFrame
     median_follow_up_days: float | None
-    time_to_event: dict[str, pd.DataFrame] = field(default_factory=dict)
+    onsets: incidence.CohortOnsets | None = None
+    left_out: dict[str, int] = field(default_factory=dict)  # reason -> patients not in the denominators
     exposure_rates: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
+    def terms_with_events(self) -> list[str]:
+        return self.onsets.observed_terms() if self.onsets is not None else []
+
+    def event_times(self, term: str, min_grade: int = 1) -> pd.DataFrame:
+        """Per exposed patient: days to the first event of the term at that grade, death, or the end of
+        follow-up (time_to_event.event_times)."""
+        return time_to_event.event_times(self.onsets.first_onsets(term, min_grade), self.onsets.followed)
+
 
 def analyse(url: str | None = None, *, as_of: date, reference_set: str = references.DEFAULT_REFERENCE_SET,
-            chosen: CohortFilter | None = None, km_terms: tuple[str, ...] = KM_TERMS_DEFAULT) -> CohortAnalysis:
+            chosen: CohortFilter | None = None) -> CohortAnalysis:
     """Everything the page shows, from the onset summary the write path keeps (models/store/summary.py), the
-    patients, and their discontinuation and death dates: no scan of every event."""
+    patients, their dose records and death dates: event rows are read only for patients with more than one
+    exposure period (a restart), whose first onset may fall between periods."""
     chosen = chosen or CohortFilter()
     patients = apply_filter(queries.patients(url),
                             queries.start_doses(url) if chosen.starting_dose_mg is not None else None, chosen)
-    stops = queries.first_discontinuations(url, as_of=as_of)
-    notes = []
+    periods = exposure.exposure_periods(patients, queries.dose_events(url), as_of)
+    followed = exposure.follow_up(patients, periods, queries.death_dates(url), as_of)
+    onsets = queries.term_onsets(url)
+    onsets = onsets[onsets["patient_id"].isin(followed.index)]
+    restarted = periods.loc[periods["period"] > 1, "patient_id"].unique()
+    if len(restarted):
+        again = incidence.onsets_from_events(queries.adverse_events(url, patient_ids=list(restarted)), patients,
+                                             periods)
+        onsets = pd.concat([onsets[~onsets["patient_id"].isin(restarted)], _as_datetimes(again)],
+                           ignore_index=True)
+    cohort_onsets = incidence.CohortOnsets(incidence.emergent_onsets(onsets, periods), followed)
+    notes = _set_notes(reference_set)
     overrides = {}
     if chosen.prophylaxis:
         overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
-        notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with SWISH "
-                     f"({references.citation(SWISH_SET)}), the fitting reference for them.")
-    recorded = queries.recorded_terms(url)  # a term nobody ever recorded is "not recorded", not "lower"
-    if chosen.everyone:  # the common case: counted by the database in one GROUP BY over the summary
-        exposed, per_grade = summary.cohort_counts_for(url, as_of)
-        rows = incidence.comparison_rows(exposed, {g: pd.Series(c, dtype=int) for g, c in per_grade.items()},
-                                         reference_set, overrides, recorded) if exposed else []
-    else:
-        onsets = queries.term_onsets(url)
-        onsets = onsets[onsets["patient_id"].isin(patients["id"])]
-        exposed, rows = incidence.incidence_from_onsets(onsets, patients, stops, as_of, reference_set, overrides,
-                                                        recorded_terms=recorded)
-    table = incidence.long_frame(rows)
-    ends = time_to_event.observation_end_from(patients, stops, queries.death_dates(url), as_of)
-    curves, rates = {}, []
-    onsets = queries.term_onsets(url, terms=km_terms) if km_terms else None
-    for term in km_terms:
-        first = onsets[onsets["term"] == term].set_index("patient_id")["first_onset"]
-        times = time_to_event.event_times_from(first, patients, ends)
-        curves[term] = time_to_event.kaplan_meier(times)
-        rate = time_to_event.exposure_adjusted_rate(times)
-        rates.append({"term": term, "first_events": rate.first_events, "patient_months": rate.patient_months,
-                      "per_100_patient_months": rate.per_100_patient_months, "ci_low": rate.ci_low,
-                      "ci_high": rate.ci_high})
-    return CohortAnalysis(as_of, reference_set, chosen, exposed, rows, table,
-                          time_to_event.median_follow_up_days(patients, ends), curves, pd.DataFrame(rates), notes)
+        notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with "
+                     f"{references.citation(SWISH_SET)}, the fitting reference for them.")
+    follow_up = time_to_event.median_follow_up_days(followed)
+    # a term nobody ever recorded is "not recorded", not "lower"
+    rows = incidence.comparison_rows(cohort_onsets, reference_set, overrides, queries.recorded_terms(url),
+                                     median_follow_up_days=follow_up) if cohort_onsets.exposed else []
+    analysis = CohortAnalysis(as_of, reference_set, chosen, cohort_onsets.exposed, rows, incidence.long_frame(rows),
+                              follow_up, cohort_onsets, exposure.left_out(patients, followed, as_of), notes=notes)
+    analysis.exposure_rates = pd.DataFrame([_rate_row(term, analysis.event_times(term))
+                                            for term in analysis.terms_with_events()], columns=RATE_COLUMNS)
+    return analysis
+
+
+RATE_COLUMNS = ["term", "first_events", "patient_months", "per_100_patient_months", "ci_low", "ci_high"]
+
+
+def _rate_row(term: str, times: pd.DataFrame) -> dict:
+    rate = time_to_event.exposure_adjusted_rate(times)
+    return {"term": term, "first_events": rate.first_events, "patient_months": rate.patient_months,
+            "per_100_patient_months": rate.per_100_patient_months, "ci_low": rate.ci_low, "ci_high": rate.ci_high}
+
+
+def _as_datetimes(onsets: pd.DataFrame) -> pd.DataFrame:
+    return onsets.assign(**{column: pd.to_datetime(onsets[column]) for column in incidence.ONSET_COLUMNS.values()})
+
+
+def _set_notes(reference_set: str) -> list[str]:
+    """What holds for the whole reference set: how it was graded, and its follow-up."""
+    facts = references.set_facts(reference_set)
+    notes = []
+    if facts.grading:
+        notes.append(f"{references.citation(reference_set)} graded adverse events with {facts.grading} "
+                     f"({facts.grading_status}); this clinic grades with CTCAE v5.0, whose definitions differ "
+                     "for some terms.")
+    return notes
 
 
 def incidence_report(url: str | None = None, *, as_of: date,
                      reference_set: str = references.DEFAULT_REFERENCE_SET) -> dict:
     """`report incidence --format json`, exactly as DESIGN.md specifies."""
-    analysis = analyse(url, as_of=as_of, reference_set=reference_set, km_terms=())
-    exposed, rows = analysis.exposed, analysis.rows
+    analysis = analyse(url, as_of=as_of, reference_set=reference_set)
+    # Holm's adjustment runs over the comparisons the report holds: its rows carry two bands.
+    exposed = analysis.exposed
+    rows = incidence.adjust_for_multiplicity([{k: v for k, v in row.items() if k != "grade_2_plus"}
+                                              for row in analysis.rows])
     return {"reference_set": reference_set, "as_of": as_of.isoformat(), "n_patients": exposed,
             "rows": [{"term": row["term"], "any_grade": row["any_grade"].as_report(),
                       "grade_3_plus": row["grade_3_plus"].as_report()} for row in rows]}
@@ -146,6 +177,7 @@ def incidence_report_csv(report: dict) -> str:
     records = [{"reference_set": report["reference_set"], "as_of": report["as_of"],
                 "n_patients": report["n_patients"], "term": row["term"], "band": band, **row[band]}
                for row in report["rows"] for band in ("any_grade", "grade_3_plus")]
-    columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
-               "ci_high_pct", "reference_pct", "reference_n", "p_value", "signal", "p_adjusted", "signal_adjusted"]
+    columns = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "exposed", "pct", "ci_low_pct",
+               "ci_high_pct", "reference_pct", "reference_n", "window_days", "p_value", "signal", "p_adjusted",
+               "signal_adjusted"]
     return safe_frame(pd.DataFrame(records, columns=columns)).to_csv(index=False)

@@ -1,107 +1,99 @@
-"""Time to the first treatment-emergent event: Kaplan-Meier cumulative incidence, exposure-adjusted rates
-and follow-up (DESIGN.md: censored at the analysis date, death, or 30 days after discontinuation)."""
+"""Time to the first treatment-emergent event: cumulative incidence with death as a competing event
+(Aalen-Johansen), numbers at risk, exposure-adjusted rates and follow-up (DESIGN.md: follow-up ends at the
+analysis date, death, or 30 days after the last dose day of the final exposure period; models/clinical/exposure.py).
+
+Time is in days from the treatment start (day 0). Each exposed patient is followed from day 0 to the first
+event of the term (outcome 1), to death without it (outcome 2, the competing event), or to the end of
+follow-up (outcome 0, censored)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
-from scipy.stats import chi2
-
-from models.clinical.definitions import FOLLOW_UP_AFTER_STOP_DAYS
+from scipy.stats import chi2, norm
 
 DAYS_PER_MONTH = 365.25 / 12
-Z_95 = 1.959963984540054
+CONFIDENCE = 0.95
+CENSORED, EVENT, COMPETING = 0, 1, 2
+TIME_COLUMNS = ["patient_id", "days", "outcome"]
+CURVE_COLUMNS = ["day", "at_risk", "events", "competing", "cumulative_incidence", "ci_low", "ci_high"]
 
 
-def first_discontinuations(doses: pd.DataFrame, as_of: date) -> pd.Series:
-    """Per patient id: the first discontinuation on or before the analysis date."""
-    return doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= as_of)] \
-        .groupby("patient_id")["effective_date"].min()
+def event_times(first_onsets: pd.Series, followed: pd.DataFrame) -> pd.DataFrame:
+    """One row per exposed patient (`followed`: exposure.follow_up() rows of the exposed): days to the first
+    onset (patient id -> days from the start) if it falls within follow-up, else to death or the end of
+    follow-up. An onset on the day of death is the event, not the competing death."""
+    if followed.empty:
+        return pd.DataFrame(columns=TIME_COLUMNS)
+    ids = followed.index.astype(int)
+    onset = pd.Series(first_onsets, dtype=float).reindex(ids)
+    length = followed["follow_up_days"].astype(int).values
+    hit = onset.notna().values & (onset.values <= length)
+    died = followed["died_on"].notna().values
+    outcome = np.where(hit, EVENT, np.where(died, COMPETING, CENSORED))
+    days = np.where(hit, np.nan_to_num(onset.values), length).astype(int)
+    return pd.DataFrame({"patient_id": ids, "days": days, "outcome": outcome}, columns=TIME_COLUMNS)
 
 
-def observation_end(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.Series:
-    """Per exposed patient id: the last day observed (analysis date, death, or stop + 30 days)."""
-    deaths = events[events["death_date"].notna()].groupby("patient_id")["death_date"].min() \
-        if "death_date" in events.columns else pd.Series(dtype=object)
-    return observation_end_from(patients, first_discontinuations(doses, as_of), deaths, as_of)
-
-
-def observation_end_from(patients: pd.DataFrame, stops: pd.Series, deaths: pd.Series, as_of: date) -> pd.Series:
-    exposed = patients[patients["treatment_start"] <= as_of]["id"].astype(int)
-    ends = pd.Series([as_of] * len(exposed), index=exposed.values, dtype=object)
-    stop_limit = exposed.map(stops).map(
-        lambda stop: stop + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS) if isinstance(stop, date) else as_of)
-    death_limit = exposed.map(deaths).map(lambda death: death if isinstance(death, date) and death <= as_of
-                                          else as_of)
-    for limit in (stop_limit, death_limit):
-        values = pd.Series(limit.values, index=exposed.values, dtype=object)
-        ends = ends.where(ends <= values, values)
-    return ends
-
-
-def first_event_times(emergent: pd.DataFrame, patients: pd.DataFrame, ends: pd.Series, term: str,
-                      min_grade: int = 1) -> pd.DataFrame:
-    """One row per exposed patient: days from treatment start to the first event of the term (event=True)
-    or to the end of observation (event=False)."""
-    hits = emergent[(emergent["term"] == term) & (emergent["grade"] >= min_grade)] \
-        .groupby("patient_id")["onset_date"].min()
-    return event_times_from(hits, patients, ends)
-
-
-def event_times_from(first_onsets: pd.Series, patients: pd.DataFrame, ends: pd.Series) -> pd.DataFrame:
-    """As first_event_times, from each patient's first onset (patient id -> date)."""
-    columns = ["patient_id", "days", "event"]
-    if ends.empty:
-        return pd.DataFrame(columns=columns)
-    starts = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(ends.index))
-    end = pd.to_datetime(pd.Series(ends.values, index=ends.index))
-    onset = pd.to_datetime(pd.Series(first_onsets, dtype=object).reindex(ends.index))
-    event = onset.notna() & (onset <= end)
-    days = ((onset.where(event, end)) - starts).dt.days
-    days = days.where(event, days.clip(lower=0))
-    return pd.DataFrame({"patient_id": ends.index, "days": days.astype(int).values, "event": event.values},
-                        columns=columns)
-
-
-def kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
-    """Cumulative incidence 1 - S(t) at each event day, with a 95% CI (Greenwood, log-log transform).
-    Starts at day 0 with 0; censoring at a day is applied after that day's events."""
-    columns = ["day", "at_risk", "events", "cumulative_incidence", "ci_low", "ci_high"]
-    rows = [{"day": 0, "at_risk": len(times), "events": 0, "cumulative_incidence": 0.0, "ci_low": 0.0,
-             "ci_high": 0.0}]
+def aalen_johansen(times: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative incidence of the event with death competing, at day 0 and at each day with an event or a
+    death; 95% CI from the delta-method variance (Collett, Modelling Survival Data, 3rd ed., p. 411, as
+    lifelines' AalenJohansenFitter computes it) on the log(-log) scale. Censoring on a day is applied after
+    that day's events."""
+    first = {"day": 0, "at_risk": len(times), "events": 0, "competing": 0, "cumulative_incidence": 0.0,
+             "ci_low": 0.0, "ci_high": 0.0}
     if times.empty:
-        return pd.DataFrame(rows, columns=columns)
-    per_day = times.groupby("days")["event"].agg(["size", "sum"]).sort_index()
-    # at risk on a day: everyone whose time is that day or later
-    at_risk_by_day = per_day["size"][::-1].cumsum()[::-1]
-    survival, greenwood = 1.0, 0.0
-    for day, deaths, at_risk in zip(per_day.index, per_day["sum"], at_risk_by_day):
-        deaths, at_risk = int(deaths), int(at_risk)
-        if deaths == 0:
-            continue
-        survival *= 1 - deaths / at_risk
-        if at_risk > deaths:
-            greenwood += deaths / (at_risk * (at_risk - deaths))
-        low, high = _loglog_interval(survival, greenwood)
-        rows.append({"day": int(day), "at_risk": at_risk, "events": deaths,
-                     "cumulative_incidence": 1 - survival, "ci_low": 1 - high, "ci_high": 1 - low})
-    return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame([first], columns=CURVE_COLUMNS)
+    counts = pd.crosstab(times["days"], times["outcome"]).reindex(columns=[CENSORED, EVENT, COMPETING], fill_value=0)
+    per_day = pd.DataFrame({"events": counts[EVENT], "competing": counts[COMPETING],
+                            "at_risk": counts.sum(axis=1)[::-1].cumsum()[::-1]})
+    per_day = per_day[(per_day["events"] + per_day["competing"]) > 0]
+    rows, steps = [], []  # steps: (F after the day, S before it, n, all events, events of interest)
+    incidence, survival = 0.0, 1.0
+    for day, row in per_day.iterrows():
+        n, d1, d2 = int(row["at_risk"]), int(row["events"]), int(row["competing"])
+        incidence += survival * d1 / n
+        steps.append((incidence, survival, n, d1 + d2, d1))
+        survival *= 1 - (d1 + d2) / n
+        low, high = _interval(incidence, _variance(incidence, steps))
+        rows.append({"day": int(day), "at_risk": n, "events": d1, "competing": d2,
+                     "cumulative_incidence": incidence, "ci_low": low, "ci_high": high})
+    if rows and rows[0]["day"] == 0:
+        first = rows.pop(0)
+    return pd.DataFrame([first, *rows], columns=CURVE_COLUMNS)
 
 
-def _loglog_interval(survival: float, greenwood: float) -> tuple[float, float]:
-    if survival <= 0:
-        return 0.0, 0.0
-    if survival >= 1 or greenwood == 0:
-        return survival, survival
-    log_s = math.log(survival)
-    half_width = Z_95 * math.sqrt(greenwood) / abs(log_s)
-    return survival ** math.exp(half_width), survival ** math.exp(-half_width)
+def _variance(incidence: float, steps: list[tuple]) -> float:
+    total = 0.0
+    for f_i, s_before, n, d, d1 in steps:
+        if n > d:  # the term is undefined when everyone left at risk has an event that day
+            total += (incidence - f_i) ** 2 * d / (n * (n - d))
+        total += s_before ** 2 * d1 * (n - d1) / n ** 3 - 2 * (incidence - f_i) * s_before * d1 / n ** 2
+    return max(total, 0.0)
+
+
+def _interval(incidence: float, variance: float) -> tuple[float, float]:
+    if incidence <= 0 or incidence >= 1 or variance == 0:
+        return incidence, incidence
+    z = norm.ppf(1 - (1 - CONFIDENCE) / 2)
+    log_log = math.log(-math.log(incidence))
+    se = math.sqrt(variance) / (incidence * abs(math.log(incidence)))
+    return math.exp(-math.exp(log_log + z * se)), math.exp(-math.exp(log_log - z * se))
+
+
+def numbers_at_risk(times: pd.DataFrame, days: list[int]) -> pd.DataFrame:
+    """For the table under the curve: patients still followed and event-free at each day, and the events and
+    deaths so far."""
+    rows = [{"day": day, "at_risk": int((times["days"] >= day).sum()),
+             "events": int(((times["outcome"] == EVENT) & (times["days"] < day)).sum()),
+             "competing": int(((times["outcome"] == COMPETING) & (times["days"] < day)).sum())} for day in days]
+    return pd.DataFrame(rows, columns=["day", "at_risk", "events", "competing"])
 
 
 def incidence_at(curve: pd.DataFrame, day: float) -> float:
-    """The KM cumulative incidence at a day (step function)."""
+    """The cumulative incidence at a day (right-continuous step function)."""
     return float(curve[curve["day"] <= day]["cumulative_incidence"].iloc[-1])
 
 
@@ -115,8 +107,9 @@ class ExposureAdjustedRate:
 
 
 def exposure_adjusted_rate(times: pd.DataFrame) -> ExposureAdjustedRate:
-    """First events per 100 patient-months at risk, with an exact (Poisson) 95% CI."""
-    events = int(times["event"].sum()) if not times.empty else 0
+    """First events per 100 patient-months at risk (to the first event, death or the end of follow-up), with
+    an exact (Poisson) 95% CI."""
+    events = int((times["outcome"] == EVENT).sum()) if not times.empty else 0
     # A patient is at risk on the day of treatment start too, hence + 1 day of exposure.
     months = float((times["days"] + 1).sum()) / DAYS_PER_MONTH if not times.empty else 0.0
     if months == 0:
@@ -128,10 +121,7 @@ def exposure_adjusted_rate(times: pd.DataFrame) -> ExposureAdjustedRate:
                                 round(high * scale, 2))
 
 
-def median_follow_up_days(patients: pd.DataFrame, ends: pd.Series) -> float | None:
-    """Median days observed (treatment start to the end of observation) over exposed patients."""
-    if ends.empty:
-        return None
-    starts = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(ends.index))
-    days = (pd.to_datetime(pd.Series(ends.values, index=ends.index)) - starts).dt.days + 1
-    return float(days.median())
+def median_follow_up_days(followed: pd.DataFrame) -> float | None:
+    """Median days of follow-up (treatment start to its end) over the exposed patients."""
+    exposed = followed[followed["exposed"].astype(bool)]
+    return None if exposed.empty else float(exposed["follow_up_days"].median())

@@ -1,9 +1,9 @@
 """Dose timeline and relative dose intensity (RDI).
 
-RDI = total mg actually taken / (planned daily dose x days from treatment start to the earlier of
-discontinuation and the analysis date). The period is [start, end): a discontinuation date is the first
-day without drug; the analysis date itself counts as a day on treatment. A patient who restarted after a
-discontinuation is on treatment again: their period runs to the analysis date (or their final stop).
+RDI = total mg actually taken / (planned daily dose x days on treatment), the days counted over every exposure
+period (models/clinical/exposure.py) from its start to the earlier of its last dose day and the analysis date:
+the days after the last dose of a hold that ended in a discontinuation, and the days between a discontinuation
+and a restart, are not days on treatment. The analysis date itself counts as a day on treatment.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
+
+from models.clinical import exposure
 
 OFF_DRUG_ACTIONS = ("hold", "discontinue")
 
@@ -77,41 +79,46 @@ def dose_intensity(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> 
 
     Vectorised over all dose records (a registry has tens of thousands); the same segments as
     dose_segments(): each record's dose runs from its date (not before treatment start) to the next record,
-    the last to the analysis date, all clipped at the discontinuation that ends the period."""
+    the last to the analysis date, each counted only inside the patient's exposure periods."""
     exposed = patients[patients["treatment_start"] <= as_of]
     if exposed.empty:
         return pd.DataFrame(columns=INTENSITY_COLUMNS)
     day_after = pd.Timestamp(as_of + timedelta(days=1))
     starts = pd.to_datetime(exposed.set_index("id")["treatment_start"])
+    periods = exposure.exposure_periods(exposed, doses, as_of)
+    windows = pd.DataFrame({"patient_id": periods["patient_id"], "period_start": pd.to_datetime(periods["start"]),
+                            "period_end": pd.to_datetime(periods["last_dose_day"]) + pd.Timedelta(days=1)})
+    windows["period_end"] = windows["period_end"].fillna(day_after).clip(upper=day_after)
+    days_in_period = (windows["period_end"] - windows["period_start"]).dt.days.clip(lower=0) \
+        .groupby(windows["patient_id"]).sum().reindex(starts.index, fill_value=0)
     rows = doses[(doses["effective_date"] <= as_of) & doses["patient_id"].isin(starts.index)] \
         .sort_values(["patient_id", "effective_date", "id"]) if not doses.empty else doses
-    # The period ends at a discontinuation only if it is the patient's last record: after a restart it runs
-    # on, and the days off drug in between count as days without drug.
     last = rows.groupby("patient_id")[["effective_date", "action"]].last() if not rows.empty else None
     stops = last.loc[last["action"] == "discontinue", "effective_date"] if last is not None \
         else pd.Series(dtype=object)
-    period_end = pd.to_datetime(pd.Series(starts.index.map(stops), index=starts.index)).fillna(day_after)
     taken = pd.Series(0.0, index=starts.index)
     held = pd.Series(0, index=starts.index)
     current = pd.Series(0.0, index=starts.index)
     reductions = pd.Series(0, index=starts.index)
     if not rows.empty:
         when = pd.to_datetime(rows["effective_date"])
-        following = when.groupby(rows["patient_id"]).shift(-1).fillna(day_after)
-        patient_end = rows["patient_id"].map(period_end)
-        begin = pd.concat([when, rows["patient_id"].map(starts)], axis=1).max(axis=1)
-        end = pd.concat([following, patient_end], axis=1).min(axis=1)
-        days = (end - begin).dt.days.clip(lower=0)
-        per_day = rows["dose_mg"].astype(float) / rows["every_other_day"].astype(bool).map({True: 2, False: 1})
-        taken = taken.add((per_day * days).groupby(rows["patient_id"]).sum(), fill_value=0)
-        held = held.add(days[rows["action"] == "hold"].groupby(rows["patient_id"]).sum(), fill_value=0)
-        current = current.add(rows.groupby("patient_id")["dose_mg"].last().astype(float), fill_value=0)
-        reductions = reductions.add((rows["action"] == "reduce").groupby(rows["patient_id"]).sum(), fill_value=0)
-    # .add() returns a union index in sorted order: line every series up with the patients again
+        segments = pd.DataFrame({
+            "patient_id": rows["patient_id"].values,
+            "begin": pd.concat([when, rows["patient_id"].map(starts)], axis=1).max(axis=1).values,
+            "end": when.groupby(rows["patient_id"]).shift(-1).fillna(day_after).values,
+            "per_day": (rows["dose_mg"].astype(float)
+                        / rows["every_other_day"].astype(bool).map({True: 2, False: 1})).values,
+            "held": (rows["action"] == "hold").values})
+        inside = segments.merge(windows, on="patient_id")  # a segment counts only inside an exposure period
+        overlap = (inside[["end", "period_end"]].min(axis=1) - inside[["begin", "period_start"]].max(axis=1)) \
+            .dt.days.clip(lower=0)
+        taken = (inside["per_day"] * overlap).groupby(inside["patient_id"]).sum()
+        held = overlap[inside["held"]].groupby(inside.loc[inside["held"], "patient_id"]).sum()
+        current = rows.groupby("patient_id")["dose_mg"].last().astype(float)
+        reductions = (rows["action"] == "reduce").groupby(rows["patient_id"]).sum()
     taken, held, current, reductions = (series.reindex(starts.index, fill_value=0)
                                         for series in (taken, held, current, reductions))
     current = current.where(~current.index.isin(stops.index), 0.0)
-    days_in_period = (period_end - starts).dt.days.clip(lower=0)
     planned = exposed.set_index("id")["planned_dose_mg"].astype(float)
     planned_mg = planned * days_in_period
     rdi = (100 * taken / planned_mg.where(planned_mg > 0)).round(1)

@@ -1,6 +1,7 @@
 """Published reference rate sets (BOLERO-2 and others) and timing landmarks, with their sources.
 
-Data: seed_data/reference_rates.csv and seed_data/timing_landmarks.csv. A published figure is kept as
+Data: seed_data/reference_rates.csv, seed_data/reference_sets.csv (what a whole set was graded with and
+its follow-up) and seed_data/timing_landmarks.csv. A published figure is kept as
 the text it was published as ("8", "<1", "2-6"); only an exact figure becomes a number. "<1" or a range
 gives no point value (pct None) but its bounds are available: a reference rate is never invented.
 """
@@ -16,6 +17,7 @@ from models.clinical.reference_data import SEED_DATA_DIR, CsvRow, ReferenceDataE
 
 RATES_FILE = SEED_DATA_DIR / "reference_rates.csv"
 LANDMARKS_FILE = SEED_DATA_DIR / "timing_landmarks.csv"
+SETS_FILE = SEED_DATA_DIR / "reference_sets.csv"
 DEFAULT_REFERENCE_SET = "bolero2_interim_2012"
 DEFAULT_ARM = "everolimus+exemestane"
 BANDS = ("any", "grade_2_plus", "grade_3_plus")
@@ -23,6 +25,8 @@ LANDMARK_QUALIFIERS = ("", "about", "qualitative")
 _EXACT = re.compile(r"^\d+(\.\d+)?$")
 _BELOW = re.compile(r"^<\s*(\d+(\.\d+)?)$")
 _RANGE = re.compile(r"^(\d+(\.\d+)?)\s*-\s*(\d+(\.\d+)?)$")
+_WINDOW = re.compile(r"^(\d+) (days|weeks)$")
+SEVERE_BAND_DEFINITIONS = ("grade 3-4", "grade 3")  # as the source gives its grade >= 3 figure
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,16 @@ class ReferenceRate:
     source: str  # as in the file ("same" = the set's first source, see citation())
     verified: str  # as in the file, e.g. "yes (grade 3/4 combined)"
     notes: str
+    grade_3_plus_definition: str = ""  # "grade 3-4", "grade 3" (no grade 4 figure) or "" (not stated)
+    caveat: str = ""  # what a reader must know when comparing with this row
+
+    @property
+    def window_days(self) -> int | None:
+        """The time window in days ("8 weeks" -> 56), or None for the whole study."""
+        match = _WINDOW.match(self.time_window)
+        if not match:
+            return None
+        return int(match.group(1)) * (7 if match.group(2) == "weeks" else 1)
 
     @property
     def set(self) -> str:
@@ -72,6 +86,7 @@ class ReferenceRate:
 class Landmark:
     term: str | None  # None: not specific to one term (e.g. dose interruptions)
     landmark: str
+    grade_band: str  # the curve it belongs on: "any" or "grade_2_plus" ("" when not about one term)
     value: float | None  # None for a qualitative statement
     unit: str  # days or weeks
     qualifier: str  # "", "about" or "qualitative"
@@ -119,7 +134,7 @@ def load_rates(path: str | Path | None = None) -> tuple[ReferenceRate, ...]:
     path = path or RATES_FILE
     rows = read_csv(path, ["reference_set", "ctcae_term", "trial_term", "arm", "arm_n", "any_grade_pct",
                            "grade_3_plus_pct", "source", "verified"],
-                    ["grade_2_plus_pct", "time_window", "notes"])
+                    ["grade_2_plus_pct", "time_window", "notes", "grade_3_plus_definition", "caveat"])
     check_unique(rows, lambda r: (r.text("reference_set"), r.text("ctcae_term"), r.text("arm").casefold()),
                  "reference_set, ctcae_term and arm")
     known_terms = {t.name for t in ctcae.terms()}
@@ -141,10 +156,18 @@ def load_rates(path: str | Path | None = None) -> tuple[ReferenceRate, ...]:
         g3_pct, g3_text = _pct_column(row, "grade_3_plus_pct")
         if not (any_text or g2_text or g3_text):
             raise row.error("no rate in any band", "any_grade_pct")
+        window = row.text("time_window", required=False)
+        if window and not _WINDOW.match(window):
+            raise row.error(f"{window!r} is not a time window such as '8 weeks' or '56 days'", "time_window")
+        severe = row.text("grade_3_plus_definition", required=False)
+        if severe and severe not in SEVERE_BAND_DEFINITIONS:
+            raise row.error(f"{severe!r} is not one of {', '.join(map(repr, SEVERE_BAND_DEFINITIONS))}",
+                            "grade_3_plus_definition")
         rates.append(ReferenceRate(
             name, term, row.text("trial_term"), row.text("arm"), row.integer("arm_n", required=False, minimum=1),
-            any_pct, any_text, g2_pct, g2_text, g3_pct, g3_text, row.text("time_window", required=False),
-            source, row.text("verified"), row.text("notes", required=False)))
+            any_pct, any_text, g2_pct, g2_text, g3_pct, g3_text, window,
+            source, row.text("verified"), row.text("notes", required=False), severe,
+            row.text("caveat", required=False)))
     if not any(r.reference_set == DEFAULT_REFERENCE_SET for r in rates):
         raise ReferenceDataError(path, None, f"the default reference set {DEFAULT_REFERENCE_SET!r} is missing")
     return tuple(rates)
@@ -153,7 +176,7 @@ def load_rates(path: str | Path | None = None) -> tuple[ReferenceRate, ...]:
 def load_landmarks(path: str | Path | None = None) -> tuple[Landmark, ...]:
     """timing_landmarks.csv -> Landmark rows in file order (validated)."""
     rows = read_csv(path or LANDMARKS_FILE, ["term", "landmark", "value", "unit", "source"],
-                    ["qualifier", "pct_of_events", "population"])
+                    ["qualifier", "pct_of_events", "population", "grade_band"])
     check_unique(rows, lambda r: (r.text("term", required=False), r.text("landmark"),
                                   r.text("population", required=False)), "term, landmark and population")
     known_terms = {t.name for t in ctcae.terms()}
@@ -171,10 +194,46 @@ def load_landmarks(path: str | Path | None = None) -> tuple[Landmark, ...]:
             raise row.error("a qualitative landmark has no value", "value")
         value = row.number("value", required=not qualitative, minimum=0)
         unit = row.choice("unit", ("days", "weeks")) if value is not None else row.text("unit", required=False)
-        result.append(Landmark(term, row.text("landmark"), value, unit, qualifier,
+        band = row.text("grade_band", required=False)
+        if band and band not in BANDS:
+            raise row.error(f"{band!r} is not one of {', '.join(BANDS)}", "grade_band")
+        result.append(Landmark(term, row.text("landmark"), band or "any", value, unit, qualifier,
                                row.number("pct_of_events", required=False, minimum=0, maximum=100),
                                row.text("population", required=False), row.text("source")))
     return tuple(result)
+
+
+@dataclass(frozen=True)
+class SetFacts:
+    """What holds for a whole reference set: the grading it used and its median follow-up, each with its status."""
+    reference_set: str
+    grading: str                          # e.g. "CTCAE v3.0"; "" = not in the reference data
+    grading_status: str
+    median_follow_up_months: float | None
+    follow_up_status: str
+    source: str
+
+
+def load_set_facts(path: str | Path | None = None) -> dict[str, SetFacts]:
+    rows = read_csv(path or SETS_FILE, ["reference_set", "grading_status", "follow_up_status", "source"],
+                    ["grading", "median_follow_up_months"])
+    check_unique(rows, lambda r: r.text("reference_set"), "reference_set")
+    return {row.text("reference_set"): SetFacts(
+        row.text("reference_set"), row.text("grading", required=False), row.text("grading_status"),
+        row.number("median_follow_up_months", required=False, minimum=0), row.text("follow_up_status"),
+        row.text("source")) for row in rows}
+
+
+@lru_cache(maxsize=1)
+def _set_facts() -> dict[str, SetFacts]:
+    return load_set_facts()
+
+
+def set_facts(set_name: str) -> SetFacts:
+    """The set's grading and follow-up; a set missing from reference_sets.csv has neither in the data."""
+    _set_rows(set_name)
+    return _set_facts().get(set_name) or SetFacts(set_name, "", "not in the reference data", None,
+                                                   "not in the reference data", "")
 
 
 @lru_cache(maxsize=1)
@@ -190,6 +249,7 @@ def _landmarks() -> tuple[Landmark, ...]:
 def clear_cache() -> None:
     _rates.cache_clear()
     _landmarks.cache_clear()
+    _set_facts.cache_clear()
 
 
 # ---------------------------------------------------------------- queries

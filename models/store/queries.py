@@ -52,7 +52,8 @@ def patients(url: str | None = None) -> pd.DataFrame:
     return _frame(statement, url, parse_dates=["birth_date", "treatment_start"])
 
 
-def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> pd.DataFrame:
+def adverse_events(url: str | None = None, *, patient_id: int | None = None,
+                   patient_ids: list[int] | None = None) -> pd.DataFrame:
     statement = select(AdverseEvent.id, AdverseEvent.patient_id, Patient.mrn, AdverseEvent.term,
                        AdverseEvent.grade, AdverseEvent.onset_date, AdverseEvent.resolved_date,
                        AdverseEvent.death_date, AdverseEvent.serious, AdverseEvent.attribution,
@@ -63,6 +64,8 @@ def adverse_events(url: str | None = None, *, patient_id: int | None = None) -> 
         .where(AdverseEvent.record_status == ACTIVE, Patient.record_status == ACTIVE)
     if patient_id is not None:
         statement = statement.where(AdverseEvent.patient_id == patient_id)
+    if patient_ids is not None:
+        statement = statement.where(AdverseEvent.patient_id.in_([int(i) for i in patient_ids]))
     return _frame(statement.order_by(AdverseEvent.onset_date, AdverseEvent.id), url,
                   parse_dates=["onset_date", "resolved_date", "death_date"])
 
@@ -248,15 +251,6 @@ def term_onsets(url: str | None = None, *, terms: tuple[str, ...] | None = None)
     for column in dates:
         frame[column] = pd.to_datetime(frame[column], format="%Y-%m-%d")
     return frame
-
-
-def first_discontinuations(url: str | None = None, *, as_of: date) -> pd.Series:
-    """Per patient id: the first discontinuation on or before the analysis date."""
-    statement = select(DoseEvent.patient_id, cast(func.min(DoseEvent.effective_date), String).label("stopped_on")) \
-        .where(DoseEvent.record_status == ACTIVE, DoseEvent.action == "discontinue",
-               DoseEvent.effective_date <= as_of).group_by(DoseEvent.patient_id)
-    frame = _frame(statement, url, parse_dates=["stopped_on"])
-    return frame.set_index("patient_id")["stopped_on"]
 
 
 def death_dates(url: str | None = None) -> pd.Series:

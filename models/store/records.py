@@ -279,13 +279,12 @@ def _note_in_batch(session, kind: str, created: dict) -> None:
 
 
 def _creation_changes_summary(kind: str, created: dict) -> bool:
-    """A new patient, a new event that is not pre-existing, or a discontinuation."""
-    return kind == "patient" or (kind == "adverse_event" and not created["baseline"]) or \
-        (kind == "dose_event" and created["action"] == "discontinue")
+    """A new patient, or a new event that is not pre-existing."""
+    return kind == "patient" or (kind == "adverse_event" and not created["baseline"])
 
 
 def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> None:
-    """Keep the onset summary in step with the events, the doses and the patient, in the same transaction
+    """Keep the onset summary in step with the events and the patient, in the same transaction
     (in a write batch: once per patient, when the batch ends)."""
     if before is None:
         if not _creation_changes_summary(kind, after):
@@ -300,8 +299,6 @@ def _refresh_derived(session, kind: str, before: dict | None, after: dict) -> No
     elif kind == "adverse_event":
         terms = tuple({after["term"], before["term"]})
         summary.refresh_patient(session, after["patient_id"], terms)
-    elif kind == "dose_event" and "discontinue" in (after["action"], (before or after)["action"]):
-        summary.refresh_discontinuation(session, after["patient_id"])
 
 
 def _stale_message(row) -> str:

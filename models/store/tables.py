@@ -240,12 +240,9 @@ class FindingReview(ClinicalRecord, table=True):
 class TermOnsetSummary(SQLModel, table=True):
     """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
     at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,
-    onset on or after treatment start), and the last day an onset counts (30 days after the patient's first
-    discontinuation). Cohort incidence for any analysis date follows from these dates without reading every
-    event (models/store/summary.py)."""
+    onset on or after treatment start). With each patient's exposure periods, cohort incidence for any
+    analysis date follows from these dates without reading every event (models/analysis/cohort.py)."""
     __tablename__ = "term_onset_summary"
-    __table_args__ = (Index("ix_term_onset_summary_counts", "term", "first_onset", "first_onset_grade_2",
-                            "first_onset_grade_3", "counted_until"),)
 
     patient_id: int = Field(foreign_key="patient.id", primary_key=True)
     term: str = Field(max_length=120, primary_key=True)
@@ -253,7 +250,6 @@ class TermOnsetSummary(SQLModel, table=True):
     first_onset_grade_2: date | None = None
     first_onset_grade_3: date | None = None
     worst_grade: int
-    counted_until: date | None = None
 
 
 # The kinds of record the write path writes, by the name its callers use.

@@ -232,10 +232,10 @@ def test_grade_2_plus_row_in_the_long_frame():
     _, rows = incidence.incidence_table(*mouthwash_cohort(), AS_OF, INTERIM, overrides)
     frame = incidence.long_frame(rows)
     mucositis = frame[frame["term"] == "Mucositis oral"]
-    assert list(mucositis["band"]) == ["Any grade", "Grade >= 2", "Grade >= 3"]
-    g2 = mucositis[mucositis["band"] == "Grade >= 2"].iloc[0]
-    assert g2["reference_pct"] == 2.4 and g2["reading"].startswith("Mucositis oral (grade >= 2): 20% of 10")
-    assert set(frame[frame["term"] != "Mucositis oral"]["band"]) <= {"Any grade", "Grade >= 3"}
+    assert list(mucositis["band"]) == ["Any grade", "Grade ≥ 2", "Grade ≥ 3"]
+    g2 = mucositis[mucositis["band"] == "Grade ≥ 2"].iloc[0]
+    assert g2["reference_pct"] == 2.4 and g2["reading"].startswith("Mucositis oral (grade ≥ 2, first 8 weeks): 20% of 10")
+    assert set(frame[frame["term"] != "Mucositis oral"]["band"]) <= {"Any grade", "Grade ≥ 3"}
 
 
 def test_a_set_without_grade_2_plus_figures_has_no_grade_2_plus_key():
@@ -243,7 +243,7 @@ def test_a_set_without_grade_2_plus_figures_has_no_grade_2_plus_key():
     _, rows = incidence.incidence_table(*mouthwash_cohort(), AS_OF, INTERIM)
     assert rows and all("grade_2_plus" not in row for row in rows)
     assert all({"any_grade", "grade_3_plus"} <= set(row) for row in rows)
-    assert "Grade >= 2" not in set(incidence.long_frame(rows)["band"])
+    assert "Grade ≥ 2" not in set(incidence.long_frame(rows)["band"])
 
 
 def test_a_set_with_grade_2_plus_figures_gets_the_band_without_an_override():

@@ -15,7 +15,7 @@ from scipy.stats import binomtest, fisher_exact
 from models.analysis import incidence
 from models.analysis.incidence import Comparison, clopper_pearson, compare, format_p, reading
 from models.store import queries
-from tests.support.frames import PATIENT_COLUMNS, doses_frame
+from tests.support.frames import doses_frame, patients_frame
 
 INTERIM = "bolero2_interim_2012"
 AS_OF = date(2025, 12, 31)
@@ -26,14 +26,6 @@ EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "reso
 
 
 # ---------------------------------------------------------------- frame builders (shape of models.store.queries)
-
-def patients_frame(*starts: date, planned: float = 10.0) -> pd.DataFrame:
-    """Patients 1..len(starts), patient i starting on starts[i-1]."""
-    rows = [{"id": i, "mrn": f"MRN{i:03d}", "name": f"Patient {i}", "birth_date": date(1960, 1, 1),
-             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment",
-             "dexamethasone_prophylaxis": False} for i, start in enumerate(starts, 1)]
-    return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
-
 
 def events_frame(*events: tuple) -> pd.DataFrame:
     """events: (patient_id, term, grade, onset_date[, baseline]); ids are 1..n in order."""
@@ -213,27 +205,37 @@ def test_onset_on_treatment_start_counts_and_day_before_does_not():
     assert kept_ids(events, patients, starts_only(patients)) == {1}
 
 
-def test_window_ends_30_days_after_discontinuation():
-    stop = date(2025, 3, 1)
+def test_window_ends_30_days_after_the_last_dose_day():
+    stop = date(2025, 3, 1)  # the last dose was taken on 2025-02-28
     patients = patients_frame(START)
     doses = doses_frame((1, START, "start", 10.0), (1, stop, "discontinue", 0.0))
     events = events_frame(
         (1, "Fatigue", 1, stop),                          # 1: day of discontinuation
-        (1, "Fatigue", 1, stop + timedelta(days=30)),     # 2: 2025-03-31, the last counted day
-        (1, "Fatigue", 1, stop + timedelta(days=31)),     # 3: 2025-04-01, one day too late
+        (1, "Fatigue", 1, stop + timedelta(days=29)),     # 2: 2025-03-30, the last counted day
+        (1, "Fatigue", 1, stop + timedelta(days=30)),     # 3: 2025-03-31, one day too late
         (1, "Fatigue", 1, stop + timedelta(days=200)),    # 4: long after
     )
-    assert stop + timedelta(days=30) == date(2025, 3, 31)
+    assert date(2025, 2, 28) + timedelta(days=30) == date(2025, 3, 30)
     assert kept_ids(events, patients, doses) == {1, 2}
+
+
+def test_a_hold_that_ends_in_a_discontinuation_ends_the_window_30_days_after_the_last_dose():
+    # Held on day 20, discontinued on day 60: the last dose was on day 19, so onsets count to day 49; the
+    # day-85 onset the old rule (30 days after the discontinuation record) counted is out.
+    patients = patients_frame(START)
+    day = lambda n: START + timedelta(days=n)  # noqa: E731
+    doses = doses_frame((1, START, "start", 10.0), (1, day(20), "hold", 0.0), (1, day(60), "discontinue", 0.0))
+    events = events_frame((1, "Fatigue", 1, day(49)), (1, "Fatigue", 1, day(50)), (1, "Fatigue", 1, day(85)))
+    assert kept_ids(events, patients, doses) == {1}
 
 
 def test_discontinuation_is_taken_as_known_on_the_analysis_date():
     # Stopped 2025-06-01. As of 2025-05-31 the stop lies in the future: the window runs to the analysis
-    # date. As of 2025-08-15 it is known: the window ends 2025-07-01, so a 2025-07-02 onset is out.
+    # date. As of 2025-08-15 it is known: the last dose was 05-31, the window ends 06-30, 07-01 is out.
     patients = patients_frame(START)
     doses = doses_frame((1, START, "start", 10.0), (1, date(2025, 6, 1), "discontinue", 0.0))
-    events = events_frame((1, "Fatigue", 1, date(2025, 5, 31)), (1, "Fatigue", 1, date(2025, 7, 1)),
-                          (1, "Fatigue", 1, date(2025, 7, 2)))
+    events = events_frame((1, "Fatigue", 1, date(2025, 5, 31)), (1, "Fatigue", 1, date(2025, 6, 30)),
+                          (1, "Fatigue", 1, date(2025, 7, 1)))
     assert kept_ids(events, patients, doses, as_of=date(2025, 5, 31)) == {1}
     assert kept_ids(events, patients, doses, as_of=date(2025, 8, 15)) == {1, 2}
 
@@ -261,9 +263,9 @@ def test_patient_starting_after_analysis_date_is_not_exposed():
     doses = starts_only(patients)
     assert kept_ids(events, patients, doses, as_of=as_of) == {1, 2}
     n, rows = incidence.incidence_table(events, patients, doses, as_of, INTERIM)
-    assert n == 2  # a start on the analysis date is exposed; the day after is not
+    assert n == 1  # a start on the analysis date has no day of follow-up yet: it adds nothing to any rate
     fatigue = row_of(rows, "Fatigue")["any_grade"]
-    assert (fatigue.patients, fatigue.exposed) == (2, 2)
+    assert (fatigue.patients, fatigue.exposed) == (1, 1)
     # The not-yet-exposed patient's event stays out even when the analysis date moves past their start.
     later = as_of + timedelta(days=10)
     n, rows = incidence.incidence_table(events, patients, doses, later, INTERIM)
@@ -387,10 +389,11 @@ def test_long_frame_has_two_bands_per_term():
     frame = incidence.long_frame(rows)
     assert len(frame) == 2 * len(rows)
     assert list(frame.columns) == ["term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct",
-                                   "reference_pct", "reference_n", "p_value", "signal", "p_adjusted",
-                                   "signal_adjusted", "reference_source", "reading"]
+                                   "reference_pct", "reference_text", "reference_n", "window_days", "p_value",
+                                   "signal", "p_adjusted", "signal_adjusted", "reference_source", "caveats",
+                                   "reading"]
     diarrhea = frame[frame["term"] == "Diarrhea"]
-    assert list(diarrhea["band"]) == ["Any grade", "Grade >= 3"]
+    assert list(diarrhea["band"]) == ["Any grade", "Grade ≥ 3"]
     assert list(diarrhea["patients"]) == [1, 0]
     assert diarrhea["reading"].str.contains("no reference").all()
 
@@ -406,8 +409,8 @@ def test_reading_of_a_clearly_higher_cohort():
 
 
 def test_reading_of_consistent_and_no_reference():
-    consistent = reading("Fatigue", "Grade >= 3", compare(22, 40, 56.0))
-    assert "consistent" in consistent and "p = 1.000" in consistent and "grade >= 3" in consistent
+    consistent = reading("Fatigue", "Grade ≥ 3", compare(22, 40, 56.0))
+    assert "consistent" in consistent and "p = 1.000" in consistent and "grade ≥ 3" in consistent
     missing = reading("Diarrhea", "Any grade", compare(1, 2, None))
     assert "no reference" in missing and "p " not in missing.split(";")[1]
 
@@ -433,3 +436,77 @@ def test_no_dose_records_at_all_leaves_the_window_open_to_the_analysis_date():
     assert kept_ids(events, patients, doses_frame()) == {1}
     n, rows = incidence.incidence_table(events_frame(), patients, doses_frame(), AS_OF, INTERIM)
     assert n == 1 and all(r["any_grade"].patients == 0 for r in rows)
+
+
+# ---------------------------------------------------------------- windows, published text, caveats (issue 17.4, 17.7)
+
+def test_a_windowed_reference_counts_onsets_within_its_window_among_patients_followed_through_it():
+    # SWISH: grade >= 2 stomatitis within 8 weeks (56 days). Analysis on day 70 of patients 1-3, day 40 of 4-5.
+    early, late = START, START + timedelta(days=30)
+    as_of = START + timedelta(days=70)
+    patients = patients_frame(early, early, early, late, late)
+    events = events_frame(
+        (1, "Mucositis oral", 2, early + timedelta(days=10)),   # inside the window: counts
+        (2, "Mucositis oral", 2, early + timedelta(days=60)),   # after day 56: counted in whole follow-up only
+        (4, "Mucositis oral", 2, late + timedelta(days=20)),    # inside, though followed only 40 days: counts
+    )                                                           # 3: no event, followed 70 days; 5: 40 days, none
+    doses = starts_only(patients)
+    _, rows = incidence.incidence_table(events, patients, doses, as_of, "swish_2017")
+    g2 = row_of(rows, "Mucositis oral")["grade_2_plus"]
+    assert (g2.window_days, g2.patients, g2.exposed) == (56, 2, 4), "patient 5 is not followed 56 days"
+    assert g2.reference_pct == 2.4
+    # SWISH's arm: 85 patients, 2 with grade >= 2 (round(2.4% x 85) = 2): Fisher's exact test of 2/4 against 2/85
+    assert g2.reference_n == 85
+    assert g2.p_value == pytest.approx(fisher_exact([[2, 2], [2, 83]]).pvalue, rel=1e-12)
+    assert any("first 8 weeks" in caveat for caveat in g2.caveats)
+    assert "first 8 weeks" in reading("Mucositis oral", "Grade ≥ 2", g2)
+    # The report's JSON keeps window_days; a whole-follow-up band has none.
+    assert g2.as_report()["window_days"] == 56
+    assert row_of(rows, "Mucositis oral")["any_grade"].window_days == 56  # SWISH's any-grade figure is at 8 weeks
+    _, interim = incidence.incidence_table(events, patients, doses, as_of, INTERIM)
+    assert row_of(interim, "Mucositis oral")["any_grade"].as_report()["window_days"] is None
+    assert row_of(interim, "Mucositis oral")["any_grade"].patients == 3
+
+
+def test_a_reference_published_as_a_range_or_bound_is_shown_as_text_and_never_tested():
+    patients = patients_frame(START, START)
+    events = events_frame((1, "Pneumonitis", 3, date(2025, 2, 1)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), AS_OF, "ballet")
+    pneumonitis = row_of(rows, "Pneumonitis")
+    for band, text in (("any_grade", "2-6"), ("grade_3_plus", "0-1")):
+        c = pneumonitis[band]
+        assert (c.reference_pct, c.reference_text, c.p_value, c.signal) == (None, text, None, "no reference")
+        assert c.as_report()["reference_pct"] is None
+        assert f"vs {text}% in the reference; published as a range or bound" in reading("Pneumonitis", "Any grade", c)
+
+
+def test_caveats_name_the_grouped_term_the_severe_band_and_short_follow_up_beside_a_lower_rate():
+    # 40 patients, 2 with stomatitis (5% vs BOLERO-2's 56%: lower), followed 30 days.
+    as_of = START + timedelta(days=30)
+    patients = patients_frame(*[START] * 40)
+    events = events_frame((1, "Mucositis oral", 1, START + timedelta(days=5)),
+                          (2, "Mucositis oral", 3, START + timedelta(days=6)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), as_of, INTERIM)
+    any_grade = row_of(rows, "Mucositis oral")["any_grade"]
+    assert any_grade.signal == "lower"
+    text = " ".join(any_grade.caveats)
+    assert "grouped BOLERO-2 figure (67%" in text
+    assert "median follow-up is 1.0 months; the reference's is not known here" in text
+    g3 = row_of(rows, "Mucositis oral")["grade_3_plus"]
+    assert "whether its figure includes grade 4" in " ".join(g3.caveats), "the interim figure does not say"
+    _, later = incidence.incidence_table(events, patients, starts_only(patients), as_of, "bolero2_18month")
+    g3_18 = row_of(later, "Mucositis oral")["grade_3_plus"]
+    assert "grade 3 and 4 combined" in " ".join(g3_18.caveats)
+    lower = row_of(later, "Mucositis oral")["any_grade"]
+    assert "the reference's is 18 months (check" in " ".join(lower.caveats)
+    consistent = row_of(rows, "Pneumonitis")["any_grade"]
+    assert not any("follow-up" in caveat for caveat in consistent.caveats), "only beside a lower rate"
+
+
+def test_a_patient_starting_today_adds_nothing_to_any_rate():
+    as_of = date(2025, 6, 30)
+    patients = patients_frame(START, as_of)
+    events = events_frame((2, "Fatigue", 3, as_of))
+    n, rows = incidence.incidence_table(events, patients, starts_only(patients), as_of, INTERIM)
+    fatigue = row_of(rows, "Fatigue")
+    assert n == 1 and (fatigue["any_grade"].patients, fatigue["any_grade"].exposed) == (0, 1)

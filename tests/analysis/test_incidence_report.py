@@ -28,8 +28,9 @@ COMPARISON_KEYS = {"patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "r
                    "window_days", "p_value", "p_adjusted", "signal", "signal_adjusted"}
 SIGNALS = {"higher", "lower", "consistent", "no reference", "not recorded"}
 BANDS = ("any_grade", "grade_3_plus")
-CSV_COLUMNS = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "pct", "ci_low_pct",
-               "ci_high_pct", "reference_pct", "reference_n", "p_value", "signal", "p_adjusted", "signal_adjusted"]
+CSV_COLUMNS = ["reference_set", "as_of", "n_patients", "term", "band", "patients", "exposed", "pct", "ci_low_pct",
+               "ci_high_pct", "reference_pct", "reference_n", "window_days", "p_value", "signal", "p_adjusted",
+               "signal_adjusted"]
 
 
 def run_report(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -60,29 +61,45 @@ def _day(value) -> date | None:
 
 
 def recount(url: str, as_of: date) -> tuple[int, dict[str, dict[int, int]]]:
-    """(exposed patients, {term: {patient_id: worst grade}}) by DESIGN.md's definitions, from plain SQL."""
+    """(exposed patients, {term: {patient_id: worst grade}}) by DESIGN.md's definitions, from plain SQL: exposed
+    = started before the analysis date (a day of follow-up; no deaths in these cohorts); an onset counts in an
+    exposure period or up to 30 days after its last dose day (the day before the stop, or before the holds that
+    led into it); a restart opens a new period."""
     with get_engine(url).connect() as connection:
         patients = connection.execute(text(
             "SELECT id, treatment_start FROM patient WHERE record_status = 'active'")).all()
-        stops = connection.execute(text(
-            "SELECT patient_id, effective_date FROM dose_event "
-            "WHERE record_status = 'active' AND action = 'discontinue'")).all()
+        doses = connection.execute(text(
+            "SELECT patient_id, effective_date, action, dose_mg FROM dose_event "
+            "WHERE record_status = 'active' ORDER BY patient_id, effective_date, id")).all()
         events = connection.execute(text(
-            "SELECT patient_id, term, grade, onset_date, baseline FROM adverse_event "
+            "SELECT patient_id, term, grade, onset_date, baseline, death_date FROM adverse_event "
             "WHERE record_status = 'active'")).all()
-    starts = {pid: _day(start) for pid, start in patients if _day(start) <= as_of}
-    first_stop: dict[int, date] = {}
-    for pid, when in stops:
+    assert all(death is None for *_, death in events), "the recount assumes no deaths"
+    starts = {pid: _day(start) for pid, start in patients if _day(start) < as_of}
+    windows: dict[int, list[list]] = {pid: [[start, as_of]] for pid, start in starts.items()}
+    state: dict[int, tuple[bool, date | None]] = {pid: (True, None) for pid in starts}  # (on drug, off since)
+    for pid, when, action, dose in doses:
         when = _day(when)
-        if when <= as_of and (pid not in first_stop or when < first_stop[pid]):
-            first_stop[pid] = when
+        if pid not in starts or when > as_of:
+            continue
+        on_drug, off_since = state[pid]
+        if action == "hold":
+            state[pid] = (on_drug, off_since or when) if on_drug else (False, None)
+        elif action == "discontinue":
+            if on_drug:
+                last_dose = max(windows[pid][-1][0], off_since or when) - timedelta(days=1)
+                windows[pid][-1][1] = min(as_of, last_dose + timedelta(days=30))
+            state[pid] = (False, None)
+        else:
+            if not on_drug and dose > 0:
+                windows[pid].append([when, as_of])
+            state[pid] = (True, None)
     worst: dict[str, dict[int, int]] = defaultdict(dict)
-    for pid, term, grade, onset, baseline in events:
+    for pid, term, grade, onset, baseline, _ in events:
         onset = _day(onset)
         if pid not in starts or baseline:
             continue
-        last = as_of if pid not in first_stop else min(as_of, first_stop[pid] + timedelta(days=30))
-        if starts[pid] <= onset <= last:
+        if any(begin <= onset <= end for begin, end in windows[pid]) and onset >= starts[pid]:
             worst[term][pid] = max(grade, worst[term].get(pid, 0))
     return len(starts), worst
 

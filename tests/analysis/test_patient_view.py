@@ -353,6 +353,6 @@ def test_status_and_days_on_treatment_follow_a_discontinuation_on_the_patient_pa
     assert patient_view.patient_course(pid, as_of=AS_OF, url=db_url).summary["status"] == "held"
     dose(db_url, pid, day(16), "discontinue", 0.0, reason="Disease progression")
     summary = patient_view.patient_course(pid, as_of=AS_OF, url=db_url).summary
-    assert (summary["status"], summary["days_on_treatment"]) == ("discontinued", 15)
+    assert (summary["status"], summary["days_on_treatment"]) == ("discontinued", 9)
     row = roster.roster(db_url, as_of=AS_OF).set_index("mrn").loc["PV-STOP"]
-    assert (row["status"], row["days_on_treatment"]) == ("discontinued", 15)
+    assert (row["status"], row["days_on_treatment"]) == ("discontinued", 9)

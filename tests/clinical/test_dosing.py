@@ -83,21 +83,22 @@ def test_discontinuation_ends_the_period():
     assert row["current_dose_mg"] == 0.0  # a discontinued patient takes nothing now
 
 
-def test_a_restart_after_a_discontinuation_continues_the_period():
-    # Stopped Jan 11 (first day off), started again Jan 21. Period Jan 1..30 = 30 days, 300 mg planned;
-    # taken Jan 1-10 (100 mg) + Jan 21-30 (100 mg) = 200 mg -> 66.7%. On drug now, so not discontinued.
+def test_a_restart_after_a_discontinuation_opens_a_second_period():
+    # Stopped Jan 11 (first day off), started again Jan 21. Periods Jan 1..10 and Jan 21..30 = 20 days, 200 mg
+    # planned (the days between a stop and a restart are not days on treatment); taken 100 + 100 mg -> 100%.
+    # On drug now, so not discontinued.
     row = one((1, START, "start", 10.0), (1, jan(11), "discontinue", 0.0), (1, jan(21), "start", 10.0))
-    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (30, 200, 66.7)
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (20, 200, 100.0)
     assert row["current_dose_mg"] == 10.0 and row["discontinued_on"] is None
     assert row["days_held"] == 0  # the gap after a discontinuation is not a hold
 
 
 def test_a_second_discontinuation_after_a_restart_ends_the_period():
-    # As above, stopped again Jan 26: period Jan 1..25 = 25 days, 250 mg planned; taken 100 + Jan 21-25
-    # (50 mg) = 150 mg -> 60%.
+    # As above, stopped again Jan 26: periods Jan 1..10 and Jan 21..25 = 15 days, 150 mg planned; taken
+    # 100 + 50 mg = 150 mg -> 100%.
     row = one((1, START, "start", 10.0), (1, jan(11), "discontinue", 0.0), (1, jan(21), "start", 10.0),
               (1, jan(26), "discontinue", 0.0))
-    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (25, 150, 60.0)
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (15, 150, 100.0)
     assert row["current_dose_mg"] == 0.0 and row["discontinued_on"] == jan(26)
 
 
@@ -189,12 +190,19 @@ def test_hold_running_on_the_analysis_date():
     assert row["current_dose_mg"] == 0.0
 
 
-def test_hold_then_discontinuation_counts_hold_days_up_to_the_stop_only():
-    # Hold Jan 11, discontinued Jan 21 (first day without drug), analysis Feb 28.
-    # Period Jan 1..20 = 20 d (200 mg planned); taken Jan 1-10 = 100 mg -> 50%; held Jan 11-20 = 10 days.
+def test_a_hold_that_ends_in_a_discontinuation_ends_the_period_at_the_last_dose():
+    # Hold Jan 11, discontinued Jan 21, analysis Feb 28. The last dose was taken Jan 10, so the period is
+    # Jan 1..10 = 10 d (100 mg planned); taken 100 mg -> 100%; the hold that led to the stop is outside it.
     row = one((1, START, "start", 10.0), (1, jan(11), "hold", 0.0), (1, jan(21), "discontinue", 0.0),
               as_of=date(2025, 2, 28))
-    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (20, 100, 50.0)
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (10, 100, 100.0)
+    assert row["days_held"] == 0
+
+
+def test_a_hold_that_ends_in_a_resume_stays_in_the_period():
+    # Hold Jan 11, resumed Jan 21 at 10 mg, analysis Jan 30: period Jan 1..30 = 30 d; taken 200 mg -> 66.7%.
+    row = one((1, START, "start", 10.0), (1, jan(11), "hold", 0.0), (1, jan(21), "resume", 10.0))
+    assert (row["days_in_period"], row["mg_taken"], row["relative_dose_intensity_pct"]) == (30, 200, 66.7)
     assert row["days_held"] == 10
 
 

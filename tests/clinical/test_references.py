@@ -178,7 +178,7 @@ def test_original_bolero2_file_layout_is_accepted(tmp_path):
     (_set(2, "verified", ""), 3, ["verified", "value is required"]),
     (_set(1, "source", "same"), 2, ["source", "first row of a set must carry its full source"]),
     (lambda rows: rows.insert(3, list(rows[1])), 4, ["duplicate reference_set, ctcae_term and arm (first on line 2)"]),
-    (lambda rows: rows.insert(3, rows[1][:4]), 4, ["expected 12 fields, found 4"]),
+    (lambda rows: rows.insert(3, rows[1][:4]), 4, ["expected 14 fields, found 4"]),
     (lambda rows: [r.pop(rows[0].index("arm")) for r in rows[::-1]], 1, ["missing column(s): arm"]),
 ])
 def test_malformed_rates_file(tmp_path, edit, line, words):
@@ -215,6 +215,39 @@ def test_malformed_landmarks_file(tmp_path, edit, line, words):
 def test_error_names_a_quoted_multiline_field_by_its_first_line(tmp_path):
     path = tmp_path / "landmarks.csv"
     text = refs.LANDMARKS_FILE.read_text(encoding="utf-8").splitlines()
-    text.insert(2, 'Fatigue,"a landmark\nspanning lines",x,days,,,pop,src')
+    text.insert(2, 'Fatigue,"a landmark\nspanning lines",any,x,days,,,pop,src')
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
     _expect(refs.load_landmarks, path, 3, "value", "'x' is not a number")
+
+
+def test_time_windows_severe_bands_and_set_facts_are_read_from_the_data():
+    swish = refs.reference_rate("swish_2017", "Mucositis oral")
+    assert (swish.time_window, swish.window_days) == ("8 weeks", 56)
+    assert refs.reference_rate("desiree", "Mucositis oral").window_days == 84
+    assert refs.reference_rate(refs.DEFAULT_REFERENCE_SET, "Mucositis oral").window_days is None
+    assert refs.reference_rate("brawo", "Mucositis oral").grade_3_plus_definition == "grade 3"
+    assert refs.reference_rate("bolero2_18month", "Anemia").grade_3_plus_definition == "grade 3-4"
+    facts = refs.set_facts("bolero2_18month")
+    assert (facts.grading, facts.median_follow_up_months) == ("CTCAE v3.0", 18)
+    assert facts.grading_status.startswith("check") and facts.follow_up_status.startswith("check")
+    assert refs.set_facts(refs.DEFAULT_REFERENCE_SET).median_follow_up_months is None
+    assert {lm.grade_band for lm in refs.landmarks("Mucositis oral")} == {"any", "grade_2_plus"}
+
+
+@pytest.mark.parametrize("column,value,message", [
+    ("time_window", "eight weeks", "is not a time window"),
+    ("grade_3_plus_definition", "grade 4", "is not one of"),
+])
+def test_a_bad_window_or_severe_band_is_refused_with_the_row_named(tmp_path, column, value, message):
+    import csv
+
+    rows = list(csv.DictReader(refs.RATES_FILE.open(encoding="utf-8")))
+    rows[0][column] = value
+    path = tmp_path / "rates.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(refs.ReferenceDataError, match=message) as error:
+        refs.load_rates(path)
+    assert ":2:" in str(error.value) and column in str(error.value)

@@ -260,13 +260,13 @@ def test_incidence_vs_reference_has_ci_rule_estimate_point_and_reference_tick():
     rows = pd.DataFrame([
         {"term": "Mucositis oral", "band": "Any grade", "pct": 50.0, "ci_low_pct": 40.8, "ci_high_pct": 59.2,
          "reference_pct": 56.0, "reference_source": "BOLERO-2", "patients": 60, "exposed": 120},
-        {"term": "Mucositis oral", "band": "Grade >= 3", "pct": 5.0, "ci_low_pct": 1.9, "ci_high_pct": 10.6,
+        {"term": "Mucositis oral", "band": "Grade ≥ 3", "pct": 5.0, "ci_low_pct": 1.9, "ci_high_pct": 10.6,
          "reference_pct": 8.0, "reference_source": "BOLERO-2", "patients": 6, "exposed": 120},
     ])
     spec = charts.incidence_vs_reference(rows).to_dict()
     assert spec["facet"]["column"]["field"] == "band"
     order = spec["facet"]["column"]["sort"]
-    assert order[0] == "Any grade" and order.index("Any grade") < order.index("Grade >= 3")
+    assert order[0] == "Any grade" and order.index("Any grade") < order.index("Grade ≥ 3")
     layers = spec["spec"]["layer"]
     assert marks(layers) == ["rule", "point", "tick"]
     rule, point, tick = layers

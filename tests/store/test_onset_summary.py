@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlmodel import select
 
 from models.analysis import incidence
 from models.demo import seed_demo
 from models.exchange import csv_import
 from models.store import queries, records
-from models.store.db import read_session
-from models.store.tables import TermOnsetSummary
 from tests.conftest import DEMO_TODAY
 
 NURSE = records.Actor("nurse", "nurse")
@@ -36,22 +33,9 @@ def _as_date(value):
         else pd.Timestamp(value).date()
 
 
-def counted_until(url: str) -> dict[tuple[int, str], date | None]:
-    with read_session(url) as session:
-        rows = session.exec(select(TermOnsetSummary.patient_id, TermOnsetSummary.term,
-                                   TermOnsetSummary.counted_until)).all()
-    return {(patient_id, term): _as_date(until) for patient_id, term, until in rows}
-
-
 def assert_summary_matches(url: str) -> None:
     expected = incidence.onsets_from_events(queries.adverse_events(url), queries.patients(url))
     assert normalised(queries.term_onsets(url)) == normalised(expected)
-    doses = queries.dose_events(url)
-    stops = doses[doses["action"] == "discontinue"].groupby("patient_id")["effective_date"].min()
-    assert counted_until(url) == {
-        (row.patient_id, row.term): (_as_date(stops[row.patient_id]) + timedelta(days=30)
-                                     if row.patient_id in stops.index else None)
-        for row in expected.itertuples()}
 
 
 def test_the_summary_follows_every_kind_of_write(db_url):
@@ -97,46 +81,50 @@ def test_the_summary_follows_every_kind_of_write(db_url):
     assert queries.term_onsets(db_url).empty
 
 
-def test_the_last_countable_day_follows_every_dose_write(db_url):
-    """30 days after the first discontinuation, on every summary row of the patient: after a start, a
-    discontinuation, an edit of its date, a restart and a second stop, and a stop entered in error."""
+def counts(result: tuple[int, list[dict]]) -> dict[str, tuple[int, int]]:
+    exposed, rows = result
+    return {row["term"]: (row["any_grade"].patients, exposed) for row in rows if row["any_grade"].patients}
+
+
+def test_the_cohort_figures_follow_every_dose_write(db_url):
+    """Which onsets count follows the dose records (exposure periods), read from the summary and the dose
+    records: after a stop, an edit of its date, a hold before it, a restart, and a stop entered in error, the
+    cohort page's figures equal those from every event row, and the expected ones."""
+    from models.analysis import cohort
+
     pid = records.create("patient", {"mrn": "S-2", "name": "Stop Test", "treatment_start": START},
                          NURSE, today=TODAY, url=db_url)["id"]
-    for term, onset in (("Stomatitis", date(2026, 1, 20)), ("Pneumonitis", date(2026, 3, 1))):
+    for term, onset in (("Stomatitis", date(2026, 1, 20)), ("Pneumonitis", date(2026, 3, 14)),
+                        ("Fatigue", date(2026, 5, 3))):
         records.create("adverse_event", {"patient_id": pid, "term": term, "grade": 2, "onset_date": onset},
                        NURSE, today=TODAY, url=db_url)
     records.create("dose_event", {"patient_id": pid, "effective_date": START, "action": "start", "dose_mg": 10},
                    PHARMACIST, today=TODAY, url=db_url)
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {None}
 
+    def figures() -> dict[str, tuple[int, int]]:
+        from_summary = counts((lambda a: (a.exposed, a.rows))(cohort.analyse(db_url, as_of=TODAY)))
+        assert from_summary == counts(incidence.cohort_incidence(db_url, as_of=TODAY))
+        return from_summary
+
+    everything = {"Mucositis oral": (1, 1), "Pneumonitis": (1, 1), "Fatigue": (1, 1)}
+    assert figures() == everything
     stop = records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 2, 10),
                                          "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY,
                           url=db_url)
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {date(2026, 3, 12)}
-
+    # last dose 2026-02-09, counted to 2026-03-11: the 03-14 pneumonitis no longer counts
+    assert figures() == {"Mucositis oral": (1, 1)}
     records.update("dose_event", stop["id"], 1, {"effective_date": date(2026, 2, 14)}, PHARMACIST, today=TODAY,
                    url=db_url)
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {date(2026, 3, 16)}
-
-    records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 4, 1), "action": "start",
+    assert figures() == {"Mucositis oral": (1, 1), "Pneumonitis": (1, 1)}  # counted to 03-15
+    hold = records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 2, 5), "action": "hold",
+                                         "dose_mg": 0}, PHARMACIST, today=TODAY, url=db_url)
+    assert figures() == {"Mucositis oral": (1, 1)}, "held from 02-05: last dose 02-04, counted to 03-06"
+    records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 4, 20), "action": "start",
                                   "dose_mg": 10}, PHARMACIST, today=TODAY, url=db_url)
-    records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 5, 1),
-                                  "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY, url=db_url)
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {date(2026, 3, 16)}, "the first discontinuation counts"
-
+    assert figures() == {"Mucositis oral": (1, 1), "Fatigue": (1, 1)}, "the restart's event counts"
+    records.mark_entered_in_error("dose_event", hold["id"], 1, "wrong patient", PHARMACIST, url=db_url)
     records.mark_entered_in_error("dose_event", stop["id"], 2, "wrong patient", PHARMACIST, url=db_url)
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {date(2026, 5, 31)}
-
-    # A new event of a patient who stopped carries the stop too.
-    records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1,
-                                     "onset_date": date(2026, 5, 3)}, NURSE, today=TODAY, url=db_url)
-    assert_summary_matches(db_url)
-    assert counted_until(db_url)[(pid, "Fatigue")] == date(2026, 5, 31)
+    assert figures() == everything
 
 
 def test_the_summary_follows_an_import(db_url, tmp_path):
@@ -183,53 +171,12 @@ def test_the_summary_follows_an_import_into_patients_with_stored_events(db_url):
     assert rows[(s1, "Pneumonitis")] == (date(2026, 2, 10), date(2026, 2, 10), None, 2)
     assert rows[(s2, "Fatigue")] == (date(2026, 3, 1), date(2026, 4, 1), None, 2)
     assert rows[(s3, "Fatigue")] == (date(2026, 3, 1), None, None, 1)
-    assert counted_until(db_url)[(s2, "Fatigue")] == date(2026, 3, 17)
 
 
 def test_the_summary_is_rebuilt_after_seeding(db_url):
     seed_demo(db_url, patients=40, seed=3, today=DEMO_TODAY)
     assert_summary_matches(db_url)
     assert not queries.term_onsets(db_url).empty
-
-
-def test_entered_in_error_and_a_new_event_at_the_same_moment_leave_the_summary_exact(db_url):
-    """Marking a discontinuation entered in error while another user saves an event for the same patient:
-    the save waits for the first transaction (both lock the patient), so it sees the stop gone and the
-    new summary row carries no counted_until."""
-    import threading
-    import time
-
-    from models.store.db import write_session
-
-    pid = records.create("patient", {"mrn": "S-3", "name": "Race Test", "treatment_start": START},
-                         NURSE, today=TODAY, url=db_url)["id"]
-    records.create("dose_event", {"patient_id": pid, "effective_date": START, "action": "start", "dose_mg": 10},
-                   PHARMACIST, today=TODAY, url=db_url)
-    stop = records.create("dose_event", {"patient_id": pid, "effective_date": date(2026, 2, 1),
-                                         "action": "discontinue", "dose_mg": 0}, PHARMACIST, today=TODAY,
-                          url=db_url)
-    records.create("adverse_event", {"patient_id": pid, "term": "Fatigue", "grade": 1,
-                                     "onset_date": date(2026, 1, 20), "resolved_date": date(2026, 1, 30)}, NURSE,
-                   today=TODAY, url=db_url)
-    errors: list[Exception] = []
-
-    def save_events():
-        try:
-            for term, onset in (("Diarrhea", date(2026, 4, 1)), ("Fatigue", date(2026, 4, 2))):
-                records.create("adverse_event", {"patient_id": pid, "term": term, "grade": 2, "onset_date": onset},
-                               NURSE, today=TODAY, url=db_url)
-        except Exception as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
-
-    with write_session(db_url) as session:
-        records.mark_entered_in_error("dose_event", stop["id"], 1, "wrong patient", PHARMACIST, session=session)
-        other = threading.Thread(target=save_events)
-        other.start()
-        time.sleep(0.5)  # the other save is now waiting for this transaction
-    other.join(timeout=30)
-    assert not other.is_alive() and errors == []
-    assert_summary_matches(db_url)
-    assert set(counted_until(db_url).values()) == {None}
 
 
 def test_init_finds_a_summary_row_changed_outside_the_app_and_rebuilds_it(db_url):

@@ -43,7 +43,7 @@ def test_the_migrations_build_exactly_the_tables_the_code_declares(empty_url):
     assert differences == []
 
 
-def test_upgrading_a_database_with_data_fills_the_last_countable_day(empty_url):
+def test_migration_0006_fills_the_last_countable_day_and_0012_drops_it(empty_url):
     """Migration 0006 computes counted_until for the summary rows already there: 30 days after the first
     active discontinuation; none for a patient who never stopped."""
     from alembic import command
@@ -69,12 +69,19 @@ def test_upgrading_a_database_with_data_fills_the_last_countable_day(empty_url):
                 "INSERT INTO dose_event (patient_id, effective_date, action, dose_mg, every_other_day, "
                 "record_status, version, created_by, created_at) "
                 f"VALUES (1, '{day}', '{action}', {dose}, false, '{status}', 1, 't', :now)"), stamp)
-    assert upgrade_to_head(empty_url) is True
+    command.upgrade(alembic_config(empty_url), "0006")
     with get_engine(empty_url).connect() as connection:
         rows = connection.execute(text("SELECT patient_id, counted_until FROM term_onset_summary "
                                        "ORDER BY patient_id")).all()
     assert [(pid, None if until is None else str(until)[:10]) for pid, until in rows] == [
         (1, "2026-03-12"), (2, None)]
+    # Migration 0012 drops the column again (exposure periods decide what counts) and keeps the rows.
+    assert upgrade_to_head(empty_url) is True
+    with get_engine(empty_url).connect() as connection:
+        kept = connection.execute(text("SELECT patient_id FROM term_onset_summary ORDER BY patient_id")).scalars()
+        assert list(kept) == [1, 2]
+        columns = [c["name"] for c in inspect(connection).get_columns("term_onset_summary")]
+    assert "counted_until" not in columns
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):

@@ -55,9 +55,9 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     assert {"term", "band", "patients", "exposed", "pct", "ci_low_pct", "ci_high_pct", "reference_pct",
             "signal", "reference_source"} <= set(table.columns)
     mucositis = table[table["term"] == "Mucositis oral"].set_index("band")
-    assert list(mucositis.index) == ["Any grade", "Grade >= 3"]
+    assert list(mucositis.index) == ["Any grade", "Grade ≥ 3"]
     assert mucositis.loc["Any grade", "reference_pct"] == 56
-    assert mucositis.loc["Grade >= 3", "reference_pct"] == 8
+    assert mucositis.loc["Grade ≥ 3", "reference_pct"] == 8
     assert "Baselga" in mucositis.loc["Any grade", "reference_source"]
     assert (table["exposed"] == 120).all()
     any_grade = mucositis.loc["Any grade"]

@@ -58,19 +58,26 @@ def demo_page(monkeypatch, demo_sqlite_url):
 
 
 def independent_median_follow_up(url: str) -> float:
-    """Days observed per patient (start to the analysis date or 30 days after stopping; the demo cohort
-    has no deaths), counting the start day, then the median: written here without models.analysis.time_to_event."""
+    """Days of follow-up per patient (start to the analysis date, or 30 days after the last dose day: the day
+    before the discontinuation, or before the holds that led into it; the demo cohort has no deaths and no
+    restarts), then the median: written here without models.analysis or models.clinical.exposure."""
     patients = queries.patients(url)
     doses = queries.dose_events(url)
     assert queries.adverse_events(url)["death_date"].isna().all()
-    stops = doses[(doses["action"] == "discontinue") & (doses["effective_date"] <= DEMO_TODAY)] \
-        .groupby("patient_id")["effective_date"].min()
     days = []
     for row in patients.itertuples():
+        records = doses[(doses["patient_id"] == row.id) & (doses["effective_date"] <= DEMO_TODAY)] \
+            .sort_values(["effective_date", "id"])
+        actions, dates = list(records["action"]), list(records["effective_date"])
         end = DEMO_TODAY
-        if row.id in stops.index:
-            end = min(end, stops[row.id] + timedelta(days=30))
-        days.append((end - row.treatment_start).days + 1)
+        if "discontinue" in actions:
+            at = actions.index("discontinue")
+            assert all(action in ("hold", "discontinue") for action in actions[at:]), "no restart in the demo"
+            first_off = at
+            while first_off > 0 and actions[first_off - 1] == "hold":
+                first_off -= 1
+            end = min(end, dates[first_off] - timedelta(days=1) + timedelta(days=30))
+        days.append((end - row.treatment_start).days)
     return float(pd.Series(days).median())
 
 
@@ -86,10 +93,10 @@ def test_renders_the_demo_cohort(demo_page, demo_sqlite_url):
     report = cohort.incidence_report(demo_sqlite_url, as_of=DEMO_TODAY)
     assert len(table) == 2 * len(report["rows"]) == 22
     assert list(dict.fromkeys(table["term"])) == [row["term"] for row in report["rows"]]
-    assert set(table["band"]) == {"Any grade", "Grade >= 3"}
+    assert set(table["band"]) == {"Any grade", "Grade ≥ 3"}
     assert (table["exposed"] == 120).all()
     mucositis = table[(table["term"] == "Mucositis oral") & (table["band"] == "Any grade")].iloc[0]
-    assert mucositis["reference_pct"] == 56
+    assert mucositis["reference_pct"] == "56"  # the figure as published (a range would read "2-6")
     assert mucositis["patients"] == report["rows"][0]["any_grade"]["patients"] > 0
     differing = int(table["signal_adjusted"].isin(["higher", "lower"]).sum())  # the headline is adjusted
     assert values["Differences after adjustment"] == str(differing)
@@ -108,20 +115,34 @@ def test_forest_chart_shows_each_term_and_band(demo_page):
     assert set(zip(data["term"], data["band"])) == set(zip(table["term"], table["band"]))
     row = data[(data["term"] == "Mucositis oral") & (data["band"] == "Any grade")].iloc[0]
     assert row["ci_low_pct"] <= row["pct"] <= row["ci_high_pct"] and row["reference_pct"] == 56
+    # ordered by the size of the difference from the reference (any grade), largest first
+    any_grade = data[data["band"] == "Any grade"].set_index("term")
+    differences = (any_grade["pct"] - any_grade["reference_pct"]).abs().dropna()
+    order = spec["spec"]["encoding"]["y"]["sort"] if "encoding" in spec["spec"] else \
+        spec["spec"]["layer"][0]["encoding"]["y"]["sort"]
+    assert order[:len(differences)] == list(differences.sort_values(ascending=False).index)
+    tooltip_titles = [t["title"] for t in spec["spec"]["layer"][0]["encoding"]["tooltip"]]
+    assert "p (unadjusted)" in tooltip_titles and "Signal after adjustment" in tooltip_titles
 
 
 def test_time_to_first_event_section(demo_page):
     app = demo_page
     assert "Time to first event" in [s.value for s in app.subheader]
     term = app.selectbox(key="km_term")
-    assert term.options == list(cohort.KM_TERMS_DEFAULT)
+    table, rates = tables(app)
+    with_events = sorted(set(table.loc[(table["band"] == "Any grade") & (table["patients"] > 0), "term"]))
+    assert term.options == with_events, "every term with an event is offered"
     assert term.value == "Mucositis oral"
     km = [(spec, data) for spec, data in charts(app) if "layer" in spec and "facet" not in spec]
     assert len(km) == 1
-    assert km[0][0]["layer"][1]["encoding"]["y"]["title"] == "Patients with a first Mucositis oral event (%)"
+    assert km[0][0]["layer"][1]["encoding"]["y"]["title"] == \
+        "Patients with a first Mucositis oral event, any grade (%)"
+    tooltips = [t["title"] for t in km[0][0]["layer"][1]["encoding"]["tooltip"]]
+    assert tooltips == ["Day", "Cumulative incidence %", "95% CI low %", "95% CI high %", "At risk that day"]
+    at_risk = shown_table(app, "Week 0")
+    assert at_risk.iloc[0]["Week 0"] == 120
 
-    table, rates = tables(app)
-    assert list(rates["term"]) == list(cohort.KM_TERMS_DEFAULT)
+    assert list(rates["term"]) == with_events
     assert list(rates.columns) == ["term", "first_events", "patient_months", "per_100_patient_months", "ci_low",
                                    "ci_high"]
     # No deaths in the demo cohort and every counted event lies within observation: the number of first
@@ -135,11 +156,15 @@ def test_time_to_first_event_section(demo_page):
     term.set_value("Pneumonitis").run()
     assert not app.exception
     km = [(spec, data) for spec, data in charts(app) if "layer" in spec and "facet" not in spec]
-    assert km[0][0]["layer"][1]["encoding"]["y"]["title"] == "Patients with a first Pneumonitis event (%)"
-    # the last step of the curve: Pneumonitis's KM incidence is at least its crude incidence
+    assert km[0][0]["layer"][1]["encoding"]["y"]["title"] == \
+        "Patients with a first Pneumonitis event, any grade (%)"
+    # the last step of the curve: Pneumonitis's cumulative incidence is at least its crude incidence, and the
+    # y axis is scaled to the curve (pneumonitis at a few percent is not a flat line on a 0-100 axis)
     curve = km[0][1]
     crude = any_grade["Pneumonitis"] / 120 * 100
-    assert curve["pct"].max() >= crude - 1e-9 and curve["pct"].max() <= 100
+    assert curve["pct"].max() >= crude - 1e-9
+    top = km[0][0]["layer"][1]["encoding"]["y"]["scale"]["domain"][1]
+    assert curve["high"].max() <= top < 50
 
 
 def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page, demo_sqlite_url):
@@ -155,17 +180,19 @@ def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page,
     assert any("cohort: dexamethasone mouthwash" in c.value for c in app.caption)
 
     table, _ = tables(app)
-    g2 = table[(table["term"] == "Mucositis oral") & (table["band"] == "Grade >= 2")]
+    g2 = table[(table["term"] == "Mucositis oral") & (table["band"] == "Grade ≥ 2")]
     assert len(g2) == 1
-    assert g2.iloc[0]["reference_pct"] == 2.4
+    assert g2.iloc[0]["reference_pct"] == "2.4"
     assert g2.iloc[0]["reference_source"].startswith("swish_2017: ")
-    assert g2.iloc[0]["exposed"] == on_mouthwash
-    assert list(table[table["term"] == "Mucositis oral"]["band"]) == ["Any grade", "Grade >= 2", "Grade >= 3"]
-    assert set(table[table["term"] != "Mucositis oral"]["band"]) == {"Any grade", "Grade >= 3"}
+    # SWISH counts the first 8 weeks: patients followed that long, or with the event earlier
+    assert g2.iloc[0]["Counted over"] == "56 days"
+    assert 0 < g2.iloc[0]["exposed"] <= on_mouthwash
+    assert list(table[table["term"] == "Mucositis oral"]["band"]) == ["Any grade", "Grade ≥ 2", "Grade ≥ 3"]
+    assert set(table[table["term"] != "Mucositis oral"]["band"]) == {"Any grade", "Grade ≥ 3"}
 
     widget(app.radio, "Stomatitis prophylaxis").set_value("No mouthwash recorded as given").run()
     table, _ = tables(app)
-    assert "Grade >= 2" not in set(table["band"])
+    assert "Grade ≥ 2" not in set(table["band"])
     assert not any("SWISH" in i.value for i in app.info)
 
 

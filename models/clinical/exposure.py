@@ -1,0 +1,128 @@
+"""Exposure periods and follow-up (DESIGN.md, "Clinical definitions"): one piece of code for every figure that
+depends on when a patient was on the drug (incidence, time to event, exposure-adjusted rates, dose intensity,
+the dosing audit's treatment-emergent events).
+
+- A period runs from a start (the treatment start, or the first dose record that gives drug again after a
+  discontinuation) to its last dose day: the day before the discontinuation that ends it or, when the patient
+  was on hold at that discontinuation, the day before that hold began. A period not ended by the analysis
+  date is open.
+- An onset is treatment-emergent when it lies in a period or at most 30 days (inclusive) after its last dose
+  day, and on or before the analysis date.
+- Follow-up runs from the treatment start to the analysis date, death, or 30 days after the last dose day of
+  the final period, whichever is first. Exposed: treatment start on or before the analysis date and at least
+  one day of follow-up.
+
+Only dose records on or before the analysis date are read: a report as of a past date shows what was known.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from models.clinical.definitions import FOLLOW_UP_AFTER_STOP_DAYS
+
+PERIOD_COLUMNS = ["patient_id", "period", "start", "last_dose_day", "counted_until"]
+FOLLOW_UP_COLUMNS = ["patient_id", "treatment_start", "follow_up_end", "follow_up_days", "died_on", "exposed"]
+OFF_DRUG = ("hold", "discontinue")
+# Why a patient who had started by the analysis date is not counted as exposed.
+LEFT_OUT_NO_FOLLOW_UP = "started on the analysis date (no day of follow-up yet)"
+LEFT_OUT_DIED_ON_START = "died on the day of the treatment start"
+LEFT_OUT_NOT_STARTED = "treatment start after the analysis date"
+
+
+def _as_date(value) -> date | None:
+    if value is None or (not isinstance(value, date) and pd.isna(value)):
+        return None
+    return value.date() if isinstance(value, pd.Timestamp) else value
+
+
+def exposure_periods(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """One row per exposure period of every patient who started by the analysis date: `start`, `last_dose_day`
+    (None while open) and `counted_until`, the last day an onset in it counts (the analysis date at most)."""
+    starts = patients["treatment_start"].map(_as_date)
+    started = patients.loc[starts.map(lambda d: d is not None and d <= as_of).astype(bool)]
+    records = doses.loc[doses["effective_date"].map(lambda d: _as_date(d) <= as_of).astype(bool)] \
+        if not doses.empty else doses
+    by_patient: dict[int, list] = {}
+    if not records.empty:
+        for row in records.sort_values(["patient_id", "effective_date", "id"]).itertuples(index=False):
+            by_patient.setdefault(int(row.patient_id), []).append(row)
+    rows = []
+    for patient_id, start in zip(started["id"].astype(int), started["treatment_start"].map(_as_date)):
+        for number, (begin, last) in enumerate(_periods(start, by_patient.get(patient_id, [])), 1):
+            until = as_of if last is None else min(as_of, last + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
+            rows.append({"patient_id": patient_id, "period": number, "start": begin, "last_dose_day": last,
+                         "counted_until": until})
+    return pd.DataFrame(rows, columns=PERIOD_COLUMNS)
+
+
+def _periods(treatment_start: date, records: list) -> list[tuple[date, date | None]]:
+    """(start, last dose day or None) of each period, from one patient's dose records in date order."""
+    periods: list[list] = [[treatment_start, None]]
+    on_drug, off_since = True, None  # off_since: the day the current run of holds began
+    for record in records:
+        day = _as_date(record.effective_date)
+        if record.action == "hold":
+            if on_drug and off_since is None:
+                off_since = day
+        elif record.action == "discontinue":
+            if on_drug:
+                periods[-1][1] = max(periods[-1][0], off_since or day) - timedelta(days=1)
+                on_drug = False
+            off_since = None
+        else:  # start, resume, reduce, escalate: drug is given from this day
+            if not on_drug and float(record.dose_mg) > 0 and day >= treatment_start:
+                periods.append([day, None])
+                on_drug = True
+            off_since = None
+    return [(begin, last) for begin, last in periods]
+
+
+def in_periods(patient_ids: pd.Series, days: pd.Series, periods: pd.DataFrame) -> pd.Series:
+    """True where the day (a date, or a missing value) falls in one of the patient's periods or its 30 days
+    after: the treatment-emergent test, for many rows at once. Index as `days`."""
+    if periods.empty or days.empty:
+        return pd.Series(False, index=days.index)
+    frame = pd.DataFrame({"patient_id": patient_ids.astype(int).values, "day": pd.to_datetime(days.values),
+                          "row": range(len(days))})
+    windows = periods[["patient_id", "start", "counted_until"]].assign(
+        start=pd.to_datetime(periods["start"]), counted_until=pd.to_datetime(periods["counted_until"]))
+    joined = frame.merge(windows, on="patient_id")
+    hit = joined["day"].notna() & (joined["day"] >= joined["start"]) & (joined["day"] <= joined["counted_until"])
+    inside = hit.groupby(joined["row"]).any().reindex(range(len(days)), fill_value=False)
+    return pd.Series(inside.values, index=days.index)
+
+
+def follow_up(patients: pd.DataFrame, periods: pd.DataFrame, deaths: pd.Series, as_of: date) -> pd.DataFrame:
+    """One row per patient who started by the analysis date (index: patient id): the end of follow-up, its
+    length in days (start to end), the death date within it, and whether the patient counts as exposed."""
+    if periods.empty:
+        return pd.DataFrame(columns=FOLLOW_UP_COLUMNS).set_index("patient_id", drop=False)
+    # the final period's own row (GroupBy.last() would skip its missing last dose day and take an earlier one)
+    final = periods.sort_values(["patient_id", "period"]).groupby("patient_id").tail(1).set_index("patient_id")
+    day = pd.Timestamp(as_of)
+    last = pd.to_datetime(final["last_dose_day"])
+    end = (last + pd.Timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS)).clip(upper=day).fillna(day)
+    died = pd.to_datetime(pd.Series(final.index.map(deaths) if deaths is not None and len(deaths) else None,
+                                    index=final.index, dtype=object))
+    died = died.where(died <= end)
+    end = end.where(died.isna(), died)
+    start = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(final.index))
+    days = (end - start).dt.days
+    result = pd.DataFrame({"patient_id": final.index.astype(int), "treatment_start": start.dt.date.values,
+                           "follow_up_end": end.dt.date.values, "follow_up_days": days.astype(int).values,
+                           "died_on": died.dt.date.astype(object).where(died.notna(), None).values,
+                           "exposed": (days >= 1).values}, columns=FOLLOW_UP_COLUMNS)
+    return result.set_index("patient_id", drop=False)
+
+
+def left_out(patients: pd.DataFrame, followed: pd.DataFrame, as_of: date) -> dict[str, int]:
+    """How many patients of the selection are not in the denominators, by reason (only reasons that occur)."""
+    starts = patients["treatment_start"].map(_as_date)
+    reasons = {LEFT_OUT_NOT_STARTED: int(starts.map(lambda d: d is None or d > as_of).sum())}
+    not_exposed = followed[~followed["exposed"].astype(bool)]
+    died = not_exposed["died_on"].notna()
+    reasons[LEFT_OUT_DIED_ON_START] = int(died.sum())
+    reasons[LEFT_OUT_NO_FOLLOW_UP] = int((~died).sum())
+    return {reason: count for reason, count in reasons.items() if count}
