@@ -31,48 +31,42 @@ LEFT_OUT_DIED_ON_START = "died on the day of the treatment start"
 LEFT_OUT_NOT_STARTED = "treatment start after the analysis date"
 
 
-def _as_date(value) -> date | None:
-    if value is None or (not isinstance(value, date) and pd.isna(value)):
-        return None
-    return value.date() if isinstance(value, pd.Timestamp) else value
-
-
 def exposure_periods(patients: pd.DataFrame, doses: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """One row per exposure period of every patient who started by the analysis date: `start`, `last_dose_day`
     (None while open) and `counted_until`, the last day an onset in it counts (the analysis date at most)."""
-    starts = patients["treatment_start"].map(_as_date)
-    started = patients.loc[starts.map(lambda d: d is not None and d <= as_of).astype(bool)]
-    records = doses.loc[doses["effective_date"].map(lambda d: _as_date(d) <= as_of).astype(bool)] \
-        if not doses.empty else doses
+    starts = pd.to_datetime(patients["treatment_start"])
+    started = patients.loc[(starts <= pd.Timestamp(as_of)).values]
     by_patient: dict[int, list] = {}
-    if not records.empty:
-        for row in records.sort_values(["patient_id", "effective_date", "id"]).itertuples(index=False):
-            by_patient.setdefault(int(row.patient_id), []).append(row)
+    if not doses.empty:
+        when = pd.to_datetime(doses["effective_date"])
+        records = doses.assign(day=when.dt.date).loc[(when <= pd.Timestamp(as_of)).values] \
+            .sort_values(["patient_id", "effective_date", "id"])
+        for patient_id, day, action, dose_mg in zip(records["patient_id"].astype(int), records["day"],
+                                                    records["action"], records["dose_mg"].astype(float)):
+            by_patient.setdefault(patient_id, []).append((day, action, dose_mg))
     rows = []
-    for patient_id, start in zip(started["id"].astype(int), started["treatment_start"].map(_as_date)):
-        for number, (begin, last) in enumerate(_periods(start, by_patient.get(patient_id, [])), 1):
+    for patient_id, start in zip(started["id"].astype(int), pd.to_datetime(started["treatment_start"]).dt.date):
+        for number, (begin, last) in enumerate(_periods(start, by_patient.get(patient_id, ())), 1):
             until = as_of if last is None else min(as_of, last + timedelta(days=FOLLOW_UP_AFTER_STOP_DAYS))
-            rows.append({"patient_id": patient_id, "period": number, "start": begin, "last_dose_day": last,
-                         "counted_until": until})
+            rows.append((patient_id, number, begin, last, until))
     return pd.DataFrame(rows, columns=PERIOD_COLUMNS)
 
 
-def _periods(treatment_start: date, records: list) -> list[tuple[date, date | None]]:
-    """(start, last dose day or None) of each period, from one patient's dose records in date order."""
+def _periods(treatment_start: date, records) -> list[tuple[date, date | None]]:
+    """(start, last dose day or None) of each period, from one patient's (day, action, dose) records in order."""
     periods: list[list] = [[treatment_start, None]]
     on_drug, off_since = True, None  # off_since: the day the current run of holds began
-    for record in records:
-        day = _as_date(record.effective_date)
-        if record.action == "hold":
+    for day, action, dose_mg in records:
+        if action == "hold":
             if on_drug and off_since is None:
                 off_since = day
-        elif record.action == "discontinue":
+        elif action == "discontinue":
             if on_drug:
                 periods[-1][1] = max(periods[-1][0], off_since or day) - timedelta(days=1)
                 on_drug = False
             off_since = None
         else:  # start, resume, reduce, escalate: drug is given from this day
-            if not on_drug and float(record.dose_mg) > 0 and day >= treatment_start:
+            if not on_drug and dose_mg > 0 and day >= treatment_start:
                 periods.append([day, None])
                 on_drug = True
             off_since = None
@@ -119,8 +113,8 @@ def follow_up(patients: pd.DataFrame, periods: pd.DataFrame, deaths: pd.Series, 
 
 def left_out(patients: pd.DataFrame, followed: pd.DataFrame, as_of: date) -> dict[str, int]:
     """How many patients of the selection are not in the denominators, by reason (only reasons that occur)."""
-    starts = patients["treatment_start"].map(_as_date)
-    reasons = {LEFT_OUT_NOT_STARTED: int(starts.map(lambda d: d is None or d > as_of).sum())}
+    starts = pd.to_datetime(patients["treatment_start"])
+    reasons = {LEFT_OUT_NOT_STARTED: int((starts.isna() | (starts > pd.Timestamp(as_of))).sum())}
     not_exposed = followed[~followed["exposed"].astype(bool)]
     died = not_exposed["died_on"].notna()
     reasons[LEFT_OUT_DIED_ON_START] = int(died.sum())

@@ -65,3 +65,27 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     assert any_grade["pct"] == pytest.approx(round(100 * any_grade["patients"] / 120, 2))
     assert any_grade["ci_low_pct"] <= any_grade["pct"] <= any_grade["ci_high_pct"]
     assert set(table["signal"]) <= {"higher", "lower", "consistent", "no reference", "not recorded"}
+
+    # The headline counts the adjusted differences the table holds, and every term and band is in words.
+    differing = int(table["signal_adjusted"].isin(["higher", "lower"]).sum())
+    assert metric_value(page, "Differences after adjustment") == str(differing)
+    page.get_by_text("Every term and band in words").click()
+    words = page.locator("[data-testid='stText']").filter(has_text="Mucositis oral (any grade):").first
+    words.wait_for(timeout=30_000)
+    expected = (f"Mucositis oral (any grade): {any_grade['pct']:.0f}% of 120 vs 56% in the reference: "
+                f"{any_grade['signal_adjusted']}")
+    assert expected in words.inner_text()
+
+    # The mouthwash filter adds the grade >= 2 panel without pushing the page sideways.
+    page.get_by_role("button", name="Filters").click()
+    page.get_by_text("Dexamethasone mouthwash", exact=True).click()
+    wait_for_app_idle(page)
+    page.keyboard.press("Escape")
+    note = page.locator("[data-testid='stAlert']").filter(has_text="compared with SWISH")
+    note.wait_for(timeout=30_000)
+    assert "SWISH (SWISH" not in note.inner_text()
+    page.locator("[data-testid='stVegaLiteChart'] svg, [data-testid='stVegaLiteChart'] canvas").first.wait_for(
+        state="attached", timeout=30_000)
+    wait_for_app_idle(page)
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"

@@ -247,3 +247,20 @@ def test_the_cached_comparison_follows_every_write(monkeypatch, db_url):
     records.mark_entered_in_error("adverse_event", event["id"], 1, "wrong patient", nurse, url=db_url)
     app.run()
     assert stomatitis_patients() == 0
+
+
+def test_the_page_says_who_is_left_out_of_the_rates_and_why(demo_page, demo_sqlite_url):
+    """Issue 17.10: on an analysis date that is some patient's treatment start, that patient adds nothing to any
+    rate (no day of follow-up), nor do patients who start later; the caption counts both."""
+    app = demo_page
+    starts = queries.patients(demo_sqlite_url)["treatment_start"]
+    day = sorted(starts)[len(starts) // 2]
+    widget(app.date_input, "Analysis date").set_value(day).run()
+    assert not app.exception, [e.value for e in app.exception]
+    today, later = int((starts == day).sum()), int((starts > day).sum())
+    assert today >= 1 and later >= 1
+    assert metrics(app)["Exposed patients"] == str(int((starts < day).sum()))
+    caption = next(c.value for c in app.caption if c.value.startswith("Not in any rate: "))
+    assert f"{today} patient{'s' if today > 1 else ''}: started on the analysis date (no day of follow-up yet)" \
+        in caption
+    assert f"{later} patients: treatment start after the analysis date" in caption
