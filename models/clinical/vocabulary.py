@@ -15,7 +15,7 @@ FINDING_DECISIONS = ("accepted", "justified")
 # The lab tests by their clinical names, in the order pages list them.
 LAB_TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
                    "platelets": "Platelets", "neutrophils": "Neutrophils", "cholesterol_total": "Total cholesterol",
-                   "triglycerides": "Triglycerides"}
+                   "triglycerides": "Triglycerides", "creatinine": "Creatinine"}
 LAB_TESTS = tuple(LAB_TEST_LABELS)
 AUDIT_ACTIONS = ("create", "update", "entered_in_error", "sign_in", "sign_in_failed", "sign_out",
                  "import", "seed_demo", "review", "unlock")

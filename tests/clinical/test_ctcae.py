@@ -167,7 +167,7 @@ def test_nan_limits_count_as_missing_and_numeric_text_is_accepted():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"test": "creatinine", "value": 1}, "unknown lab test 'creatinine'"),
+    ({"test": "sodium", "value": 1}, "unknown lab test 'sodium'"),
     ({"test": None, "value": 1}, "unknown lab test None"),
     ({"test": "hemoglobin", "value": -1}, "value must be non-negative"),
     ({"test": "hemoglobin", "value": "abc"}, "value must be a number"),
@@ -187,21 +187,23 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 
 def test_lab_metadata():
     assert ctcae.LAB_TESTS == ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils",
-                               "cholesterol_total", "triglycerides")
+                               "cholesterol_total", "triglycerides", "creatinine")
     assert {t: ctcae.lab_term(t) for t in ctcae.LAB_TESTS} == {
         "hemoglobin": "Anemia", "ast": "Aspartate aminotransferase increased",
         "alt": "Alanine aminotransferase increased", "glucose_fasting": "Hyperglycemia",
         "platelets": "Platelet count decreased", "neutrophils": "Neutrophil count decreased",
-        "cholesterol_total": "Cholesterol high", "triglycerides": "Hypertriglyceridemia"}
+        "cholesterol_total": "Cholesterol high", "triglycerides": "Hypertriglyceridemia",
+        "creatinine": "Creatinine increased"}
     assert ctcae.units("hemoglobin") == ["g/dL", "g/L", "mmol/L"]
     assert ctcae.units("glucose_fasting") == ["mg/dL", "mmol/L"]
     assert ctcae.units("platelets") == ["10^9/L", "10^3/uL"]
     assert ctcae.units("ast") == ["U/L"]
     assert ctcae.units("cholesterol_total") == ctcae.units("triglycerides") == ["mg/dL", "mmol/L"]
+    assert ctcae.units("creatinine") == ["mg/dL", "umol/L"]
     assert [ctcae.default_unit(t) for t in ctcae.LAB_TESTS] == ["g/dL", "U/L", "U/L", "mg/dL", "10^9/L", "10^9/L",
-                                                              "mg/dL", "mg/dL"]
+                                                              "mg/dL", "mg/dL", "mg/dL"]
     assert [ctcae.grade_lab_note(t) for t in ctcae.LAB_TESTS[:6] if t != "glucose_fasting"] == [None] * 5
-    for test in ("cholesterol_total", "triglycerides"):  # their status is shown with the grade
+    for test in ("cholesterol_total", "triglycerides", "creatinine"):  # their status is shown with the grade
         assert ctcae.grade_lab_note(test) == "CTCAE v5.0 cut points transcribed from memory (status check)"
 
 
@@ -221,6 +223,20 @@ def test_lipids_are_graded_by_ctcae_v5_cut_points_in_either_unit(test, value, un
     assert ctcae.grade_lab(test, value, unit, uln=uln) == grade
 
 
+@pytest.mark.parametrize("value, unit, uln, baseline, grade", [
+    (0.9, "mg/dL", 1.0, None, 0), (1.2, "mg/dL", 1.0, None, 1), (1.5, "mg/dL", 1.0, None, 1),
+    (1.6, "mg/dL", 1.0, None, 2), (3.1, "mg/dL", 1.0, None, 3), (6.1, "mg/dL", 1.0, None, 4),
+    (150, "umol/L", 90, None, 2), (1.2, None, 1.0, None, 1),
+    # baseline above ULN: grades 2 and 3 are multiples of the baseline (1.5 here), grade 4 stays x ULN
+    (2.0, "mg/dL", 1.0, 1.5, 1), (2.3, "mg/dL", 1.0, 1.5, 2), (4.6, "mg/dL", 1.0, 1.5, 3),
+    (6.1, "mg/dL", 1.0, 1.5, 4),
+])
+def test_creatinine_is_graded_against_uln_or_an_abnormal_baseline(value, unit, uln, baseline, grade):
+    """ctcae_v5_more_labs.md: Creatinine increased G1 > ULN - 1.5 x ULN; G2 > 1.5 - 3.0 x baseline or x ULN;
+    G3 > 3.0 x baseline or 3.0 - 6.0 x ULN; G4 > 6.0 x ULN; the baseline counts when above ULN."""
+    assert ctcae.grade_lab("creatinine", value, unit, uln=uln, baseline=baseline) == grade
+
+
 def test_a_cholesterol_within_the_first_band_needs_the_uln():
     assert ctcae.grade_lab("cholesterol_total", 250, "mg/dL") is None  # grade 0 or 1 depends on the ULN
     assert ctcae.grade_lab("cholesterol_total", 350, "mg/dL") == 2     # above 300 whatever the ULN
@@ -235,14 +251,14 @@ def test_lab_metadata_refuses_an_unknown_test():
 
 def test_catalogue_terms_and_status():
     by_name = {t.name: t for t in ctcae.terms()}
-    assert len(by_name) == 17
+    assert len(by_name) == 18
     checked = {"Mucositis oral", "Pneumonitis", "Hyperglycemia", "Anemia", "Aspartate aminotransferase increased",
                "Alanine aminotransferase increased", "Fatigue", "Dyspnea", "Platelet count decreased",
                "Neutrophil count decreased"}
     assert {n for n, t in by_name.items() if t.checked} == checked
     assert {n for n, t in by_name.items() if t.status == "check"} == {
         "Diarrhea", "Rash maculo-papular", "Anorexia", "Nausea", "Cholesterol high", "Hypertriglyceridemia",
-        "Febrile neutropenia"}  # the last three from ctcae_v5_more_labs.md, transcribed from memory
+        "Febrile neutropenia", "Creatinine increased"}  # the last four from ctcae_v5_more_labs.md, from memory
     febrile = by_name["Febrile neutropenia"]
     assert (febrile.meddra_code, sorted(febrile.grades)) == (10016288, [3, 4, 5])
     assert febrile.grades[3].startswith("ANC < 1000/mm3 with a single temperature > 38.3 C (101 F)")
@@ -379,7 +395,7 @@ def test_malformed_synonyms_file(tmp_path, edit, line, words):
     (_set(2, "cutoff", "-10"), 3, ["cutoff", "must be greater than 0"]),
     (_set(2, "operator", "=<"), 3, ["operator", "'=<' is not one of"]),
     (_set(2, "grade", "5"), 3, ["grade", "out of range 1..4"]),
-    (_set(2, "test", "creatinine"), 3, ["test", "'creatinine' is not one of"]),
+    (_set(2, "test", "sodium"), 3, ["test", "'sodium' is not one of"]),
     (_set(2, "relative_to", "median"), 3, ["relative_to"]),
     (_set(2, "ctcae_term", "Anaemia"), 3, ["ctcae_term", "unknown CTCAE term 'Anaemia'"]),
     (_set(2, "ctcae_term", "Fatigue"), 3, ["ctcae_term", "differs from 'Anemia' on line 2"]),

@@ -14,6 +14,8 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
+from models.store.schema_edits import replace_check, values_condition
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -24,29 +26,8 @@ BEFORE = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophi
 AFTER = BEFORE + ("cholesterol_total", "triglycerides")
 
 
-def _condition(tests: tuple[str, ...]) -> str:
-    return "test IN (" + ", ".join(f"'{t}'" for t in tests) + ")"
-
-
 def _replace(old: tuple[str, ...], new: tuple[str, ...]) -> None:
-    connection = op.get_bind()
-    if connection.dialect.name == "postgresql":
-        op.execute(f"ALTER TABLE lab_result DROP CONSTRAINT {NAME}")
-        op.execute(f"ALTER TABLE lab_result ADD CONSTRAINT {NAME} CHECK ({_condition(new)})")
-        return
-    definition = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'lab_result'")
-                                    ).scalar_one()
-    if definition.count(_condition(old)) != 1:
-        raise RuntimeError(f"lab_result's definition does not hold {_condition(old)!r} once; not changed")
-    version = connection.execute(text("PRAGMA schema_version")).scalar_one()
-    connection.execute(text("PRAGMA writable_schema = ON"))
-    connection.execute(text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'lab_result'"),
-                       {"sql": definition.replace(_condition(old), _condition(new))})
-    connection.execute(text(f"PRAGMA schema_version = {int(version) + 1}"))
-    connection.execute(text("PRAGMA writable_schema = OFF"))
-    problems = connection.execute(text("PRAGMA integrity_check")).scalars().all()
-    if problems != ["ok"]:
-        raise RuntimeError(f"integrity check after editing lab_result: {problems}")
+    replace_check("lab_result", NAME, values_condition("test", old), values_condition("test", new))
 
 
 def upgrade() -> None:
