@@ -150,11 +150,12 @@ def stacked(charts: list) -> alt.VConcatChart:
 
 
 def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, title: str,
-                         max_weeks: float) -> alt.LayerChart:
+                         max_weeks: float, at_risk_at_end: int = 0) -> alt.LayerChart:
     """Cumulative incidence of the first event by weeks on treatment (Aalen-Johansen, death competing), 95% CI
     shaded, the published landmarks as labelled rules. The y axis is scaled to the curve's upper CI, the x axis
-    to the longest follow-up. `landmarks` has weeks, short and text columns."""
-    extended = pd.concat([curve, curve.tail(1).assign(day=max_weeks * 7)], ignore_index=True)
+    to the longest follow-up. `landmarks` has weeks, short and text columns; `at_risk_at_end`: the patients still
+    at risk at the axis' end, for the last point's tooltip."""
+    extended = pd.concat([curve, curve.tail(1).assign(day=max_weeks * 7, at_risk=at_risk_at_end)], ignore_index=True)
     frame = extended.assign(weeks=extended["day"] / 7, pct=100 * extended["cumulative_incidence"],
                             low=100 * extended["ci_low"], high=100 * extended["ci_high"])
     top = max(5.0, float(frame["high"].max()) * 1.15)

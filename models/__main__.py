@@ -141,7 +141,7 @@ def _cmd_report(args) -> int:
     from models.clinical import references
 
     as_of = args.as_of or date.today()
-    if args.report == "audit":
+    if args.report in ("audit", "worklist"):
         from models.clinical import dose_rules
 
         if args.rules is not None and args.rules not in dose_rules.rule_sets():
@@ -153,6 +153,14 @@ def _cmd_report(args) -> int:
         except ValueError as error:  # the setting names a rule set that does not exist
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.report == "worklist":
+        from models.analysis import worklist
+
+        report = worklist.report(args.database_url, as_of=as_of, rule_set=args.rules)
+        print(json.dumps(report, indent=2) if args.format == "json" else worklist.report_csv(report),
+              end="\n" if args.format == "json" else "")
+        return 0
+    if args.report == "audit":
         report = dose_audit.audit_report(args.database_url, as_of=as_of, rule_set=args.rules)
         if args.format == "json":
             print(json.dumps(report, indent=2))
@@ -221,11 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         user_commands.add_parser(verb, help=f"{verb} an account").add_argument("username")
 
     report = commands.add_parser("report", help="print a report as JSON or CSV")
-    report.add_argument("report", choices=("incidence", "audit"))
+    report.add_argument("report", choices=("incidence", "audit", "worklist"))
     report.add_argument("--reference", default="bolero2_interim_2012", help="reference rate set (incidence)")
     report.add_argument("--as-of", type=_iso_date, default=None, help="analysis date (default: today)")
     report.add_argument("--rules", default=None, metavar="RULE_SET",
-                        help="dose rule set (audit): a file name of seed_data/dose_rules/ without .csv, e.g. "
+                        help="dose rule set (audit, worklist): a file name of seed_data/dose_rules/ without .csv, e.g. "
                              "us-current (the default) or us-2012")
     report.add_argument("--format", choices=("json", "csv"), required=True)
     report.set_defaults(handler=_cmd_report)

@@ -77,6 +77,12 @@ TYPICAL_SPREAD = 0.05  # ASSUMPTION: values stay 5% inside the limits
 # Values inside each CTCAE band (see seed_data/lab_grading.csv), to draw a lab that matches an event.
 # The tests the demo draws at each visit (the lipid tests have no sourced default range to draw around yet).
 DEMO_LAB_TESTS = ("hemoglobin", "ast", "alt", "glucose_fasting", "platelets", "neutrophils")
+# Lipids and creatinine, drawn at the baseline visit and then every MONITORING_LAB_DAYS, from their own random
+# stream (so the rest of the demo stays as it was). ASSUMPTION: demo values in a plausible normal region; no
+# ULN is given (none is sourced), so the grades that need one stay ungraded.
+MONITORING_LAB_DAYS = 84
+MONITORING_LAB_VALUES = {"cholesterol_total": ("mg/dL", 150.0, 195.0), "triglycerides": ("mg/dL", 70.0, 140.0),
+                         "creatinine": ("mg/dL", 0.6, 0.95)}
 GRADE_BANDS = {
     "hemoglobin": {1: (10.2, 11.8), 2: (8.1, 9.9), 3: (6.6, 7.9), 4: (5.8, 6.5)},
     "ast": {1: (1.2, 2.9), 2: (3.2, 4.9), 3: (5.3, 12.0), 4: (21.0, 26.0)},   # x ULN
@@ -113,9 +119,10 @@ class _Episode:
 
 class _PatientBuilder:
     def __init__(self, rng: random.Random, cohort: DemoCohort, today: date, profiles: list[TermProfile],
-                 registry: bool = False):
+                 registry: bool = False, monitoring_rng: random.Random | None = None):
         self.rng, self.cohort, self.today, self.profiles = rng, cohort, today, profiles
         self.registry = registry
+        self.monitoring_rng = monitoring_rng or random.Random(0)
 
     def build(self, number: int) -> None:
         rng = self.rng
@@ -327,6 +334,14 @@ class _PatientBuilder:
                     "baseline": day < 0, "ctcae_term": ctcae.lab_term(test), "ctcae_grade": lab_grade,
                 })
 
+        for day in range(-7, last + 1, MONITORING_LAB_DAYS):
+            for test, (unit, low, high) in MONITORING_LAB_VALUES.items():
+                value = round(self.monitoring_rng.uniform(low, high), 2)
+                self.cohort.labs.append({
+                    "id": len(self.cohort.labs) + 1, "patient_id": self.pid, "test": test, "value": value,
+                    "unit": unit, "lln": None, "uln": None, "collected_on": self._date(day), "baseline": day < 0,
+                    "ctcae_term": ctcae.lab_term(test), "ctcae_grade": ctcae.grade_lab(test, value, unit)})
+
     def _event_grade_on(self, test: str, day: int, episodes: list[_Episode]) -> int:
         terms = [p.term for p in self.profiles if p.lab_test == test]
         grade = 0
@@ -372,7 +387,63 @@ def generate(patients: int = 120, seed: int = 7, today: date | None = None, *, r
         raise ValueError("--patients must be at least 1")
     rng = random.Random(seed)
     cohort = DemoCohort()
-    builder = _PatientBuilder(rng, cohort, today or date.today(), term_profiles(), registry)
+    today = today or date.today()
+    builder = _PatientBuilder(rng, cohort, today, term_profiles(), registry, random.Random(seed + 1_000_003))
     for number in range(1, patients + 1):
         builder.build(number)
+    if not registry:
+        add_worklist_cases(cohort, today)
     return cohort
+
+
+# Four cases a clinician would act on today, written on purpose into on-treatment patients (the highest numbered
+# ones that fit), so that the worklist has something to show and the tests something to find. ASSUMPTION: these
+# are demo scenarios, not rates. (term, grade, onset days before today, hold the day after, lab instead of event)
+WORKLIST_CASES = (
+    ("Pneumonitis", 2, 2, False, None),                 # label: withhold from grade 2; not yet held
+    ("Dyspnea", 3, 30, True, None),                     # a grade 3 still open a month on, held since
+    ("Mucositis oral", 2, 4, False, None),              # grade 2 stomatitis, dose not yet held
+    ("Neutrophil count decreased", 3, 3, False, "neutrophils"),  # a grade 3 count with no event recorded
+)
+
+
+def add_worklist_cases(cohort: DemoCohort, today: date) -> list[str]:
+    """Write WORKLIST_CASES into distinct patients on treatment today (no hold or stop in their last 60 days,
+    nothing of the term in the last 60 days); returns their MRNs in the order of the cases."""
+    used, chosen = set(), []
+    for term, grade, days_ago, hold, lab_test in WORKLIST_CASES:
+        onset = today - timedelta(days=days_ago)
+        for patient in reversed(cohort.patients):
+            pid = patient["id"]
+            doses = sorted((d for d in cohort.doses if d["patient_id"] == pid), key=lambda d: (d["effective_date"], d["id"]))
+            recent_term = [e for e in cohort.adverse_events if e["patient_id"] == pid and e["term"] == term
+                           and (e["resolved_date"] is None or e["resolved_date"] >= onset - timedelta(days=60))]
+            quiet = all(d["action"] not in ("hold", "discontinue") or d["effective_date"] < onset - timedelta(days=60)
+                        for d in doses) and doses[-1]["action"] != "discontinue"
+            if pid in used or recent_term or not quiet or patient["treatment_start"] > onset - timedelta(days=60):
+                continue
+            used.add(pid)
+            chosen.append(patient["mrn"])
+            if lab_test:
+                limits = labs.normal_range(lab_test, None)
+                value = round(sum(GRADE_BANDS[lab_test][grade]) / 2, 2)
+                cohort.labs.append({
+                    "id": len(cohort.labs) + 1, "patient_id": pid, "test": lab_test, "value": value,
+                    "unit": limits.unit, "lln": limits.lln, "uln": limits.uln, "collected_on": onset,
+                    "baseline": False, "ctcae_term": ctcae.lab_term(lab_test),
+                    "ctcae_grade": ctcae.grade_lab(lab_test, value, limits.unit, lln=limits.lln, uln=limits.uln)})
+                break
+            event_id = len(cohort.adverse_events) + 1
+            catalogue = ctcae.get_term(term)
+            cohort.adverse_events.append({
+                "id": event_id, "patient_id": pid, "term": catalogue.name, "meddra_code": catalogue.meddra_code,
+                "grade": grade, "onset_date": onset, "resolved_date": None, "serious": grade >= 3,
+                "attribution": "possible", "action_taken": "held" if hold else None, "outcome": "not_recovered",
+                "source": "reported", "previous_event_id": None, "notes": None})
+            if hold:
+                cohort.doses.append({"id": len(cohort.doses) + 1, "patient_id": pid,
+                                     "effective_date": onset + timedelta(days=1), "action": "hold", "dose_mg": 0.0,
+                                     "adverse_event_id": event_id, "reason": f"{catalogue.name} grade {grade}"})
+                patient["status"] = "held"
+            break
+    return chosen

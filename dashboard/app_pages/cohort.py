@@ -63,8 +63,9 @@ metrics[2].metric("Differences after adjustment", int(analysis.table["signal_adj
 if left_out:
     st.caption("Not in any rate: " + left_out + ".")
 if analysis.exposed < 20:
-    st.warning(f"Only {analysis.exposed} patients are exposed: the confidence intervals are wide and a "
-               "difference from the reference is hard to show.", icon=":material/warning:")
+    st.warning(f"Only {analysis.exposed} {'patient is' if analysis.exposed == 1 else 'patients are'} exposed: the "
+               "confidence intervals are wide and a difference from the reference is hard to show.",
+               icon=":material/warning:")
 st.info("BOLERO-2's rates come from months of exposure. A cohort with shorter follow-up will show lower "
         "incidence for later toxicities (pneumonitis) even with the same risk: read the time-to-event view "
         "below alongside.", icon=":material/schedule:")
@@ -113,15 +114,16 @@ times = analysis.event_times(term, min_grade)
 curve = time_to_event.aalen_johansen(times)
 landmarks = pd.DataFrame([
     {"weeks": lm.value / 7 if lm.unit == "days" else lm.value,
-     "short": f"{lm.landmark} ({lm.value:g} {lm.unit})",
-     "text": f"{lm.landmark}: {lm.value:g} {lm.unit}"
+     "short": f"{lm.landmark.replace('>=', '≥ ')} ({lm.value:g} {lm.unit})",
+     "text": f"{lm.landmark.replace('>=', '≥ ')}: {lm.value:g} {lm.unit}"
              + (f", {lm.pct_of_events:g}% of first episodes" if lm.pct_of_events else "") + f" — {lm.source}"}
     for lm in references.landmarks(term) if lm.value is not None and lm.grade_band == landmark_band],
     columns=["weeks", "short", "text"])
 longest = float(times["days"].max()) / 7 if not times.empty else 0.0
 max_weeks = max(8.0, longest, float(landmarks["weeks"].max()) if not landmarks.empty else 0.0)
 title = f"Patients with a first {term} event, {band.lower()} (%)"
-st.altair_chart(cumulative_incidence(curve, landmarks, title, max_weeks), width="stretch")
+st.altair_chart(cumulative_incidence(curve, landmarks, title, max_weeks,
+                                     int((times["days"] >= max_weeks * 7).sum())), width="stretch")
 st.caption("Cumulative incidence of the first treatment-emergent event (Aalen-Johansen, with death as a "
            "competing event), followed to the analysis date, death or 30 days after the last dose; shaded: 95% "
            "CI. Dashed red lines: published landmarks for this grade band (hover for their sources).")

@@ -155,7 +155,7 @@ def _set_notes(reference_set: str) -> list[str]:
     notes = []
     if facts.grading:
         notes.append(f"{references.citation(reference_set)} graded adverse events with {facts.grading} "
-                     f"({facts.grading_status}); this clinic grades with CTCAE v5.0, whose definitions differ "
+                     f"({facts.grading_status}). This clinic grades with CTCAE v5.0, whose definitions differ "
                      "for some terms.")
     return notes
 

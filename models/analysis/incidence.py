@@ -214,10 +214,20 @@ class CohortOnsets:
     def count(self, term: str, min_grade: int, window_days: int | None = None) -> tuple[int, int]:
         if window_days is None:
             return int(self._counts[min_grade].get(term, 0)), self.exposed
+        within, reached = self._window(term, min_grade, window_days)
+        return len(within), len(reached | within)
+
+    def not_yet_through(self, term: str, min_grade: int, window_days: int) -> int:
+        """Patients counted in a window's n only because they had the event early: followed for less than the
+        window so far. While there are such patients the windowed rate leans high."""
+        within, reached = self._window(term, min_grade, window_days)
+        return len(within - reached)
+
+    def _window(self, term: str, min_grade: int, window_days: int) -> tuple[set, set]:
         days = self._days[min_grade]
         within = set(self._onsets.loc[(self._onsets["term"] == term) & (days <= window_days), "patient_id"])
         reached = set(self.followed.index[self.followed["follow_up_days"] >= window_days])
-        return len(within), len(reached | within)
+        return within, reached
 
     def first_onsets(self, term: str, min_grade: int) -> pd.Series:
         """Patient id -> days from the start to the first treatment-emergent onset of the term at that grade."""
@@ -246,18 +256,22 @@ def comparison_rows(onsets: CohortOnsets, reference_set: str, overrides: dict[tu
             if band == "grade_2_plus" and not text:
                 continue  # shown only where a reference gives grade >= 2
             source = _full_source(set_name, reference.source) if reference is not None else None
-            if source and set_name != reference_set:
-                source = f"{set_name}: {source}"
             window = reference.window_days if reference is not None and text else None
             k, n = onsets.count(term, min_grade, window)
             pct = reference.pct(ref_band) if reference is not None else None
-            if n == 0:  # nobody followed through the reference's window yet: nothing to compare
-                comparison = Comparison(0, 0, 0.0, 0.0, 100.0, pct, None, "no reference", source)
+            recorded = recorded_terms is None or term in recorded_terms
+            if n == 0:  # nobody followed through the reference's window yet: nothing can be compared
+                comparison = Comparison(0, 0, 0.0, 0.0, 100.0, pct, None, "no reference" if recorded else "not recorded",
+                                        source)
             else:
                 comparison = compare(k, n, pct, source, reference_n=reference.arm_n if reference is not None else None,
-                                     recorded=recorded_terms is None or term in recorded_terms)
-            row[band] = replace(comparison, window_days=window, reference_text=text or None,
-                                caveats=_caveats(reference, band))
+                                     recorded=recorded)
+            caveats = _caveats(reference, band)
+            early = onsets.not_yet_through(term, min_grade, window) if window else 0
+            if early:
+                caveats += (f"{early} of the {n} patients are counted because they had the event before being "
+                            f"followed for {reference.time_window}: until everyone has been, this rate leans high",)
+            row[band] = replace(comparison, window_days=window, reference_text=text or None, caveats=caveats)
         rows.append(row)
     rows = adjust_for_multiplicity(rows)
     follow_up = _follow_up_caveat(reference_set, median_follow_up_days)

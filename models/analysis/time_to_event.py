@@ -17,7 +17,7 @@ from scipy.stats import chi2, norm
 DAYS_PER_MONTH = 365.25 / 12
 CONFIDENCE = 0.95
 CENSORED, EVENT, COMPETING = 0, 1, 2
-TIME_COLUMNS = ["patient_id", "days", "outcome"]
+TIME_COLUMNS = ["patient_id", "days", "outcome", "at_risk_days"]
 CURVE_COLUMNS = ["day", "at_risk", "events", "competing", "cumulative_incidence", "ci_low", "ci_high"]
 
 
@@ -34,7 +34,11 @@ def event_times(first_onsets: pd.Series, followed: pd.DataFrame) -> pd.DataFrame
     died = followed["died_on"].notna().values
     outcome = np.where(hit, EVENT, np.where(died, COMPETING, CENSORED))
     days = np.where(hit, np.nan_to_num(onset.values), length).astype(int)
-    return pd.DataFrame({"patient_id": ids, "days": days, "outcome": outcome}, columns=TIME_COLUMNS)
+    # days at risk: the start day to the outcome day inclusive, less the days between exposure periods
+    gaps = followed["gaps"] if "gaps" in followed else pd.Series([()] * len(followed), index=followed.index)
+    off = [sum(max(0, min(last, day) - first + 1) for first, last in spans) for spans, day in zip(gaps, days)]
+    return pd.DataFrame({"patient_id": ids, "days": days, "outcome": outcome, "at_risk_days": days + 1 - np.array(off)},
+                        columns=TIME_COLUMNS)
 
 
 def aalen_johansen(times: pd.DataFrame) -> pd.DataFrame:
@@ -107,11 +111,12 @@ class ExposureAdjustedRate:
 
 
 def exposure_adjusted_rate(times: pd.DataFrame) -> ExposureAdjustedRate:
-    """First events per 100 patient-months at risk (to the first event, death or the end of follow-up), with
-    an exact (Poisson) 95% CI."""
+    """First events per 100 patient-months at risk (to the first event, death or the end of follow-up, without
+    the days between exposure periods), with an exact (Poisson) 95% CI."""
     events = int((times["outcome"] == EVENT).sum()) if not times.empty else 0
-    # A patient is at risk on the day of treatment start too, hence + 1 day of exposure.
-    months = float((times["days"] + 1).sum()) / DAYS_PER_MONTH if not times.empty else 0.0
+    # A patient is at risk on the day of treatment start too: days are counted inclusively (day 0 to day t).
+    at_risk = times["at_risk_days"].fillna(times["days"] + 1) if "at_risk_days" in times else times["days"] + 1
+    months = float(at_risk.sum()) / DAYS_PER_MONTH if not times.empty else 0.0
     if months == 0:
         return ExposureAdjustedRate(events, 0.0, None, None, None)
     low = 0.0 if events == 0 else chi2.ppf(0.025, 2 * events) / 2

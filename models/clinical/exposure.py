@@ -23,11 +23,11 @@ import pandas as pd
 from models.clinical.definitions import FOLLOW_UP_AFTER_STOP_DAYS
 
 PERIOD_COLUMNS = ["patient_id", "period", "start", "last_dose_day", "counted_until"]
-FOLLOW_UP_COLUMNS = ["patient_id", "treatment_start", "follow_up_end", "follow_up_days", "died_on", "exposed"]
+FOLLOW_UP_COLUMNS = ["patient_id", "treatment_start", "follow_up_end", "follow_up_days", "died_on", "exposed", "gaps"]
 OFF_DRUG = ("hold", "discontinue")
 # Why a patient who had started by the analysis date is not counted as exposed.
 LEFT_OUT_NO_FOLLOW_UP = "started on the analysis date (no day of follow-up yet)"
-LEFT_OUT_DIED_ON_START = "died on the day of the treatment start"
+LEFT_OUT_DIED_ON_START = "died on or before the day of the treatment start"
 LEFT_OUT_NOT_STARTED = "treatment start after the analysis date"
 
 
@@ -104,11 +104,29 @@ def follow_up(patients: pd.DataFrame, periods: pd.DataFrame, deaths: pd.Series, 
     end = end.where(died.isna(), died)
     start = pd.to_datetime(patients.set_index("id")["treatment_start"].reindex(final.index))
     days = (end - start).dt.days
+    gaps = _gaps(periods, start)
     result = pd.DataFrame({"patient_id": final.index.astype(int), "treatment_start": start.dt.date.values,
                            "follow_up_end": end.dt.date.values, "follow_up_days": days.astype(int).values,
                            "died_on": died.dt.date.astype(object).where(died.notna(), None).values,
-                           "exposed": (days >= 1).values}, columns=FOLLOW_UP_COLUMNS)
+                           "exposed": (days >= 1).values,
+                           "gaps": [gaps.get(int(pid), ()) for pid in final.index]}, columns=FOLLOW_UP_COLUMNS)
     return result.set_index("patient_id", drop=False)
+
+
+def _gaps(periods: pd.DataFrame, starts: pd.Series) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Per restarted patient: the days (from the treatment start, inclusive) between one period's last counted
+    day and the next period's start, when no onset can count: follow-up, but not time at risk."""
+    result = {}
+    restarted = periods[periods["patient_id"].isin(periods.loc[periods["period"] > 1, "patient_id"])]
+    for patient_id, rows in restarted.sort_values(["patient_id", "period"]).groupby("patient_id"):
+        origin = starts[patient_id].date()
+        spans = []
+        for before, after in zip(rows.itertuples(), list(rows.itertuples())[1:]):
+            first, last = (before.counted_until - origin).days + 1, (after.start - origin).days - 1
+            if last >= first:
+                spans.append((first, last))
+        result[int(patient_id)] = tuple(spans)
+    return result
 
 
 def left_out(patients: pd.DataFrame, followed: pd.DataFrame, as_of: date) -> dict[str, int]:

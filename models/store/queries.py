@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.exc import OperationalError
 
 from models.store.db import get_engine
-from models.store.tables import (AdverseEvent, AuditEntry, DataVersion, DoseEvent, FindingReview, LabResult, Patient,
+from models.store.tables import (AdverseEvent, AlertReview, AuditEntry, DataVersion, DoseEvent, FindingReview, LabResult, Patient,
                                  TermOnsetSummary)
 
 ACTIVE = "active"
@@ -305,6 +305,39 @@ def last_assessment_dates(url: str | None = None, *, as_of: date) -> pd.Series:
         LabResult.record_status == ACTIVE, LabResult.collected_on <= as_of).group_by(LabResult.patient_id)
     both = pd.concat([_frame(events, url, parse_dates=["day"]), _frame(lab_rows, url, parse_dates=["day"])])
     return both.groupby("patient_id")["day"].max()
+
+
+def lab_collections(url: str | None = None, *, as_of: date) -> pd.DataFrame:
+    """Per patient and test: the latest collection on or before the analysis date, and the latest on or before
+    the patient's treatment start (the baseline), for the monitoring schedule."""
+    baseline = func.max(case((LabResult.collected_on <= Patient.treatment_start, LabResult.collected_on)))
+    statement = select(LabResult.patient_id, LabResult.test,
+                       cast(func.max(LabResult.collected_on), String).label("latest"),
+                       cast(baseline, String).label("baseline")) \
+        .join(Patient, Patient.id == LabResult.patient_id) \
+        .where(LabResult.record_status == ACTIVE, Patient.record_status == ACTIVE, LabResult.collected_on <= as_of) \
+        .group_by(LabResult.patient_id, LabResult.test)
+    return _frame(statement, url, parse_dates=["latest", "baseline"])
+
+
+def graded_labs_since(url: str | None = None, *, since: date, as_of: date, min_grade: int) -> pd.DataFrame:
+    """Lab results collected after `since` and on or before the analysis date, graded at least `min_grade`."""
+    statement = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.value, LabResult.unit,
+                       LabResult.collected_on, LabResult.ctcae_grade) \
+        .where(LabResult.record_status == ACTIVE, LabResult.collected_on > since, LabResult.collected_on <= as_of,
+               LabResult.ctcae_grade >= min_grade).order_by(LabResult.collected_on, LabResult.id)
+    return _frame(statement, url, parse_dates=["collected_on"])
+
+
+def alert_reviews(url: str | None = None) -> pd.DataFrame:
+    """The latest active review of each alert (patient, rule, subject), with who made it and when."""
+    statement = select(AlertReview.id, AlertReview.patient_id, AlertReview.rule, AlertReview.subject,
+                       AlertReview.record_type, AlertReview.record_id, AlertReview.severity, AlertReview.decision,
+                       AlertReview.comment, cast(AlertReview.snooze_until, String).label("snooze_until"),
+                       AlertReview.created_by, AlertReview.created_at) \
+        .where(AlertReview.record_status == ACTIVE).order_by(AlertReview.id)
+    frame = _frame(statement, url, parse_dates=["snooze_until"])
+    return frame.drop_duplicates(["patient_id", "rule", "subject"], keep="last")
 
 
 def last_two_lab_grades(url: str | None = None, *, as_of: date) -> pd.DataFrame:

@@ -71,6 +71,8 @@ def lock_patient(session, patient_id: int):
 def check_against_database(session, kind: str, clean: dict, record_id: int | None, today: date) -> None:
     """Rules that need the database or today's date; raises RecordValueError."""
     _not_in_future(kind, clean, today)
+    if kind == "alert_review" and clean.get("snooze_until") is not None and clean["snooze_until"] <= today:
+        raise RecordValueError("snooze_until", f"Snooze until {clean['snooze_until']} is not after today ({today}).")
     if kind == "patient":
         clash = session.exec(select(Patient.id, Patient.mrn, Patient.name).where(
             func.lower(Patient.mrn) == clean["mrn"].lower(), Patient.id != (record_id or 0))).first()

@@ -9,11 +9,12 @@ import math
 import re
 import unicodedata
 from datetime import date, datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from models.clinical import ctcae
-from models.clinical.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, CDISC_ACTIONS_TAKEN,
+from models.clinical.vocabulary import (ACTIONS_TAKEN, ALERT_DECISIONS, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, CDISC_ACTIONS_TAKEN,
                                         DOSE_ACTIONS, FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES)
 
 EARLIEST_DATE = date(1900, 1, 1)
@@ -316,16 +317,12 @@ class DoseEventInput(_PatientRecordInput):
         return self
 
 
-class FindingReviewInput(_PatientRecordInput):
-    finding_key: str
+class _ReviewInput(_PatientRecordInput):
+    """Someone's answer to what the app raised (an audit finding, a worklist alert): a rule, a decision, a comment."""
+    DECISIONS: ClassVar[tuple[str, ...]] = ()
     rule: str
     decision: str
     comment: str | None = None
-
-    @field_validator("finding_key", mode="before")
-    @classmethod
-    def _finding_key(cls, value):
-        return _text(value, field="Finding key", max_length=40, required=True)
 
     @field_validator("rule", mode="before")
     @classmethod
@@ -335,15 +332,25 @@ class FindingReviewInput(_PatientRecordInput):
     @field_validator("decision", mode="before")
     @classmethod
     def _decision(cls, value):
-        decision = _choice(value, FINDING_DECISIONS, "Decision")
+        decision = _choice(value, cls.DECISIONS, "Decision")
         if decision is None:
-            raise ValueError("Choose accepted or justified.")
+            raise ValueError("Choose " + " or ".join(cls.DECISIONS) + ".")
         return decision
 
     @field_validator("comment", mode="before")
     @classmethod
     def _comment(cls, value):
         return _text(value, field="Comment", max_length=MAX_NOTE_LENGTH, required=False)
+
+
+class FindingReviewInput(_ReviewInput):
+    DECISIONS = FINDING_DECISIONS
+    finding_key: str
+
+    @field_validator("finding_key", mode="before")
+    @classmethod
+    def _finding_key(cls, value):
+        return _text(value, field="Finding key", max_length=40, required=True)
 
     @model_validator(mode="after")
     def _needs_comment(self):
@@ -354,7 +361,31 @@ class FindingReviewInput(_PatientRecordInput):
         return self
 
 
+class AlertReviewInput(_ReviewInput):
+    DECISIONS = ALERT_DECISIONS
+    subject: str
+    record_type: str | None = None
+    record_id: int | None = None
+    severity: int = 0
+    snooze_until: date | None = None
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject(cls, value):
+        return _text(value, field="Alert", max_length=120, required=True)
+
+    @model_validator(mode="after")
+    def _snooze_needs_reason_and_end(self):
+        if self.decision == "snoozed" and not self.comment:
+            raise ValueError("Snoozing an alert needs a reason.")
+        if self.decision == "snoozed" and self.snooze_until is None:
+            raise ValueError("Snoozing an alert needs an end date.")
+        if self.decision == "acknowledged" and self.snooze_until is not None:
+            raise ValueError("An acknowledgement has no end date; snooze the alert instead.")
+        return self
+
+
 INPUT_MODELS = {
     "patient": PatientInput, "adverse_event": AdverseEventInput, "lab_result": LabResultInput,
-    "dose_event": DoseEventInput, "finding_review": FindingReviewInput,
+    "dose_event": DoseEventInput, "finding_review": FindingReviewInput, "alert_review": AlertReviewInput,
 }

@@ -37,6 +37,7 @@ WRITE_ROLES = {
     "lab_result": {"nurse", "oncologist", "admin"},
     "dose_event": {"pharmacist", "oncologist", "admin"},
     "finding_review": {"pharmacist", "admin"},
+    "alert_review": {"nurse", "oncologist", "pharmacist", "admin"},
 }
 VERIFY_ROLES = {"pharmacist", "admin"}
 REGISTRATION_START = "Recorded at registration"  # the reason of the start dose register_patient records

@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Met
 from sqlmodel import Field, SQLModel
 
 from models.clinical.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
-                                        FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
+                                        ALERT_DECISIONS, FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
 SQLModel.metadata = MetaData(naming_convention={
@@ -237,6 +237,29 @@ class FindingReview(ClinicalRecord, table=True):
     comment: str | None = Field(default=None, sa_type=Text)
 
 
+class AlertReview(ClinicalRecord, table=True):
+    """Someone's answer to a worklist alert: acknowledged (optional comment) or snoozed (a reason and an end
+    date). The alert stays quiet until its cause worsens (models/analysis/worklist.py), or the snooze ends."""
+    __tablename__ = "alert_review"
+    __table_args__ = (
+        CheckConstraint(sql_in("decision", ALERT_DECISIONS), name="decision"),
+        CheckConstraint("decision <> 'snoozed' OR snooze_until IS NOT NULL", name="snooze_has_end"),
+        *_clinical_checks(),
+        Index("ix_alert_review_alert", "patient_id", "rule", "subject"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    rule: str = Field(max_length=120)
+    subject: str = Field(max_length=120)        # what the alert is about: a term, a test, a panel, a record
+    record_type: str | None = Field(default=None, max_length=30)
+    record_id: int | None = None                # the record that raised it
+    severity: int = Field(default=0)            # the grade (or 0) when it was reviewed
+    decision: str = Field(max_length=20)
+    comment: str | None = Field(default=None, sa_type=Text)
+    snooze_until: date | None = None
+
+
 class TermOnsetSummary(SQLModel, table=True):
     """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
     at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,
@@ -255,5 +278,5 @@ class TermOnsetSummary(SQLModel, table=True):
 # The kinds of record the write path writes, by the name its callers use.
 RECORD_TABLES: dict[str, type[SQLModel]] = {
     "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
-    "finding_review": FindingReview,
+    "finding_review": FindingReview, "alert_review": AlertReview,
 }

@@ -213,7 +213,7 @@ def test_swish_override_adds_a_grade_2_plus_comparison_for_mucositis_oral():
     g2 = mucositis["grade_2_plus"]
     assert (g2.patients, g2.exposed, g2.pct) == (2, 10, 20.0)   # worst grades 2 and 3
     assert g2.reference_pct == 2.4
-    assert g2.reference_source.startswith("swish_2017: ")
+    assert g2.reference_source.startswith("SWISH (Rugo et al., Lancet Oncol 2017")
     assert "Rugo" in g2.reference_source and "Lancet Oncol 2017" in g2.reference_source
     assert g2.ci_low_pct > 2.4                                  # CI 2.5-55.6% lies above 2.4% ...
     # ... but SWISH's 2.4% is 2 of 85 patients: against that, 2 of 10 is p = 0.054 (Fisher), not a signal
@@ -222,7 +222,7 @@ def test_swish_override_adds_a_grade_2_plus_comparison_for_mucositis_oral():
     # The other bands of the row keep the chosen set (BOLERO-2: 56% any grade, 8% grade >= 3).
     assert mucositis["any_grade"].reference_pct == 56 and mucositis["any_grade"].patients == 4
     assert mucositis["grade_3_plus"].reference_pct == 8 and mucositis["grade_3_plus"].patients == 1
-    assert not mucositis["any_grade"].reference_source.startswith("swish_2017")
+    assert not mucositis["any_grade"].reference_source.startswith("SWISH")
     # Other terms get no grade >= 2 band: BOLERO-2's interim set has no grade >= 2 figures.
     assert all("grade_2_plus" not in row for row in rows if row["term"] != "Mucositis oral")
 
@@ -271,4 +271,4 @@ def test_overriding_another_band_uses_that_sets_figure(band):
     _, rows = incidence.incidence_table(*mouthwash_cohort(), AS_OF, INTERIM, overrides)
     comparison = row_of(rows, "Mucositis oral")[band]
     assert comparison.reference_pct == {"any_grade": 21, "grade_3_plus": 0}[band]
-    assert comparison.reference_source.startswith("swish_2017: ")
+    assert comparison.reference_source.startswith("SWISH (Rugo et al., Lancet Oncol 2017")

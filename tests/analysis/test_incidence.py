@@ -498,7 +498,7 @@ def test_caveats_name_the_grouped_term_the_severe_band_and_short_follow_up_besid
     g3_18 = row_of(later, "Mucositis oral")["grade_3_plus"]
     assert "grade 3 and 4 combined" in " ".join(g3_18.caveats)
     lower = row_of(later, "Mucositis oral")["any_grade"]
-    assert "the reference's is 18 months (check" in " ".join(lower.caveats)
+    assert "the reference's is 18 months (to be checked" in " ".join(lower.caveats)
     consistent = row_of(rows, "Pneumonitis")["any_grade"]
     assert not any("follow-up" in caveat for caveat in consistent.caveats), "only beside a lower rate"
 
@@ -510,3 +510,18 @@ def test_a_patient_starting_today_adds_nothing_to_any_rate():
     n, rows = incidence.incidence_table(events, patients, starts_only(patients), as_of, INTERIM)
     fatigue = row_of(rows, "Fatigue")
     assert n == 1 and (fatigue["any_grade"].patients, fatigue["any_grade"].exposed) == (0, 1)
+
+
+def test_a_windowed_rate_says_when_it_leans_high_and_nobody_through_the_window_is_not_compared():
+    # Analysis on day 20: nobody has been followed 56 days; patient 1 had the event on day 5, so n = 1.
+    as_of = START + timedelta(days=20)
+    patients = patients_frame(START, START, START)
+    events = events_frame((1, "Mucositis oral", 2, START + timedelta(days=5)))
+    _, rows = incidence.incidence_table(events, patients, starts_only(patients), as_of, "swish_2017")
+    g2 = row_of(rows, "Mucositis oral")["grade_2_plus"]
+    assert (g2.patients, g2.exposed) == (1, 1)
+    assert any("1 of the 1 patients are counted because they had the event before being followed for 8 weeks"
+               in caveat for caveat in g2.caveats)
+    g3 = row_of(rows, "Mucositis oral")["grade_3_plus"]  # SWISH's 0% at 8 weeks; nobody through the window
+    assert (g3.exposed, g3.p_value, g3.signal) == (0, None, "no reference")
+    assert "nobody followed through the reference's window yet" in reading("Mucositis oral", "Grade ≥ 3", g3)

@@ -492,8 +492,9 @@ def test_event_times_event_competing_death_and_censoring():
     assert list(followed["follow_up_days"]) == [20, 20, 364, 70, 70, 20, 364]
     onsets = pd.Series({1: 20, 4: 71, 5: 70, 6: 25, 7: 0, 99: 3})  # 99: not followed, ignored
     times = event_times(onsets, followed).set_index("patient_id")
-    assert list(times.columns) == ["days", "outcome"]
-    assert times.to_dict("index") == {1: {"days": 20, "outcome": 1}, 2: {"days": 20, "outcome": 2},
+    assert list(times.columns) == ["days", "outcome", "at_risk_days"]
+    assert (times["at_risk_days"] == times["days"] + 1).all(), "no restart: every day from the start is at risk"
+    assert times[["days", "outcome"]].to_dict("index") == {1: {"days": 20, "outcome": 1}, 2: {"days": 20, "outcome": 2},
                                       3: {"days": 364, "outcome": 0}, 4: {"days": 70, "outcome": 0},
                                       5: {"days": 70, "outcome": 1}, 6: {"days": 20, "outcome": 2},
                                       7: {"days": 0, "outcome": 1}}
@@ -519,17 +520,17 @@ def test_time_to_event_pipeline_with_treatment_emergent_events_after_stopping_an
     followed = exposure.follow_up(patients, periods, deaths, AS_OF)
     onsets = incidence.CohortOnsets(incidence.onsets_from_events(events, patients, periods), followed)
     times = event_times(onsets.first_onsets("Mucositis oral", 1), onsets.followed).set_index("patient_id")
-    assert times.to_dict("index") == {1: {"days": 69, "outcome": 0}, 2: {"days": 20, "outcome": 2},
+    assert times[["days", "outcome"]].to_dict("index") == {1: {"days": 69, "outcome": 0}, 2: {"days": 20, "outcome": 2},
                                       3: {"days": 7, "outcome": 1}}
     # Pneumonitis for patient 2: the onset (day 15) comes first, so it is the event, not the death.
     pneumonitis = event_times(onsets.first_onsets("Pneumonitis", 3), onsets.followed).set_index("patient_id")
-    assert pneumonitis.loc[2].tolist() == [15, 1]
+    assert pneumonitis.loc[2, ["days", "outcome"]].tolist() == [15, 1]
 
     inside = events_frame((1, "Mucositis oral", 1, day(69)))  # 30 days after the last dose day: counts
     kept = incidence.treatment_emergent(inside, patients, doses, AS_OF)
     onsets = incidence.CohortOnsets(incidence.onsets_from_events(kept, patients, periods), followed)
     times = event_times(onsets.first_onsets("Mucositis oral", 1), onsets.followed).set_index("patient_id")
-    assert times.loc[1].tolist() == [69, 1]
+    assert times.loc[1, ["days", "outcome"]].tolist() == [69, 1]
 
 
 # ---------------------------------------------------------------- median follow-up
@@ -551,3 +552,24 @@ def test_median_follow_up_over_follow_up_output_counts_only_the_exposed():
 def test_median_follow_up_of_nobody_is_none():
     assert median_follow_up_days(follow_up_of(patients_frame(AS_OF), doses_frame(), {})) is None
     assert median_follow_up_days(follow_up_of(patients_frame(), doses_frame(), {})) is None
+
+
+def test_the_days_between_exposure_periods_are_not_time_at_risk():
+    """A patient stopped on day 20 (last dose day 19, counted to day 49) and restarted on day 120: days 50-119
+    are follow-up but no onset there counts, so the exposure-adjusted rate leaves them out."""
+    from models.analysis import incidence
+    from models.clinical import exposure
+
+    as_of = day(200)
+    patients = patients_frame(START)
+    doses = doses_frame((1, START, "start", 10.0), (1, day(20), "discontinue", 0.0), (1, day(120), "start", 10.0))
+    periods = exposure.exposure_periods(patients, doses, as_of)
+    followed = exposure.follow_up(patients, periods, pd.Series(dtype=object), as_of)
+    assert followed.at[1, "gaps"] == ((50, 119),)
+    onsets = incidence.CohortOnsets(incidence.onsets_from_events(
+        events_frame((1, "Fatigue", 1, day(80)), (1, "Fatigue", 1, day(150))), patients, periods), followed)
+    times = event_times(onsets.first_onsets("Fatigue", 1), onsets.followed)
+    assert (int(times.at[0, "days"]), int(times.at[0, "outcome"])) == (150, 1), "the day-80 onset is in the gap"
+    assert int(times.at[0, "at_risk_days"]) == 151 - 70
+    rate = exposure_adjusted_rate(times)
+    assert rate.patient_months == round(81 / DAYS_PER_MONTH, 1)

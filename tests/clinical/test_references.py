@@ -229,7 +229,7 @@ def test_time_windows_severe_bands_and_set_facts_are_read_from_the_data():
     assert refs.reference_rate("bolero2_18month", "Anemia").grade_3_plus_definition == "grade 3-4"
     facts = refs.set_facts("bolero2_18month")
     assert (facts.grading, facts.median_follow_up_months) == ("CTCAE v3.0", 18)
-    assert facts.grading_status.startswith("check") and facts.follow_up_status.startswith("check")
+    assert facts.grading_status.startswith("to be checked") and facts.follow_up_status.startswith("to be checked")
     assert refs.set_facts(refs.DEFAULT_REFERENCE_SET).median_follow_up_months is None
     assert {lm.grade_band for lm in refs.landmarks("Mucositis oral")} == {"any", "grade_2_plus"}
 

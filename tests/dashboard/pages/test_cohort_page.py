@@ -183,7 +183,7 @@ def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page,
     g2 = table[(table["term"] == "Mucositis oral") & (table["band"] == "Grade ≥ 2")]
     assert len(g2) == 1
     assert g2.iloc[0]["reference_pct"] == "2.4"
-    assert g2.iloc[0]["reference_source"].startswith("swish_2017: ")
+    assert g2.iloc[0]["reference_source"].startswith("SWISH (Rugo et al., Lancet Oncol 2017")
     # SWISH counts the first 8 weeks: patients followed that long, or with the event earlier
     assert g2.iloc[0]["Counted over"] == "56 days"
     assert 0 < g2.iloc[0]["exposed"] <= on_mouthwash

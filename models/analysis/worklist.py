@@ -1,0 +1,307 @@
+"""The clinic's worklist: the alerts of the rules in seed_data/alert_rules.csv, for patients on treatment or
+within 30 days of their last dose (models/clinical/exposure.py), most urgent first, each naming the record
+that raised it; and the monitoring schedule of seed_data/monitoring_protocol.csv.
+
+An alert someone acknowledged stays quiet until its cause worsens: a higher grade for the rules whose
+`returns_when` is higher_grade, a different (newer) record for the others. A snoozed alert stays quiet until
+the snooze ends, or until it worsens.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from models.analysis import dose_audit
+from models.clinical import alerts as alert_data
+from models.clinical import ctcae, dose_rules, exposure
+from models.clinical.vocabulary import LAB_TEST_LABELS
+from models.csv_cells import safe_frame
+from models.store import queries
+
+TIER_ORDER = {tier: rank for rank, tier in enumerate(alert_data.TIERS)}
+REPORT_KEYS = ("mrn", "tier", "rule", "reason", "since", "acknowledged")  # the `report worklist` contract
+STATUS_DONE, STATUS_DUE_SOON, STATUS_OVERDUE, STATUS_NO_BASELINE = "done", "due soon", "overdue", "no baseline"
+DUE_SOON_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Alert:
+    patient_id: int
+    mrn: str
+    name: str
+    rule: str
+    tier: str
+    reason: str               # in words, for the row
+    since: date               # when the cause arose
+    subject: str              # what the alert is about (a term, a test, a panel, a record), with patient and rule
+    record_type: str | None   # the record that raised it, which the patient page opens
+    record_id: int | None
+    severity: int = 0         # the grade, where there is one
+    acknowledged: bool = False
+    reviewed_by: str | None = None
+    review: str | None = None  # "acknowledged" or "snoozed until YYYY-MM-DD", with the comment
+
+    def as_report(self) -> dict:
+        data = asdict(self)
+        return {key: data[key].isoformat() if key == "since" else data[key] for key in REPORT_KEYS}
+
+
+def watched_patients(patients: pd.DataFrame, doses: pd.DataFrame, deaths: pd.Series, as_of: date) -> pd.DataFrame:
+    """The patients alerts apply to: on treatment, or within 30 days of their last dose, and alive."""
+    periods = exposure.exposure_periods(patients, doses, as_of)
+    followed = exposure.follow_up(patients, periods, deaths, as_of)
+    keep = followed[(pd.to_datetime(followed["follow_up_end"]) >= pd.Timestamp(as_of)) & followed["died_on"].isna()]
+    return patients[patients["id"].isin(keep.index)]
+
+
+def worklist(url: str | None = None, *, as_of: date, rule_set: str | None = None,
+             include_acknowledged: bool = True) -> list[Alert]:
+    """Every alert of the watched patients, most urgent first (tier, then the oldest cause), acknowledged ones
+    marked (or left out)."""
+    patients = queries.patients(url)
+    doses = queries.dose_events(url)
+    watched = watched_patients(patients, doses, queries.death_dates(url), as_of)
+    if watched.empty:
+        return []
+    ids = list(watched["id"].astype(int))
+    events = queries.adverse_events(url, patient_ids=ids)
+    doses = doses[doses["patient_id"].isin(ids)]
+    rules = alert_data.rules()
+    lab_window = rules["lab_grade_3_no_event"].days
+    found = [
+        *_event_alerts(events, doses, as_of, rules),
+        *_hold_alerts(doses, events, as_of, rule_set),
+        *_lab_alerts(queries.graded_labs_since(url, since=as_of - timedelta(days=lab_window), as_of=as_of,
+                                               min_grade=3), events, lab_window),
+        *_rising_lab_alerts(queries.last_two_lab_grades(url, as_of=as_of)),
+        *_monitoring_alerts(monitoring_schedule(watched, queries.lab_collections(url, as_of=as_of), as_of)),
+        *_audit_alerts(dose_audit.audit(watched, events, doses, as_of, rule_set=rule_set),
+                       queries.finding_reviews(url)),
+        *_assessment_alerts(watched, queries.last_assessment_dates(url, as_of=as_of), as_of,
+                            rules["no_assessment"].days),
+    ]
+    people = watched.set_index("id")
+    found = [replace(a, mrn=people.at[a.patient_id, "mrn"], name=people.at[a.patient_id, "name"], tier=rules[a.rule].tier)
+             for a in found if a.patient_id in people.index]
+    found = apply_reviews(found, queries.alert_reviews(url), as_of, rules)
+    if not include_acknowledged:
+        found = [a for a in found if not a.acknowledged]
+    return sorted(found, key=lambda a: (TIER_ORDER[a.tier], a.since, a.mrn, a.rule))
+
+
+def _alert(patient_id, rule: str, reason: str, since, subject: str, record_type: str | None, record_id,
+           severity: int = 0) -> Alert:
+    return Alert(int(patient_id), "", "", rule, "", reason, since, subject, record_type,
+                 None if record_id is None else int(record_id), int(severity))
+
+
+def _open_on(events: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    resolved = pd.to_datetime(events["resolved_date"])
+    candidates = events[~events["baseline"].astype(bool) & (pd.to_datetime(events["onset_date"]) <= pd.Timestamp(as_of))]
+    return candidates[(resolved.isna() | (resolved > pd.Timestamp(as_of)))[candidates.index]]
+
+
+def _event_alerts(events: pd.DataFrame, doses: pd.DataFrame, as_of: date, rules: dict) -> list[Alert]:
+    found = []
+    still_open = _open_on(events, as_of)
+    for event in still_open[(still_open["term"] == "Pneumonitis") & (still_open["grade"] >= 2)].itertuples():
+        found.append(_alert(event.patient_id, "pneumonitis_grade_2",
+                            f"Pneumonitis grade {event.grade} open since {event.onset_date}: the label withholds "
+                            "everolimus from grade 2", event.onset_date, "Pneumonitis", "adverse_event", event.id,
+                            event.grade))
+    changed = doses[doses["action"].isin(["hold", "reduce", "discontinue"]) & (doses["effective_date"] <= as_of)]
+    for event in still_open[(still_open["term"] == "Mucositis oral") & (still_open["grade"] == 2)].itertuples():
+        acted = changed[(changed["patient_id"] == event.patient_id) & (changed["effective_date"] >= event.onset_date)]
+        if acted.empty:
+            found.append(_alert(event.patient_id, "stomatitis_grade_2_not_held",
+                                f"Stomatitis grade 2 since {event.onset_date} and the dose has not been held",
+                                event.onset_date, "Mucositis oral", "adverse_event", event.id, 2))
+    window = rules["grade_3_event"].days
+    onset = pd.to_datetime(events["onset_date"])
+    recent = events[~events["baseline"].astype(bool) & (onset > pd.Timestamp(as_of - timedelta(days=window)))
+                    & (onset <= pd.Timestamp(as_of))]
+    severe = pd.concat([still_open, recent]).drop_duplicates("id")
+    for event in severe[severe["grade"] >= 3].itertuples():
+        state = "open since" if event.id in set(still_open["id"]) else "began on"
+        found.append(_alert(event.patient_id, "grade_3_event",
+                            f"{event.term} grade {event.grade} {state} {event.onset_date}", event.onset_date,
+                            event.term, "adverse_event", event.id, event.grade))
+    return found
+
+
+def _hold_alerts(doses: pd.DataFrame, events: pd.DataFrame, as_of: date, rule_set: str | None) -> list[Alert]:
+    """A hold still in force past the max_hold_days of the rule for the event it answers."""
+    found = []
+    history = doses[doses["effective_date"] <= as_of].sort_values(["patient_id", "effective_date", "id"])
+    by_id = events.set_index("id")
+    for hold in history.groupby("patient_id").tail(1).itertuples():
+        if hold.action != "hold" or pd.isna(hold.adverse_event_id) or int(hold.adverse_event_id) not in by_id.index:
+            continue
+        event = by_id.loc[int(hold.adverse_event_id)]
+        rule = dose_rules.rule_for(event["term"], int(event["grade"]), rule_set)
+        held = (as_of - hold.effective_date).days
+        if rule is not None and rule.max_hold_days and held > rule.max_hold_days:
+            found.append(_alert(hold.patient_id, "hold_past_limit",
+                                f"Held for {held} days since {hold.effective_date} for {event['term']} grade "
+                                f"{int(event['grade'])}: rule {rule.rule_id} allows {rule.max_hold_days} days, then "
+                                "discontinue", hold.effective_date + timedelta(days=rule.max_hold_days + 1),
+                                f"hold {hold.id}", "dose_event", hold.id, int(event["grade"])))
+    return found
+
+
+def _lab_alerts(labs: pd.DataFrame, events: pd.DataFrame, window: int) -> list[Alert]:
+    """A result graded 3 or worse with no event of its term recorded within the window around it (or open)."""
+    found = []
+    for lab in labs.itertuples():
+        term = ctcae.lab_term(lab.test)
+        same = events[(events["patient_id"] == lab.patient_id) & (events["term"] == term)]
+        onset, resolved = pd.to_datetime(same["onset_date"]), pd.to_datetime(same["resolved_date"])
+        day = pd.Timestamp(lab.collected_on)
+        near = (onset - day).abs() <= pd.Timedelta(days=window)
+        covering = (onset <= day) & (resolved.isna() | (resolved >= day))
+        if not (near | covering).any():
+            found.append(_alert(lab.patient_id, "lab_grade_3_no_event",
+                                f"{LAB_TEST_LABELS[lab.test]} {lab.value:g} {lab.unit or ''}".rstrip()
+                                + f" on {lab.collected_on} is grade {int(lab.ctcae_grade)}; no {term} event is "
+                                "recorded", lab.collected_on, lab.test, "lab_result", lab.id, int(lab.ctcae_grade)))
+    return found
+
+
+def _rising_lab_alerts(last_two: pd.DataFrame) -> list[Alert]:
+    found = []
+    ordered = last_two.sort_values(["patient_id", "test", "collected_on", "id"])
+    for (patient_id, test), pair in ordered.groupby(["patient_id", "test"]):
+        if len(pair) < 2:
+            continue
+        before, latest = pair.iloc[0], pair.iloc[1]
+        if latest["ctcae_grade"] >= before["ctcae_grade"] + 1:
+            found.append(_alert(patient_id, "lab_grade_rising",
+                                f"{LAB_TEST_LABELS[test]} rose from grade {int(before['ctcae_grade'])} on "
+                                f"{before['collected_on']} to grade {int(latest['ctcae_grade'])} on "
+                                f"{latest['collected_on']}", latest["collected_on"], test, "lab_result",
+                                latest["id"], int(latest["ctcae_grade"])))
+    return found
+
+
+def monitoring_schedule(patients: pd.DataFrame, collections: pd.DataFrame, as_of: date,
+                        intervals: tuple | None = None) -> pd.DataFrame:
+    """Per patient (who started by the analysis date) and panel of the protocol: the last time every test of
+    the panel was done, when it is next due, and its status (done, due soon, overdue, no baseline)."""
+    intervals = intervals if intervals is not None else alert_data.protocol()
+    columns = ["patient_id", "panel", "tests", "baseline_on", "last_done", "due_on", "status", "source_status"]
+    started = patients[pd.to_datetime(patients["treatment_start"]) <= pd.Timestamp(as_of)]
+    latest = collections.set_index(["patient_id", "test"])
+    rows = []
+    panels = {i.panel: i for i in intervals if i.from_day == 0}
+    for patient in started.itertuples():
+        for panel, first in panels.items():
+            def when(column):  # the panel counts as done when its last test was: the earliest of the latest
+                days = [latest[column].get((patient.id, test)) for test in first.tests]
+                return None if any(d is None or pd.isna(d) for d in days) else min(days)
+            baseline, last = when("baseline"), when("latest")
+            window_start = patient.treatment_start - timedelta(days=first.baseline_days_before_start)
+            has_baseline = baseline is not None and baseline >= window_start
+            if last is None or last < window_start:
+                due, status = patient.treatment_start, STATUS_NO_BASELINE
+            else:
+                day = max(0, (last - patient.treatment_start).days)
+                due = last + timedelta(days=alert_data.interval_on(panel, day, intervals).every_days)
+                status = STATUS_OVERDUE if due < as_of else (
+                    STATUS_DUE_SOON if (due - as_of).days <= DUE_SOON_DAYS else STATUS_DONE)
+                if not has_baseline and status == STATUS_DONE:
+                    status = STATUS_DONE  # a missed baseline no longer matters once the panel is up to date
+            rows.append({"patient_id": int(patient.id), "panel": panel, "tests": first.tests,
+                         "baseline_on": baseline if has_baseline else None, "last_done": last, "due_on": due,
+                         "status": status, "source_status": first.status})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _monitoring_alerts(schedule: pd.DataFrame) -> list[Alert]:
+    found = []
+    for row in schedule[schedule["status"].isin([STATUS_OVERDUE, STATUS_NO_BASELINE])].itertuples():
+        tests = ", ".join(LAB_TEST_LABELS[t] for t in row.tests)
+        reason = (f"{row.panel} ({tests}): no result since the treatment start's baseline window"
+                  if row.status == STATUS_NO_BASELINE else
+                  f"{row.panel} ({tests}) was due on {row.due_on} (last done {row.last_done})")
+        found.append(_alert(row.patient_id, "monitoring_overdue", reason, row.due_on,
+                            f"{row.panel} due {row.due_on}", None, None))
+    return found
+
+
+def _audit_alerts(findings: list, reviews: pd.DataFrame) -> list[Alert]:
+    reviewed = set(reviews["finding_key"]) if not reviews.empty else set()
+    found = []
+    for finding in findings:
+        if finding.status != "deviation" or finding.key in reviewed:
+            continue
+        kind, _, number = finding.key.partition(":")
+        what = f"{finding.term} grade {finding.grade}" if finding.grade is not None else "A hold without a reason"
+        found.append(_alert(finding.patient_id, "audit_deviation_unreviewed",
+                            f"Dose audit, not reviewed: {what} on {finding.onset_date}: expected {finding.expected}; "
+                            f"recorded {finding.actual} (rule {finding.rule})",
+                            finding.onset_date, finding.key, {"event": "adverse_event", "hold": "dose_event"}.get(kind),
+                            int(number) if number.isdigit() else None, finding.grade or 0))
+    return found
+
+
+def _assessment_alerts(patients: pd.DataFrame, last_seen: pd.Series, as_of: date, interval: int) -> list[Alert]:
+    found = []
+    for patient in patients.itertuples():
+        last = last_seen.get(patient.id)
+        since = max(d for d in (last, patient.treatment_start) if d is not None and not pd.isna(d))
+        if (as_of - since).days > interval:
+            found.append(_alert(patient.id, "no_assessment",
+                                f"No adverse-event or lab entry since {since} ({(as_of - since).days} days; the visit "
+                                f"interval is {interval} days)", since + timedelta(days=interval + 1),
+                                f"since {since}", None, None))
+    return found
+
+
+def apply_reviews(found: list[Alert], reviews: pd.DataFrame, as_of: date, rules: dict) -> list[Alert]:
+    """Mark the alerts someone acknowledged (or snoozed until after today) whose cause has not worsened since."""
+    if reviews.empty:
+        return found
+    latest = reviews.set_index(["patient_id", "rule", "subject"])
+    result = []
+    for alert in found:
+        key = (alert.patient_id, alert.rule, alert.subject)
+        if key not in latest.index:
+            result.append(alert)
+            continue
+        review = latest.loc[key]
+        worse = alert.severity > int(review["severity"]) if rules[alert.rule].returns_when == "higher_grade" else \
+            (alert.record_id is not None and review["record_id"] is not None and not pd.isna(review["record_id"])
+             and alert.record_id != int(review["record_id"]))
+        snooze_over = review["decision"] == "snoozed" and not (
+            review["snooze_until"] is not None and not pd.isna(review["snooze_until"])
+            and review["snooze_until"] > as_of)
+        quiet = not worse and not snooze_over
+        words = "acknowledged" if review["decision"] == "acknowledged" else f"snoozed until {review['snooze_until']}"
+        if review["comment"]:
+            words += f": {review['comment']}"
+        result.append(replace(alert, acknowledged=quiet, reviewed_by=str(review["created_by"]), review=words)
+                      if quiet else alert)
+    return result
+
+
+def new_since(found: list[Alert], reviews_by_user: datetime | None) -> list[Alert]:
+    """The open alerts whose cause arose after the user's last review (all of them before a first review)."""
+    if reviews_by_user is None:
+        return [a for a in found if not a.acknowledged]
+    return [a for a in found if not a.acknowledged and a.since >= reviews_by_user.date()]
+
+
+def report_csv(report: dict) -> str:
+    """`report worklist --format csv`: one row per item, the JSON's keys as columns."""
+    frame = pd.DataFrame([{"as_of": report["as_of"], **item} for item in report["items"]],
+                         columns=["as_of", *REPORT_KEYS])
+    frame["acknowledged"] = frame["acknowledged"].map({True: "yes", False: "no"})
+    return safe_frame(frame).to_csv(index=False)
+
+
+def report(url: str | None = None, *, as_of: date, rule_set: str | None = None) -> dict:
+    """`report worklist --format json`: {"as_of", "items": [...]} (issue 18's contract)."""
+    return {"as_of": as_of.isoformat(), "items": [a.as_report() for a in worklist(url, as_of=as_of,
+                                                                                   rule_set=rule_set)]}
