@@ -17,6 +17,7 @@ from models.settings import client_address_header, idle_timeout_minutes
 from models.store.records import Actor
 
 PAGE_ROLES = {  # admin may open every page
+    "worklist": ("nurse", "oncologist", "pharmacist"),
     "log_event": ("nurse",),
     "patients": ("nurse", "oncologist", "pharmacist"),
     "cohort": ("oncologist",),

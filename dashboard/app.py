@@ -24,6 +24,7 @@ st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3rem; }</sty
 
 # (page key for access, file, title, icon, menu section), in menu order; section None = not in the menu.
 PAGES = [
+    ("worklist", "app_pages/worklist.py", "Worklist", ":material/checklist:", "Clinic"),
     ("log_event", "app_pages/log_event.py", "Log adverse event", ":material/edit_note:", "Clinic"),
     ("patients", "app_pages/patients.py", "Patients", ":material/groups:", "Clinic"),
     ("patients", "app_pages/patient_detail.py", "Patient", ":material/person:", None),
@@ -31,7 +32,7 @@ PAGES = [
     ("dosing_audit", "app_pages/dosing_audit.py", "Dosing audit", ":material/medication:", "Review"),
     ("admin", "app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "Settings"),
 ]
-HOME_PAGE = {"nurse": "log_event", "oncologist": "patients", "pharmacist": "dosing_audit", "admin": "admin"}
+HOME_PAGE = {"nurse": "worklist", "oncologist": "worklist", "pharmacist": "dosing_audit", "admin": "admin"}
 
 status = ensure_database()
 user = current_user()

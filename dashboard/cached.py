@@ -8,7 +8,7 @@ from datetime import date
 import streamlit as st
 
 from dashboard import charts
-from models.analysis import cohort, dose_audit, patient_view, roster
+from models.analysis import cohort, dose_audit, patient_view, roster, worklist
 from models.settings import database_url
 from models.store import queries
 
@@ -64,3 +64,14 @@ def dosing_audit(*, as_of: date, grace_days: int, rule_set: str) -> dose_audit.C
     """The cohort's dosing audit on one rule set, recomputed only after a write."""
     url = database_url()
     return _dosing_audit(url, queries.data_version(url), as_of, grace_days, rule_set)
+
+
+@st.cache_data(max_entries=8, show_spinner="Looking for patients who need attention…")
+def _worklist(url: str, version: int, as_of: date) -> list[worklist.Alert]:
+    return worklist.worklist(url, as_of=as_of)
+
+
+def worklist_alerts(as_of: date | None = None) -> list[worklist.Alert]:
+    """Every alert of the day (acknowledged ones marked), shared by every session until the next write."""
+    url = database_url()
+    return _worklist(url, queries.data_version(url), as_of or date.today())

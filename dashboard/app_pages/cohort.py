@@ -63,8 +63,8 @@ metrics[2].metric("Differences after adjustment", int(analysis.table["signal_adj
 if left_out:
     st.caption("Not in any rate: " + left_out + ".")
 if analysis.exposed < 20:
-    st.warning(f"Only {analysis.exposed} {'patient is' if analysis.exposed == 1 else 'patients are'} exposed: the "
-               "confidence intervals are wide and a difference from the reference is hard to show.",
+    st.warning("Only " + str(analysis.exposed) + (" patient is" if analysis.exposed == 1 else " patients are")
+               + " exposed: the confidence intervals are wide and a difference from the reference is hard to show.",
                icon=":material/warning:")
 st.info("BOLERO-2's rates come from months of exposure. A cohort with shorter follow-up will show lower "
         "incidence for later toxicities (pneumonitis) even with the same risk: read the time-to-event view "

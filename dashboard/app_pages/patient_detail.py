@@ -13,10 +13,27 @@ from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
 from dashboard.labels import download_for_people, show_table
 from dashboard.patient_forms import edit_form, notice
-from dashboard.widgets import escape_markdown
+from dashboard.widgets import escape_markdown, plain
 from dashboard.labels import code_label
 
 from models.store import queries, records
+
+
+def worklist_record_text(patient_id: int, record_type: str | None, record_id: int | None) -> str:
+    """The record an alert names, in words, as its patient's tables show it (empty when it names none)."""
+    if record_type == "adverse_event":
+        rows = queries.event_records(patient_id)
+        row = rows[rows["id"] == record_id]
+        if not row.empty:
+            r = row.iloc[0]
+            state = "open" if pd.isna(r["resolved_date"]) else f"resolved {r['resolved_date']}"
+            return f". The record: {r['term']} grade {r['grade']}, onset {r['onset_date']} ({state}), in the Adverse events tab."
+    if record_type == "lab_result":
+        return ". The result is in the Labs tab."
+    if record_type == "dose_event":
+        return ". The dose record is in the Doses tab."
+    return ""
+
 
 user = require_page("patients")
 st.page_link("app_pages/patients.py", label="All patients", icon=":material/arrow_back:")
@@ -35,6 +52,10 @@ patient, summary = course.patient, course.summary
 st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
 dose_notice()
+from_worklist = st.session_state.pop("worklist_record", None)
+if from_worklist is not None and from_worklist[0] == patient["mrn"]:
+    st.info("From the worklist: " + plain(from_worklist[3]) + plain(worklist_record_text(
+        int(patient_id), from_worklist[1], from_worklist[2])), icon=":material/checklist:")
 born = f"born {patient['birth_date']}, " if patient["birth_date"] else ""
 st.badge(code_label(summary["status"]), color={"on_treatment": "green", "held": "orange"}.get(summary["status"], "gray"))
 st.caption(f"{born}treatment start {patient['treatment_start']} · planned {patient['planned_dose_mg']:g} mg/day")

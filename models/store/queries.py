@@ -340,6 +340,13 @@ def alert_reviews(url: str | None = None) -> pd.DataFrame:
     return frame.drop_duplicates(["patient_id", "rule", "subject"], keep="last")
 
 
+def last_alert_review_at(url: str | None = None, *, username: str) -> datetime | None:
+    """When the user last acknowledged or snoozed an alert ("new since my last review")."""
+    with get_engine(url).connect() as connection:
+        return connection.execute(select(func.max(AlertReview.created_at)).where(
+            AlertReview.created_by == username, AlertReview.record_status == ACTIVE)).scalar()
+
+
 def last_two_lab_grades(url: str | None = None, *, as_of: date) -> pd.DataFrame:
     """The two latest graded results of each patient and test on or before the analysis date."""
     order = func.row_number().over(partition_by=(LabResult.patient_id, LabResult.test),

@@ -290,3 +290,26 @@ def test_the_report_is_the_documented_json(db_url):
     assert tiers == sorted(tiers, key=worklist.TIER_ORDER.get), "most urgent first"
     csv_text = worklist.report_csv(report)
     assert csv_text.splitlines()[0] == "as_of,mrn,tier,rule,reason,since,acknowledged"
+
+
+# ---------------------------------------------------------------- the demo cohort
+
+def test_the_demo_raises_its_four_act_today_cases_on_at_most_10_percent_and_nothing_for_stopped_patients(demo_url):
+    from models.clinical import exposure
+    from models.store import queries
+    from tests.conftest import DEMO_TODAY
+
+    found = worklist.worklist(demo_url, as_of=DEMO_TODAY)
+    today = [a for a in found if a.tier == "today"]
+    reasons = " | ".join(a.reason for a in today)
+    for words in ("Pneumonitis grade 2 open since", "Dyspnea grade 3 open since", "Stomatitis grade 2 since",
+                  "Neutrophils 0.75 10^9/L"):
+        assert words in reasons, (words, reasons)
+    patients, doses = queries.patients(demo_url), queries.dose_events(demo_url)
+    watched = worklist.watched_patients(patients, doses, queries.death_dates(demo_url), DEMO_TODAY)
+    assert len({a.patient_id for a in today}) <= 0.10 * len(watched)
+    periods = exposure.exposure_periods(patients, doses, DEMO_TODAY)
+    followed = exposure.follow_up(patients, periods, queries.death_dates(demo_url), DEMO_TODAY)
+    stopped = set(followed.index[followed["follow_up_end"] < DEMO_TODAY])
+    assert stopped, "the demo has patients whose follow-up ended"
+    assert not {a.patient_id for a in found} & stopped, "long-discontinued patients raise nothing"

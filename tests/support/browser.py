@@ -168,3 +168,10 @@ def download_by_clicking(page, button, timeout_ms: int = 20_000):
                 raise
             wait_for_app_idle(page)
     raise AssertionError("unreachable")
+
+
+def open_from_menu(page, title: str, timeout_ms: int = 60_000) -> None:
+    """Click a page in the sidebar menu and wait until its title shows and the run has ended."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    page.get_by_role("heading", level=1, name=title).wait_for(timeout=timeout_ms)
+    wait_for_app_idle(page, timeout_ms=timeout_ms)

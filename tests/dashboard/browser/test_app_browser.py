@@ -11,7 +11,7 @@ from models.auth import WRONG_CREDENTIALS
 from tests.support.browser import wait_for_app_idle
 
 pytestmark = pytest.mark.browser
-EVERY_PAGE = ["Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"]
+EVERY_PAGE = ["Worklist", "Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"]
 
 
 def open_app(page, url: str) -> float:
@@ -53,22 +53,22 @@ def test_the_first_page_asks_to_sign_in_and_refuses_a_wrong_password(page, app_u
 
 def test_nurse_sees_logging_but_not_the_dosing_audit(page, app_url):
     sign_in(page, app_url, "nurse")
-    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=30_000)
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=30_000)
     items = menu(page)
-    assert "Log adverse event" in items and "Patients" in items
+    assert "Worklist" in items and "Log adverse event" in items and "Patients" in items
     assert "Dosing audit" not in items and "Admin" not in items
 
 
 def test_pharmacist_sees_the_dosing_audit(page, app_url):
     sign_in(page, app_url, "pharmacist")
     page.get_by_role("heading", level=1, name="Dosing audit").wait_for(timeout=30_000)
-    assert set(menu(page)) == {"Dosing audit", "Patients"}
+    assert set(menu(page)) == {"Worklist", "Dosing audit", "Patients"}
 
 
 def test_oncologist_sees_the_cohort_comparison_chart(page, app_url):
     sign_in(page, app_url, "oncologist")
-    page.get_by_role("heading", level=1, name="Patients").wait_for(timeout=30_000)
-    assert set(menu(page)) == {"Patients", "Cohort vs BOLERO-2"}
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=30_000)
+    assert set(menu(page)) == {"Worklist", "Patients", "Cohort vs BOLERO-2"}
     page.locator("[data-testid='stSidebarNav']").get_by_text("Cohort vs BOLERO-2", exact=True).click()
     page.get_by_role("heading", level=1, name="Cohort vs BOLERO-2").wait_for(timeout=30_000)
     wait_for_app_idle(page)

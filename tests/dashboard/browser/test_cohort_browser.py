@@ -9,17 +9,15 @@ import pytest
 
 from tests.dashboard.browser.test_app_browser import sign_in
 from tests.support.shown import as_fields
-from tests.support.browser import download_by_clicking, wait_for_app_idle
+from tests.support.browser import download_by_clicking, open_from_menu, wait_for_app_idle
 
 pytestmark = pytest.mark.browser
 
 
 def open_cohort_page(page, app_url: str) -> None:
     sign_in(page, app_url, "oncologist")
-    page.get_by_role("heading", level=1, name="Patients").wait_for(timeout=30_000)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Cohort vs BOLERO-2", exact=True).click()
-    page.get_by_role("heading", level=1, name="Cohort vs BOLERO-2").wait_for(timeout=30_000)
-    wait_for_app_idle(page)
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=60_000)
+    open_from_menu(page, "Cohort vs BOLERO-2")
 
 
 def metric_value(page, label: str) -> str:

@@ -19,7 +19,7 @@ from models.store.db import read_session
 from models.store.tables import AdverseEvent, AuditEntry
 from tests.dashboard.browser.test_app_browser import sign_in
 from tests.dashboard.browser.test_nurse_flow import TIMEOUT_MS, new_patient, shows
-from tests.support.browser import wait_for_app_idle
+from tests.support.browser import open_from_menu, wait_for_app_idle
 
 pytestmark = pytest.mark.browser
 HEADER = "mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
@@ -38,7 +38,8 @@ def _counts(url: str, tag: str) -> tuple[int, int, int]:
 def _open_import(page, app_url: str) -> None:
     """A fresh session (an empty uploader), signed in as the nurse, on the Import CSV tab."""
     sign_in(page, app_url, "nurse")
-    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=TIMEOUT_MS)
+    open_from_menu(page, "Log adverse event")
     page.get_by_text("Import CSV", exact=True).click()
     wait_for_app_idle(page)
 

@@ -23,7 +23,7 @@ from models.clinical import ctcae
 from models.store.db import read_session
 from models.store.tables import AdverseEvent, AuditEntry, Patient
 from tests.dashboard.browser.test_app_browser import sign_in
-from tests.support.browser import wait_for_app_idle
+from tests.support.browser import open_from_menu, wait_for_app_idle
 
 pytestmark = pytest.mark.browser
 
@@ -173,7 +173,8 @@ def test_nurse_logs_corrects_withdraws_and_is_refused_bad_dates(page, writable_d
 
     # 1. sign in, land on the logging page, find the patient by part of the MRN
     sign_in(page, app_url, "nurse")
-    page.get_by_role("heading", level=1, name="Log adverse event").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=TIMEOUT_MS)
+    open_from_menu(page, "Log adverse event")
     choose(page, "Patient", mrn.removeprefix("NURSE-"), re.compile(f"^{mrn} · "))
     shows(page, f"Adverse events of {mrn}")
 

@@ -17,6 +17,7 @@ from tests.support.shown import shown_table
 
 APP = str(settings.PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = {
+    "app_pages/worklist.py": "Worklist",
     "app_pages/log_event.py": "Log adverse event",
     "app_pages/patients.py": "Patients",
     "app_pages/cohort.py": "Cohort vs BOLERO-2",
