@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
 from dashboard.labels import code_label, download_for_people, reference_set_title, show_table, values_text
+from dashboard.protocol_editor import monitoring_protocol_editor
 from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, references
@@ -171,6 +172,7 @@ with reference_tab:
     st.markdown("**Dose-modification rule sets** (seed_data/dose_rules/, one file per set; a clinic's protocol "
                 "is a copy under its own name; the default is " + plain(dose_rules.default_rule_set()) + ")")
     show_table(pd.DataFrame([row for name in dose_rules.rule_sets() for row in dose_rules.rule_table(name)]))
+    monitoring_protocol_editor(actor(user))
 
 with database_tab:
     choice = database_choice()

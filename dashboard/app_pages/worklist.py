@@ -15,7 +15,7 @@ from models.analysis import worklist
 from models.clinical import alerts as alert_data
 from models.clinical import dose_rules
 from models.settings import database_url
-from models.store import queries, records
+from models.store import protocols, queries, records
 
 NOTICE, CHOSEN = "worklist_notice", "worklist_alert"
 
@@ -27,7 +27,8 @@ every = worklist_alerts(today)
 open_alerts = [a for a in every if not a.acknowledged]
 on_watch = {tier: len({a.patient_id for a in open_alerts if a.tier == tier}) for tier in alert_data.TIERS}
 st.caption(plain(str(today) + " · alerts for patients on treatment or within 30 days of their last dose · dose "
-                 "rule set " + dose_rules.describe_rule_set() + " · "
+                 "rule set " + dose_rules.describe_rule_set() + " · monitoring protocol: "
+                 + protocols.in_force(database_url()).describe() + " · "
                  + "; ".join(alert_data.TIER_LABELS[tier] + ": " + str(count) + (" patient" if count == 1 else
                                                                                    " patients")
                              for tier, count in on_watch.items())))

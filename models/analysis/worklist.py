@@ -18,7 +18,7 @@ from models.clinical import alerts as alert_data
 from models.clinical import ctcae, dose_rules, exposure
 from models.clinical.vocabulary import LAB_TEST_LABELS
 from models.csv_cells import safe_frame
-from models.store import queries
+from models.store import protocols, queries
 
 TIER_ORDER = {tier: rank for rank, tier in enumerate(alert_data.TIERS)}
 REPORT_KEYS = ("mrn", "tier", "rule", "reason", "since", "acknowledged")  # the `report worklist` contract
@@ -76,7 +76,8 @@ def worklist(url: str | None = None, *, as_of: date, rule_set: str | None = None
         *_lab_alerts(queries.graded_labs_since(url, since=as_of - timedelta(days=lab_window), as_of=as_of,
                                                min_grade=3), events, lab_window),
         *_rising_lab_alerts(queries.last_two_lab_grades(url, as_of=as_of)),
-        *_monitoring_alerts(monitoring_schedule(watched, queries.lab_collections(url, as_of=as_of), as_of)),
+        *_monitoring_alerts(monitoring_schedule(watched, queries.lab_collections(url, as_of=as_of), as_of,
+                                                protocols.in_force(url).intervals)),
         *_audit_alerts(dose_audit.audit(watched, events, doses, as_of, rule_set=rule_set),
                        queries.finding_reviews(url)),
         *_assessment_alerts(watched, queries.last_assessment_dates(url, as_of=as_of), as_of,

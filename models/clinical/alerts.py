@@ -65,34 +65,84 @@ def load_rules(path: str | Path | None = None) -> dict[str, AlertRule]:
     return rules
 
 
+PROTOCOL_COLUMNS = ("panel", "tests", "baseline_days_before_start", "from_day", "to_day", "every_days", "source",
+                    "status")
+
+
 def load_protocol(path: str | Path | None = None) -> tuple[MonitoringInterval, ...]:
+    """The protocol file; a problem names its line."""
     path = path or PROTOCOL_FILE
-    rows = read_csv(path, ["panel", "tests", "baseline_days_before_start", "from_day", "every_days", "source",
-                           "status"], ["to_day"])
-    check_unique(rows, lambda r: (r.text("panel"), r.text("from_day")), "panel and from_day")
+    rows = read_csv(path, [c for c in PROTOCOL_COLUMNS if c != "to_day"], ["to_day"])
+    try:
+        return protocol_from_rows([{c: row.text(c, required=False) for c in PROTOCOL_COLUMNS} for row in rows])
+    except ProtocolError as error:
+        line = rows[error.row].line if error.row is not None else None
+        raise ReferenceDataError(path, line, error.message, error.column) from None
+
+
+class ProtocolError(ValueError):
+    """A protocol that cannot be used; `row` (0-based) and `column` say where, when one row is at fault."""
+
+    def __init__(self, message: str, row: int | None = None, column: str | None = None):
+        super().__init__(message)
+        self.row, self.column, self.message = row, column, message
+
+    def __str__(self) -> str:
+        where = [f"row {self.row + 1}"] if self.row is not None else []
+        return ": ".join(where + ([self.column] if self.column else []) + [self.message])
+
+
+def _whole(row: dict, index: int, column: str, *, required: bool = True, minimum: int = 0) -> int | None:
+    text = str(row.get(column) if row.get(column) is not None else "").strip()
+    if not text:
+        if required:
+            raise ProtocolError("a value is required", index, column)
+        return None
+    if not text.isdigit() or int(text) < minimum:
+        raise ProtocolError(f"{text!r} is not a whole number of at least {minimum}", index, column)
+    return int(text)
+
+
+def protocol_from_rows(rows: list[dict]) -> tuple[MonitoringInterval, ...]:
+    """Validated intervals from rows of text (the CSV file, or an admin's edit of it): known tests, whole days,
+    and per panel phases from day 0 without gaps or overlaps to an open end, with one list of tests."""
     intervals = []
-    for row in rows:
-        tests = tuple(row.text("tests").split())
+    for index, row in enumerate(rows):
+        panel = str(row.get("panel") or "").strip()
+        if not panel:
+            raise ProtocolError("a name is required", index, "panel")
+        tests = tuple(str(row.get("tests") or "").split())
         unknown = [t for t in tests if t not in LAB_TESTS]
-        if unknown:
-            raise row.error(f"unknown lab test(s) {', '.join(map(repr, unknown))}; expected {', '.join(LAB_TESTS)}",
-                            "tests")
-        start, end = row.integer("from_day", minimum=0), row.integer("to_day", required=False, minimum=0)
+        if not tests or unknown:
+            raise ProtocolError(f"{', '.join(map(repr, unknown)) or 'none'} — expected lab tests among "
+                                f"{', '.join(LAB_TESTS)}, separated by spaces", index, "tests")
+        start, end = _whole(row, index, "from_day"), _whole(row, index, "to_day", required=False)
         if end is not None and end < start:
-            raise row.error(f"to_day {end} is before from_day {start}", "to_day")
-        intervals.append(MonitoringInterval(row.text("panel"), tests, row.integer("baseline_days_before_start",
-                                                                                   minimum=0),
-                                            start, end, row.integer("every_days", minimum=1), row.text("source"),
-                                            row.text("status")))
-    for panel in {i.panel for i in intervals}:
+            raise ProtocolError(f"to_day {end} is before from_day {start}", index, "to_day")
+        source, status = (str(row.get(c) or "").strip() for c in ("source", "status"))
+        if not source or not status:
+            raise ProtocolError("source and status are required (say 'clinic policy' where no source gives the "
+                                "interval)", index, "source" if not source else "status")
+        intervals.append(MonitoringInterval(panel, tests, _whole(row, index, "baseline_days_before_start"), start, end,
+                                            _whole(row, index, "every_days", minimum=1), source, status))
+    if not intervals:
+        raise ProtocolError("the protocol has no rows")
+    for panel in dict.fromkeys(i.panel for i in intervals):
         phases = sorted((i for i in intervals if i.panel == panel), key=lambda i: i.from_day)
         if phases[0].from_day != 0 or any(a.to_day is None or b.from_day != a.to_day + 1
                                           for a, b in zip(phases, phases[1:])) or phases[-1].to_day is not None:
-            raise ReferenceDataError(path, None, f"the phases of {panel!r} must run from day 0 without gaps or "
-                                                 "overlaps to an open end")
+            raise ProtocolError(f"the phases of {panel!r} must run from day 0 without gaps or overlaps to an "
+                                "open end (an empty to_day)")
         if len({(i.tests, i.baseline_days_before_start) for i in phases}) != 1:
-            raise ReferenceDataError(path, None, f"every phase of {panel!r} must list the same tests and baseline")
+            raise ProtocolError(f"every phase of {panel!r} must list the same tests and baseline days")
     return tuple(intervals)
+
+
+def protocol_rows(intervals: tuple[MonitoringInterval, ...]) -> list[dict]:
+    """The intervals as rows of PROTOCOL_COLUMNS (what an admin edits and what a saved version holds)."""
+    return [{"panel": i.panel, "tests": " ".join(i.tests), "baseline_days_before_start": i.baseline_days_before_start,
+             "from_day": i.from_day, "to_day": i.to_day, "every_days": i.every_days, "source": i.source,
+             "status": i.status} for i in intervals]
 
 
 @lru_cache(maxsize=1)

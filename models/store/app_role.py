@@ -20,6 +20,7 @@ from models.store.db import get_engine, is_sqlite
 DEFAULT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE")
 TABLE_PRIVILEGES = {
     "audit_entry": ("SELECT", "INSERT"),              # append-only (the triggers of 0002 say so too)
+    "monitoring_protocol_version": ("SELECT", "INSERT"),  # append-only (0015's triggers)
     "alembic_version": ("SELECT",),                   # the app checks the schema's revision, never moves it
     "term_onset_summary": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # derived rows, rebuilt by the write path
 }

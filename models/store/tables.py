@@ -260,6 +260,18 @@ class AlertReview(ClinicalRecord, table=True):
     snooze_until: date | None = None
 
 
+class MonitoringProtocolVersion(SQLModel, table=True):
+    """An admin's version of the monitoring protocol (the rows of seed_data/monitoring_protocol.csv, as JSON);
+    the newest is in force. Append-only: a change is a new version."""
+    __tablename__ = "monitoring_protocol_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    protocol: str = Field(sa_type=Text)         # JSON list of rows (models.clinical.alerts.PROTOCOL_COLUMNS)
+    comment: str | None = Field(default=None, sa_type=Text)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
 class TermOnsetSummary(SQLModel, table=True):
     """Derived, kept in step by the write path: per patient and CTCAE term, the first onset at any grade,
     at grade >= 2 and at grade >= 3 among the events that can be treatment-emergent (active, not baseline,

@@ -69,3 +69,17 @@ def test_a_snooze_without_a_reason_is_refused_and_nothing_is_saved(monkeypatch, 
     next(b for b in app.button if b.label == f"Save review for {mrn}").click().run()
     assert any("Snoozing an alert needs a reason." in e.value for e in app.error), [e.value for e in app.error]
     assert queries.alert_reviews(demo_copy_url).empty
+
+
+def test_an_admin_saves_the_monitoring_protocol_as_a_new_version(monkeypatch, demo_copy_url):
+    from models.store import protocols
+
+    app = open_app(monkeypatch, demo_copy_url, "app_pages/admin.py", role="admin")
+    assert any(c.value.startswith("In force: the default protocol (seed") for c in app.caption)
+    next(w for w in app.text_input if w.label == "Why this change").input("reviewed with the pharmacy team")
+    next(b for b in app.button if b.label == "Save as a new version").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("Monitoring protocol version 1 saved by admin" in s.value for s in app.success)
+    current = protocols.in_force(demo_copy_url)
+    assert (current.version, current.comment) == (1, "reviewed with the pharmacy team")
+    assert any(c.value.startswith("In force: version 1, saved by admin on ") for c in app.caption)
