@@ -68,10 +68,12 @@ def dosing_audit(*, as_of: date, grace_days: int, rule_set: str) -> dose_audit.C
 
 @st.cache_data(max_entries=8, show_spinner="Looking for patients who need attention…")
 def _worklist(url: str, version: int, as_of: date) -> list[worklist.Alert]:
-    return worklist.worklist(url, as_of=as_of)
+    return worklist.alerts(url, as_of=as_of)
 
 
 def worklist_alerts(as_of: date | None = None) -> list[worklist.Alert]:
-    """Every alert of the day (acknowledged ones marked), shared by every session until the next write."""
+    """Every alert of the day, computed once per data version for every session; the reviews (which do not move
+    the data version) are applied fresh on each run."""
     url = database_url()
-    return _worklist(url, queries.data_version(url), as_of or date.today())
+    day = as_of or date.today()
+    return worklist.reviewed(_worklist(url, queries.data_version(url), day), queries.alert_reviews(url), day)

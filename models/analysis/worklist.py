@@ -42,6 +42,7 @@ class Alert:
     acknowledged: bool = False
     reviewed_by: str | None = None
     review: str | None = None  # "acknowledged" or "snoozed until YYYY-MM-DD", with the comment
+    entered_at: datetime | None = None  # when the raising record was entered (UTC), where there is one
 
     def as_report(self) -> dict:
         data = asdict(self)
@@ -53,13 +54,28 @@ def watched_patients(patients: pd.DataFrame, doses: pd.DataFrame, deaths: pd.Ser
     periods = exposure.exposure_periods(patients, doses, as_of)
     followed = exposure.follow_up(patients, periods, deaths, as_of)
     keep = followed[(pd.to_datetime(followed["follow_up_end"]) >= pd.Timestamp(as_of)) & followed["died_on"].isna()]
-    return patients[patients["id"].isin(keep.index)]
+    # a registration (or import) that says discontinued, with no dose record to date it, is not on treatment
+    undated_stop = patients["status"].eq("discontinued") & ~patients["id"].isin(doses["patient_id"])
+    return patients[patients["id"].isin(keep.index) & ~undated_stop]
 
 
 def worklist(url: str | None = None, *, as_of: date, rule_set: str | None = None,
              include_acknowledged: bool = True) -> list[Alert]:
     """Every alert of the watched patients, most urgent first (tier, then the oldest cause), acknowledged ones
     marked (or left out)."""
+    found = reviewed(alerts(url, as_of=as_of, rule_set=rule_set), queries.alert_reviews(url), as_of)
+    return found if include_acknowledged else [a for a in found if not a.acknowledged]
+
+
+def reviewed(found: list[Alert], reviews: pd.DataFrame, as_of: date) -> list[Alert]:
+    """The alerts with their reviews applied, in worklist order (cheap: pages cache `alerts` and call this)."""
+    found = apply_reviews(found, reviews, as_of, alert_data.rules())
+    return sorted(found, key=lambda a: (TIER_ORDER[a.tier], a.since, a.mrn, a.rule))
+
+
+def alerts(url: str | None = None, *, as_of: date, rule_set: str | None = None) -> list[Alert]:
+    """Every alert of the watched patients before any review: one per patient, rule and subject (the most
+    severe, then the latest, of several)."""
     patients = queries.patients(url)
     doses = queries.dose_events(url)
     watched = watched_patients(patients, doses, queries.death_dates(url), as_of)
@@ -86,16 +102,26 @@ def worklist(url: str | None = None, *, as_of: date, rule_set: str | None = None
     people = watched.set_index("id")
     found = [replace(a, mrn=people.at[a.patient_id, "mrn"], name=people.at[a.patient_id, "name"], tier=rules[a.rule].tier)
              for a in found if a.patient_id in people.index]
-    found = apply_reviews(found, queries.alert_reviews(url), as_of, rules)
-    if not include_acknowledged:
-        found = [a for a in found if not a.acknowledged]
-    return sorted(found, key=lambda a: (TIER_ORDER[a.tier], a.since, a.mrn, a.rule))
+    strongest: dict[tuple, Alert] = {}
+    for alert in found:  # e.g. an episode's ended grade 3 and its open grade 4: one alert, the grade 4
+        key = (alert.patient_id, alert.rule, alert.subject)
+        kept = strongest.get(key)
+        if kept is None or (alert.severity, alert.since, alert.record_id or 0) > (kept.severity, kept.since,
+                                                                                 kept.record_id or 0):
+            strongest[key] = alert
+    return list(strongest.values())
 
 
 def _alert(patient_id, rule: str, reason: str, since, subject: str, record_type: str | None, record_id,
-           severity: int = 0) -> Alert:
+           severity: int = 0, entered_at: datetime | None = None) -> Alert:
     return Alert(int(patient_id), "", "", rule, "", reason, since, subject, record_type,
-                 None if record_id is None else int(record_id), int(severity))
+                 None if record_id is None else int(record_id), int(severity), entered_at=_moment(entered_at))
+
+
+def _moment(value) -> datetime | None:
+    if value is None or (not isinstance(value, datetime) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
 
 
 def _open_on(events: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -104,31 +130,64 @@ def _open_on(events: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return candidates[(resolved.isna() | (resolved > pd.Timestamp(as_of)))[candidates.index]]
 
 
+def episode_roots(events: pd.DataFrame) -> dict[int, tuple[int, date]]:
+    """Per event id: the first record of its episode (a change of grade links the new record to the one it
+    ended) and that record's onset, so that an alert follows one episode through its grade changes."""
+    previous = dict(zip(events["id"].astype(int), events["previous_event_id"]))
+    onsets = dict(zip(events["id"].astype(int), events["onset_date"]))
+    roots = {}
+    for event_id in previous:
+        root, seen = event_id, set()
+        while previous.get(root) is not None and not pd.isna(previous[root]) and int(previous[root]) in previous \
+                and root not in seen:
+            seen.add(root)
+            root = int(previous[root])
+        roots[event_id] = (root, onsets[root])
+    return roots
+
+
+def held_on(doses: pd.DataFrame, as_of: date) -> set[int]:
+    """Patients whose last dose record on or before the day is a hold or a discontinuation."""
+    history = doses[doses["effective_date"] <= as_of].sort_values(["patient_id", "effective_date", "id"])
+    last = history.groupby("patient_id").tail(1)
+    return {int(pid) for pid in last.loc[last["action"].isin(["hold", "discontinue"]), "patient_id"]}
+
+
 def _event_alerts(events: pd.DataFrame, doses: pd.DataFrame, as_of: date, rules: dict) -> list[Alert]:
     found = []
     still_open = _open_on(events, as_of)
+    roots = episode_roots(events)
+    held = held_on(doses, as_of)
+
+    def episode(event) -> str:
+        return f"{event.term} episode {roots[int(event.id)][0]}"
+
     for event in still_open[(still_open["term"] == "Pneumonitis") & (still_open["grade"] >= 2)].itertuples():
+        if event.patient_id in held:
+            continue  # withheld, as the label asks: what follows is the hold's own limit
         found.append(_alert(event.patient_id, "pneumonitis_grade_2",
-                            f"Pneumonitis grade {event.grade} open since {event.onset_date}: the label withholds "
-                            "everolimus from grade 2", event.onset_date, "Pneumonitis", "adverse_event", event.id,
-                            event.grade))
+                            f"Pneumonitis grade {event.grade} open since {event.onset_date} and everolimus is not "
+                            "withheld: the label withholds it from grade 2", event.onset_date, episode(event),
+                            "adverse_event", event.id, event.grade, event.created_at))
     changed = doses[doses["action"].isin(["hold", "reduce", "discontinue"]) & (doses["effective_date"] <= as_of)]
     for event in still_open[(still_open["term"] == "Mucositis oral") & (still_open["grade"] == 2)].itertuples():
-        acted = changed[(changed["patient_id"] == event.patient_id) & (changed["effective_date"] >= event.onset_date)]
-        if acted.empty:
+        began = roots[int(event.id)][1]  # a hold for the episode's earlier, worse grade counts too
+        acted = changed[(changed["patient_id"] == event.patient_id) & (changed["effective_date"] >= began)]
+        if acted.empty and event.patient_id not in held:
             found.append(_alert(event.patient_id, "stomatitis_grade_2_not_held",
                                 f"Stomatitis grade 2 since {event.onset_date} and the dose has not been held",
-                                event.onset_date, "Mucositis oral", "adverse_event", event.id, 2))
+                                event.onset_date, episode(event), "adverse_event", event.id, 2, event.created_at))
     window = rules["grade_3_event"].days
     onset = pd.to_datetime(events["onset_date"])
     recent = events[~events["baseline"].astype(bool) & (onset > pd.Timestamp(as_of - timedelta(days=window)))
                     & (onset <= pd.Timestamp(as_of))]
     severe = pd.concat([still_open, recent]).drop_duplicates("id")
+    open_ids = set(still_open["id"])
     for event in severe[severe["grade"] >= 3].itertuples():
-        state = "open since" if event.id in set(still_open["id"]) else "began on"
+        state = "open since" if event.id in open_ids else "began on"
         found.append(_alert(event.patient_id, "grade_3_event",
                             f"{event.term} grade {event.grade} {state} {event.onset_date}", event.onset_date,
-                            event.term, "adverse_event", event.id, event.grade))
+                            episode(event), "adverse_event", event.id, event.grade, event.created_at))
     return found
 
 
@@ -157,7 +216,8 @@ def _lab_alerts(labs: pd.DataFrame, events: pd.DataFrame, window: int) -> list[A
     found = []
     for lab in labs.itertuples():
         term = ctcae.lab_term(lab.test)
-        same = events[(events["patient_id"] == lab.patient_id) & (events["term"] == term)]
+        same = events[(events["patient_id"] == lab.patient_id) & (events["term"] == term)
+                      & (events["grade"] >= lab.ctcae_grade)]
         onset, resolved = pd.to_datetime(same["onset_date"]), pd.to_datetime(same["resolved_date"])
         day = pd.Timestamp(lab.collected_on)
         near = (onset - day).abs() <= pd.Timedelta(days=window)
@@ -165,8 +225,9 @@ def _lab_alerts(labs: pd.DataFrame, events: pd.DataFrame, window: int) -> list[A
         if not (near | covering).any():
             found.append(_alert(lab.patient_id, "lab_grade_3_no_event",
                                 f"{LAB_TEST_LABELS[lab.test]} {lab.value:g} {lab.unit or ''}".rstrip()
-                                + f" on {lab.collected_on} is grade {int(lab.ctcae_grade)}; no {term} event is "
-                                "recorded", lab.collected_on, lab.test, "lab_result", lab.id, int(lab.ctcae_grade)))
+                                + f" on {lab.collected_on} is grade {int(lab.ctcae_grade)}; no {term} event of grade "
+                                f"{int(lab.ctcae_grade)} or worse is recorded around it", lab.collected_on, lab.test,
+                                "lab_result", lab.id, int(lab.ctcae_grade), lab.created_at))
     return found
 
 
@@ -182,7 +243,7 @@ def _rising_lab_alerts(last_two: pd.DataFrame) -> list[Alert]:
                                 f"{LAB_TEST_LABELS[test]} rose from grade {int(before['ctcae_grade'])} on "
                                 f"{before['collected_on']} to grade {int(latest['ctcae_grade'])} on "
                                 f"{latest['collected_on']}", latest["collected_on"], test, "lab_result",
-                                latest["id"], int(latest["ctcae_grade"])))
+                                latest["id"], int(latest["ctcae_grade"]), latest.get("created_at")))
     return found
 
 
@@ -207,25 +268,31 @@ def monitoring_schedule(patients: pd.DataFrame, collections: pd.DataFrame, as_of
             if last is None or last < window_start:
                 due, status = patient.treatment_start, STATUS_NO_BASELINE
             else:
-                day = max(0, (last - patient.treatment_start).days)
-                due = last + timedelta(days=alert_data.interval_on(panel, day, intervals).every_days)
+                due = last + timedelta(days=_interval_after(panel, (last - patient.treatment_start).days, intervals))
                 status = STATUS_OVERDUE if due < as_of else (
                     STATUS_DUE_SOON if (due - as_of).days <= DUE_SOON_DAYS else STATUS_DONE)
-                if not has_baseline and status == STATUS_DONE:
-                    status = STATUS_DONE  # a missed baseline no longer matters once the panel is up to date
             rows.append({"patient_id": int(patient.id), "panel": panel, "tests": first.tests,
                          "baseline_on": baseline if has_baseline else None, "last_done": last, "due_on": due,
                          "status": status, "source_status": first.status})
     return pd.DataFrame(rows, columns=columns)
 
 
+def _interval_after(panel: str, day: int, intervals: tuple) -> int:
+    """Days from a result on `day` of treatment to the next: its phase's interval, or, when that would reach
+    past the phase's end, the next phase's (glucose on day 28 of the fortnightly first month: next in a month)."""
+    phase = alert_data.interval_on(panel, max(0, day), intervals)
+    if phase.to_day is not None and max(0, day) + phase.every_days > phase.to_day:
+        return alert_data.interval_on(panel, phase.to_day + 1, intervals).every_days
+    return phase.every_days
+
+
 def _monitoring_alerts(schedule: pd.DataFrame) -> list[Alert]:
     found = []
     for row in schedule[schedule["status"].isin([STATUS_OVERDUE, STATUS_NO_BASELINE])].itertuples():
         tests = ", ".join(LAB_TEST_LABELS[t] for t in row.tests)
-        reason = (f"{row.panel} ({tests}): no result since the treatment start's baseline window"
-                  if row.status == STATUS_NO_BASELINE else
-                  f"{row.panel} ({tests}) was due on {row.due_on} (last done {row.last_done})")
+        name = row.panel if tests == row.panel else f"{row.panel} ({tests})"
+        reason = (f"{name}: no result since the treatment start's baseline window"
+                  if row.status == STATUS_NO_BASELINE else f"{name} was due on {row.due_on} (last done {row.last_done})")
         found.append(_alert(row.patient_id, "monitoring_overdue", reason, row.due_on,
                             f"{row.panel} due {row.due_on}", None, None))
     return found
@@ -241,7 +308,7 @@ def _audit_alerts(findings: list, reviews: pd.DataFrame) -> list[Alert]:
         what = f"{finding.term} grade {finding.grade}" if finding.grade is not None else "A hold without a reason"
         found.append(_alert(finding.patient_id, "audit_deviation_unreviewed",
                             f"Dose audit, not reviewed: {what} on {finding.onset_date}: expected {finding.expected}; "
-                            f"recorded {finding.actual} (rule {finding.rule})",
+                            f"found: {finding.actual} (rule {finding.rule})",
                             finding.onset_date, finding.key, {"event": "adverse_event", "hold": "dose_event"}.get(kind),
                             int(number) if number.isdigit() else None, finding.grade or 0))
     return found
@@ -288,10 +355,20 @@ def apply_reviews(found: list[Alert], reviews: pd.DataFrame, as_of: date, rules:
 
 
 def new_since(found: list[Alert], reviews_by_user: datetime | None) -> list[Alert]:
-    """The open alerts whose cause arose after the user's last review (all of them before a first review)."""
+    """The open alerts raised since the user's last review (all of them before a first review): the raising
+    record entered after it (a late entry of an earlier onset counts), or, for an alert without one (overdue
+    monitoring, a missed visit), its day after the review's day."""
     if reviews_by_user is None:
         return [a for a in found if not a.acknowledged]
-    return [a for a in found if not a.acknowledged and a.since >= reviews_by_user.date()]
+    last = pd.Timestamp(reviews_by_user)
+    last = last.tz_localize("UTC") if last.tzinfo is None else last
+
+    def raised_after(alert: Alert) -> bool:
+        if alert.entered_at is not None:
+            entered = pd.Timestamp(alert.entered_at)
+            return (entered.tz_localize("UTC") if entered.tzinfo is None else entered) > last
+        return alert.since > last.date()
+    return [a for a in found if not a.acknowledged and raised_after(a)]
 
 
 def report_csv(report: dict) -> str:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from models.clinical.reference_data import SEED_DATA_DIR, ReferenceDataError, check_unique, read_csv
-from models.clinical.vocabulary import LAB_TESTS
+from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 
 RULES_FILE = SEED_DATA_DIR / "alert_rules.csv"
 PROTOCOL_FILE = SEED_DATA_DIR / "monitoring_protocol.csv"
@@ -67,6 +67,10 @@ def load_rules(path: str | Path | None = None) -> dict[str, AlertRule]:
 
 PROTOCOL_COLUMNS = ("panel", "tests", "baseline_days_before_start", "from_day", "to_day", "every_days", "source",
                     "status")
+# How a problem names a column to the admin who edits the protocol (the file's messages name the column code).
+PROTOCOL_COLUMN_WORDS = {"panel": "Panel", "tests": "Lab tests", "baseline_days_before_start":
+                         "Baseline: days before the start", "from_day": "From day", "to_day": "To day",
+                         "every_days": "Every (days)", "source": "Source", "status": "Status"}
 
 
 def load_protocol(path: str | Path | None = None) -> tuple[MonitoringInterval, ...]:
@@ -88,8 +92,9 @@ class ProtocolError(ValueError):
         self.row, self.column, self.message = row, column, message
 
     def __str__(self) -> str:
-        where = [f"row {self.row + 1}"] if self.row is not None else []
-        return ": ".join(where + ([self.column] if self.column else []) + [self.message])
+        where = [f"Row {self.row + 1}"] if self.row is not None else []
+        return ": ".join(where + ([PROTOCOL_COLUMN_WORDS.get(self.column, self.column)] if self.column else [])
+                         + [self.message])
 
 
 def _whole(row: dict, index: int, column: str, *, required: bool = True, minimum: int = 0) -> int | None:
@@ -115,10 +120,10 @@ def protocol_from_rows(rows: list[dict]) -> tuple[MonitoringInterval, ...]:
         unknown = [t for t in tests if t not in LAB_TESTS]
         if not tests or unknown:
             raise ProtocolError(f"{', '.join(map(repr, unknown)) or 'none'} — expected lab tests among "
-                                f"{', '.join(LAB_TESTS)}, separated by spaces", index, "tests")
+                                f"{', '.join(LAB_TEST_LABELS.values())}", index, "tests")
         start, end = _whole(row, index, "from_day"), _whole(row, index, "to_day", required=False)
         if end is not None and end < start:
-            raise ProtocolError(f"to_day {end} is before from_day {start}", index, "to_day")
+            raise ProtocolError(f"the phase ends (day {end}) before it starts (day {start})", index, "to_day")
         source, status = (str(row.get(c) or "").strip() for c in ("source", "status"))
         if not source or not status:
             raise ProtocolError("source and status are required (say 'clinic policy' where no source gives the "
@@ -132,7 +137,7 @@ def protocol_from_rows(rows: list[dict]) -> tuple[MonitoringInterval, ...]:
         if phases[0].from_day != 0 or any(a.to_day is None or b.from_day != a.to_day + 1
                                           for a, b in zip(phases, phases[1:])) or phases[-1].to_day is not None:
             raise ProtocolError(f"the phases of {panel!r} must run from day 0 without gaps or overlaps to an "
-                                "open end (an empty to_day)")
+                                "open end (the last with no end day)")
         if len({(i.tests, i.baseline_days_before_start) for i in phases}) != 1:
             raise ProtocolError(f"every phase of {panel!r} must list the same tests and baseline days")
     return tuple(intervals)

@@ -28,7 +28,7 @@ class ProtocolInForce:
     def describe(self) -> str:
         """How a result names the protocol it used."""
         if self.version is None:
-            return "the default protocol (seed_data/monitoring_protocol.csv)"
+            return "the default protocol shipped with ToxWatch"
         return f"version {self.version}, saved by {self.saved_by} on {self.saved_at:%Y-%m-%d}"
 
 

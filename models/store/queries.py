@@ -323,7 +323,7 @@ def lab_collections(url: str | None = None, *, as_of: date) -> pd.DataFrame:
 def graded_labs_since(url: str | None = None, *, since: date, as_of: date, min_grade: int) -> pd.DataFrame:
     """Lab results collected after `since` and on or before the analysis date, graded at least `min_grade`."""
     statement = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.value, LabResult.unit,
-                       LabResult.collected_on, LabResult.ctcae_grade) \
+                       LabResult.collected_on, LabResult.ctcae_grade, LabResult.created_at) \
         .where(LabResult.record_status == ACTIVE, LabResult.collected_on > since, LabResult.collected_on <= as_of,
                LabResult.ctcae_grade >= min_grade).order_by(LabResult.collected_on, LabResult.id)
     return _frame(statement, url, parse_dates=["collected_on"])
@@ -352,9 +352,9 @@ def last_two_lab_grades(url: str | None = None, *, as_of: date) -> pd.DataFrame:
     order = func.row_number().over(partition_by=(LabResult.patient_id, LabResult.test),
                                    order_by=(LabResult.collected_on.desc(), LabResult.id.desc())).label("rank")
     ranked = select(LabResult.id, LabResult.patient_id, LabResult.test, LabResult.collected_on,
-                    LabResult.ctcae_grade, order).where(
+                    LabResult.ctcae_grade, LabResult.created_at, order).where(
         LabResult.record_status == ACTIVE, LabResult.ctcae_grade.is_not(None),
         LabResult.collected_on <= as_of).subquery()
     statement = select(ranked.c.id, ranked.c.patient_id, ranked.c.test, ranked.c.collected_on,
-                       ranked.c.ctcae_grade).where(ranked.c.rank <= 2)
+                       ranked.c.ctcae_grade, ranked.c.created_at).where(ranked.c.rank <= 2)
     return _frame(statement, url, parse_dates=["collected_on"])

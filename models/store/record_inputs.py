@@ -364,6 +364,15 @@ class FindingReviewInput(_ReviewInput):
 class AlertReviewInput(_ReviewInput):
     DECISIONS = ALERT_DECISIONS
     subject: str
+
+    @field_validator("rule", mode="after")
+    @classmethod
+    def _known_rule(cls, value):
+        from models.clinical.alerts import RULES
+
+        if value not in RULES:
+            raise ValueError(f"Rule {value!r} is not a worklist rule.")
+        return value
     record_type: str | None = None
     record_id: int | None = None
     severity: int = 0

@@ -76,8 +76,8 @@ def test_open_pneumonitis_grade_2_is_for_today_and_grade_1_or_resolved_is_not(db
     found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "pneumonitis_grade_2"]
     assert [(a.mrn, a.tier, a.record_type, a.record_id, a.severity) for a in found] == [
         ("W-1", "today", "adverse_event", first["id"], 2)]
-    assert found[0].reason == f"Pneumonitis grade 2 open since {TODAY - timedelta(days=3)}: the label withholds " \
-                              "everolimus from grade 2"
+    assert found[0].reason == f"Pneumonitis grade 2 open since {TODAY - timedelta(days=3)} and everolimus is not " \
+                              "withheld: the label withholds it from grade 2"
     records.update("adverse_event", first["id"], 1, {"resolved_date": TODAY}, NURSE, today=TODAY, url=db_url)
     assert ("W-1", "pneumonitis_grade_2") not in clinical(db_url)
 
@@ -117,7 +117,7 @@ def test_a_grade_3_lab_without_its_event_is_raised_and_with_it_is_not(db_url):
     found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "lab_grade_3_no_event"]
     assert [(a.record_type, a.record_id, a.severity) for a in found] == [("lab_result", result["id"], 3)]
     assert found[0].reason == f"Neutrophils 0.7 10^9/L on {TODAY - timedelta(days=2)} is grade 3; no Neutrophil " \
-                              "count decreased event is recorded"
+                              "count decreased event of grade 3 or worse is recorded around it"
     event(db_url, pid, "Neutrophil count decreased", 3, TODAY - timedelta(days=2))
     assert ("W-1", "lab_grade_3_no_event") not in clinical(db_url)
 
@@ -175,10 +175,94 @@ def test_patients_stopped_more_than_30_days_after_their_last_dose_raise_nothing(
         dose(db_url, pid, stop, "discontinue")
     found = {a.mrn for a in worklist.worklist(db_url, as_of=TODAY)}
     assert "W-OLD" not in found, "long discontinued: nothing, not even monitoring"
-    assert ("W-NEW", "pneumonitis_grade_2") in rules_of(db_url)
+    assert ("W-NEW", "grade_3_event") in rules_of(db_url)
+    assert ("W-NEW", "pneumonitis_grade_2") not in rules_of(db_url), "withheld (stopped), as the label asks"
+
+
+def test_a_registration_that_says_discontinued_without_a_dose_record_raises_nothing(db_url):
+    pid = records.create("patient", {"mrn": "W-1", "name": "Imported", "treatment_start": START,
+                                     "status": "discontinued"}, NURSE, today=TODAY, url=db_url)["id"]
+    event(db_url, pid, "Pneumonitis", 3, TODAY - timedelta(days=3))
+    assert not worklist.worklist(db_url, as_of=TODAY)
+
+
+def test_one_alert_per_episode_its_worst_record(db_url):
+    """A grade 3 changed to 4 within the 14 days: the ended grade 3 and the open grade 4 are one alert (one
+    episode), the grade 4, so a row of the list is never two alerts."""
+    pid = patient(db_url)
+    first = event(db_url, pid, "Diarrhea", 3, TODAY - timedelta(days=6))
+    change_grade(first["id"], 1, 4, TODAY - timedelta(days=3), NURSE, today=TODAY, url=db_url)
+    found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "grade_3_event"]
+    assert [(a.severity, a.reason) for a in found] == [(4, f"Diarrhea grade 4 open since {TODAY - timedelta(days=3)}")]
+    keys = [(a.patient_id, a.rule, a.subject) for a in worklist.worklist(db_url, as_of=TODAY)]
+    assert len(keys) == len(set(keys))
+
+
+def test_stomatitis_grade_2_during_a_hold_raises_nothing(db_url):
+    pid = patient(db_url)
+    worse = event(db_url, pid, "Stomatitis", 3, TODAY - timedelta(days=10))
+    dose(db_url, pid, TODAY - timedelta(days=9), "hold", event_id=worse["id"])
+    change_grade(worse["id"], 1, 2, TODAY - timedelta(days=4), NURSE, today=TODAY, url=db_url)
+    assert ("W-1", "stomatitis_grade_2_not_held") not in clinical(db_url)
+
+
+def test_a_grade_4_lab_beside_only_a_grade_1_event_is_raised(db_url):
+    pid = patient(db_url)
+    event(db_url, pid, "Neutrophil count decreased", 1, TODAY - timedelta(days=12), TODAY - timedelta(days=8))
+    lab(db_url, pid, "neutrophils", 0.3, "10^9/L", TODAY - timedelta(days=1), lln=2.0, uln=7.5)
+    assert ("W-1", "lab_grade_3_no_event") in clinical(db_url)
+
+
+def test_glucose_on_the_last_fortnightly_day_is_next_due_a_month_later(db_url):
+    from models.store import queries
+
+    pid = patient(db_url)
+    lab(db_url, pid, "glucose_fasting", 90, "mg/dL", day(28), lln=70, uln=99)
+    rows = worklist.monitoring_schedule(queries.patients(db_url), queries.lab_collections(db_url, as_of=day(40)),
+                                        day(40)).set_index("panel")
+    assert rows.at["Fasting glucose", "due_on"] == day(58)
 
 
 # ---------------------------------------------------------------- reviews
+
+def test_a_review_names_a_known_rule(db_url):
+    pid = patient(db_url)
+    with pytest.raises(records.ValidationFailed, match="is not a worklist rule"):
+        records.create("alert_review", {"patient_id": pid, "rule": "made_up", "subject": "x",
+                                        "decision": "acknowledged"}, NURSE, today=TODAY, url=db_url)
+
+
+def test_a_new_episode_after_an_acknowledged_one_is_a_new_alert(db_url):
+    pid = patient(db_url)
+    old = event(db_url, pid, "Diarrhea", 3, TODAY - timedelta(days=12), TODAY - timedelta(days=9))
+    alert = next(a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "grade_3_event")
+    records.create("alert_review", {"patient_id": pid, "rule": alert.rule, "subject": alert.subject,
+                                    "record_type": alert.record_type, "record_id": alert.record_id,
+                                    "severity": alert.severity, "decision": "acknowledged"}, NURSE, today=TODAY,
+                   url=db_url)
+    assert ("W-1", "grade_3_event") not in rules_of(db_url)
+    event(db_url, pid, "Diarrhea", 3, TODAY - timedelta(days=2))
+    again = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "grade_3_event" and not a.acknowledged]
+    assert len(again) == 1 and again[0].record_id != old["id"]
+
+
+def test_new_since_my_last_review_counts_a_late_entry_of_an_earlier_onset(db_url):
+    from models.store import queries
+
+    pid = patient(db_url)
+    event(db_url, pid, "Pneumonitis", 2, TODAY - timedelta(days=10))
+    first = next(a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "pneumonitis_grade_2")
+    records.create("alert_review", {"patient_id": pid, "rule": first.rule, "subject": first.subject,
+                                    "record_type": first.record_type, "record_id": first.record_id,
+                                    "severity": first.severity, "decision": "acknowledged"}, NURSE, today=TODAY,
+                   url=db_url)
+    last = queries.last_alert_review_at(db_url, username="nurse")
+    assert last is not None and worklist.new_since(worklist.worklist(db_url, as_of=TODAY), last) == []
+    other = patient(db_url, "W-2")
+    event(db_url, other, "Dyspnea", 3, TODAY - timedelta(days=4))  # entered now, onset 4 days ago
+    fresh = worklist.new_since(worklist.worklist(db_url, as_of=TODAY), last)
+    assert ("W-2", "grade_3_event") in {(a.mrn, a.rule) for a in fresh}
+
 
 def test_an_acknowledged_alert_stays_quiet_until_its_grade_rises(db_url):
     pid = patient(db_url)

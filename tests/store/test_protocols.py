@@ -21,7 +21,7 @@ NURSE = records.Actor("nurse", "nurse")
 def test_the_default_file_is_in_force_until_an_admin_saves_a_version(db_url):
     current = protocols.in_force(db_url)
     assert current.version is None and current.intervals == alert_data.protocol()
-    assert current.describe() == "the default protocol (seed_data/monitoring_protocol.csv)"
+    assert current.describe() == "the default protocol shipped with ToxWatch"
     rows = alert_data.protocol_rows(current.intervals)
     blood = next(r for r in rows if r["panel"] == "Blood count")
     blood["every_days"] = "14"
@@ -37,10 +37,12 @@ def test_the_default_file_is_in_force_until_an_admin_saves_a_version(db_url):
 
 
 @pytest.mark.parametrize("edit, words", [
-    (lambda rows: rows[0].update(every_days="0"), "row 1: every_days: '0' is not a whole number of at least 1"),
-    (lambda rows: rows[2].update(tests="hemoglobin sodium"), "row 3: tests: 'sodium' — expected lab tests"),
+    (lambda rows: rows[0].update(every_days="0"), "Row 1: Every (days): '0' is not a whole number of at least 1"),
+    (lambda rows: rows[2].update(tests="hemoglobin sodium"), "Row 3: Lab tests: 'sodium' — expected lab tests among "
+                                                             "Hemoglobin, AST"),
+    (lambda rows: rows[1].update(to_day="20"), "Row 2: To day: the phase ends (day 20) before it starts (day 29)"),
     (lambda rows: rows[0].update(to_day="20"), "the phases of 'Fasting glucose' must run from day 0 without gaps"),
-    (lambda rows: rows[3].update(source=""), "row 4: source: source and status are required"),
+    (lambda rows: rows[3].update(source=""), "Row 4: Source: source and status are required"),
     (lambda rows: rows.clear(), "the protocol has no rows"),
 ])
 def test_a_bad_protocol_is_refused_with_the_row_and_nothing_is_written(db_url, edit, words):

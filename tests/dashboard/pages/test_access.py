@@ -12,10 +12,10 @@ from models.store import queries
 from tests.dashboard.pages.test_pages import APP, PAGES
 
 MENU = {
-    "nurse": {"Log adverse event", "Patients"},
-    "oncologist": {"Patients", "Cohort vs BOLERO-2"},
-    "pharmacist": {"Dosing audit", "Patients"},
-    "admin": {"Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"},
+    "nurse": {"Worklist", "Log adverse event", "Patients"},
+    "oncologist": {"Worklist", "Patients", "Cohort vs BOLERO-2"},
+    "pharmacist": {"Worklist", "Dosing audit", "Patients"},
+    "admin": {"Worklist", "Log adverse event", "Patients", "Cohort vs BOLERO-2", "Dosing audit", "Admin"},
 }
 
 
@@ -60,7 +60,7 @@ def test_a_wrong_password_is_refused_with_one_message(monkeypatch, demo_sqlite_u
     assert [e.value for e in app.error] == [auth.WRONG_CREDENTIALS]
 
 
-@pytest.mark.parametrize("role,home", [("nurse", "Log adverse event"), ("oncologist", "Patients"),
+@pytest.mark.parametrize("role,home", [("nurse", "Worklist"), ("oncologist", "Worklist"),
                                        ("pharmacist", "Dosing audit"), ("admin", "Admin")])
 def test_each_demo_user_signs_in_to_their_home_page(monkeypatch, demo_sqlite_url, role, home):
     app = sign_in(new_app(monkeypatch, demo_sqlite_url).run(), role, "demo")
@@ -152,7 +152,7 @@ def _session_of(monkeypatch, url: str, username: str, role: str) -> AppTest:
 
 def test_a_disabled_account_is_signed_out_at_its_next_click(monkeypatch, db_url):
     app = _session_of(monkeypatch, db_url, "nora", "nurse")
-    assert [t.value for t in app.title] == ["Log adverse event"]
+    assert [t.value for t in app.title] == ["Worklist"]
     auth.set_active("nora", False, actor="chief", url=db_url)
     app.run()  # any click reruns the page
     assert [t.value for t in app.title] == ["Sign in to ToxWatch"]
@@ -170,7 +170,7 @@ def test_a_demoted_oncologist_loses_the_cohort_page_at_once(monkeypatch, db_url)
     app.run()
     assert not app.title or app.title[0].value != "Cohort vs BOLERO-2"
     assert any("not available to the nurse role" in e.value for e in app.error) or \
-        [t.value for t in app.title] == ["Log adverse event"]
+        [t.value for t in app.title] == ["Worklist"]
     assert app.session_state["user"].role == "nurse"
 
 
@@ -214,7 +214,7 @@ def test_a_form_sent_after_the_idle_timeout_saves_nothing_and_comes_back_to_the_
     app.session_state["last_activity"] = time.time() - 31 * 60
     app.run()
     sign_in(app, "nurse", "a long enough passphrase")
-    assert [t.value for t in app.title] == ["Log adverse event"]
+    assert [t.value for t in app.title] == ["Worklist"]
     assert "new_username" not in app.session_state and "kept_entries" not in app.session_state
 
 

@@ -31,6 +31,7 @@ def fill_form(monkeypatch, url: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state["user"] = signed_in_account(url, "nurse")
     app.run()
+    app.switch_page("app_pages/log_event.py").run()  # the nurse's home is the worklist
     picker = app.selectbox(key="log_patient")
     picker.set_value(picker.options and int(queries.patient_id_for_mrn("OUT-1", url))).run()
     app.selectbox(key="event_term").select("Fatigue").run()

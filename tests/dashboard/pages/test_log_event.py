@@ -29,6 +29,7 @@ def open_log(monkeypatch, url: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state["user"] = signed_in_account(url, "nurse")
     app.run()
+    app.switch_page("app_pages/log_event.py").run()  # the nurse's home is the worklist
     app.selectbox(key="log_patient").select(app.selectbox(key="log_patient").options[0]).run()
     return app
 
@@ -347,6 +348,7 @@ def test_the_patient_search_takes_words_in_any_order_and_ranks_the_exact_mrn_fir
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state["user"] = signed_in_account(demo_sqlite_url, "nurse")
     app.run()
+    app.switch_page("app_pages/log_event.py").run()  # the nurse's home is the worklist
     picker = app.selectbox(key="log_patient")
     first = picker.options[0]  # as shown: MRN, name, birth date, status
     assert " · born " in first and first.endswith(("On treatment", "Held", "Discontinued")), first

@@ -75,7 +75,7 @@ def test_an_admin_saves_the_monitoring_protocol_as_a_new_version(monkeypatch, de
     from models.store import protocols
 
     app = open_app(monkeypatch, demo_copy_url, "app_pages/admin.py", role="admin")
-    assert any(c.value.startswith("In force: the default protocol (seed") for c in app.caption)
+    assert any(c.value.startswith("In force: the default protocol shipped with ToxWatch") for c in app.caption)
     next(w for w in app.text_input if w.label == "Why this change").input("reviewed with the pharmacy team")
     next(b for b in app.button if b.label == "Save as a new version").click().run()
     assert not app.exception, [e.value for e in app.exception]

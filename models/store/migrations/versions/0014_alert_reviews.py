@@ -1,5 +1,6 @@
 """Alert reviews: someone's acknowledgement or snooze of a worklist alert, a record like the others (never
-deleted, counted in the data version).
+deleted). A review does not move the data version: the alerts computed from the clinical records stay cached,
+and the worklist applies the reviews, a cheap read, on every run.
 
 Revision ID: 0014
 Revises: 0013
@@ -17,7 +18,6 @@ depends_on = None
 TABLE = "alert_review"
 NO_DELETE = "no_delete_alert_review"
 MESSAGE = "alert reviews are never deleted; record a new review instead"
-BUMP = "UPDATE data_version SET version = version + 1 WHERE id = 1"
 
 
 def upgrade() -> None:
@@ -51,16 +51,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_review_alert", TABLE, ["patient_id", "rule", "subject"])
     op.create_index(op.f("ix_alert_review_patient_id"), TABLE, ["patient_id"])
-    if op.get_bind().dialect.name == "postgresql":  # toxwatch_refuse() from 0002, the bump function from 0008
+    if op.get_bind().dialect.name == "postgresql":  # toxwatch_refuse() from 0002
         op.execute(f"CREATE TRIGGER {NO_DELETE} BEFORE DELETE ON {TABLE} "
                    f"FOR EACH ROW EXECUTE FUNCTION toxwatch_refuse('{MESSAGE}')")
-        op.execute(f"CREATE TRIGGER bump_data_version_{TABLE} AFTER INSERT OR UPDATE ON {TABLE} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION toxwatch_bump_data_version()")
         return
     op.execute(f"CREATE TRIGGER {NO_DELETE} BEFORE DELETE ON {TABLE} BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END")
-    for event in ("INSERT", "UPDATE"):
-        op.execute(f"CREATE TRIGGER bump_data_version_{TABLE}_{event.lower()} AFTER {event} ON {TABLE} "
-                   f"BEGIN {BUMP}; END")
 
 
 def downgrade() -> None:
@@ -68,7 +63,6 @@ def downgrade() -> None:
     if stored:
         raise RuntimeError(f"{stored} alert reviews are stored; they are records and are not dropped")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER bump_data_version_{TABLE} ON {TABLE}")
         op.execute(f"DROP TRIGGER {NO_DELETE} ON {TABLE}")
     op.drop_index(op.f("ix_alert_review_patient_id"), table_name=TABLE)
     op.drop_index("ix_alert_review_alert", table_name=TABLE)
