@@ -326,6 +326,8 @@ def test_the_next_event_for_a_patient_takes_one_click_and_nine_keys(page, writab
     patient = new_patient(url)
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, app_url, "nurse")
+    page.get_by_role("heading", level=1, name="Worklist").wait_for(timeout=TIMEOUT_MS)
+    open_from_menu(page, "Log adverse event")  # the nurse's home is the worklist; the keys count from here
     choose(page, "Patient", patient.mrn.removeprefix("NURSE-"), re.compile(f"^{patient.mrn} · "))
     shows(page, f"Adverse events of {patient.mrn}")
     shows(page, "Choose a CTCAE term to grade it.")
