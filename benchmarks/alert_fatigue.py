@@ -1,6 +1,7 @@
 """Alert fatigue as a measured figure (issue 18.5): for a database and an analysis date, the alerts raised in the
 last 7 days per 100 patients on treatment (on treatment or within 30 days of the last dose), by tier, and the
-share of those patients with an open (unacknowledged) alert, by tier. Not part of the test run.
+share of those patients with an open (unacknowledged) alert, by tier. "Raised in the last 7 days" counts the
+alerts still open on the analysis date whose cause began in that week. Not part of the test run.
 
     python -m benchmarks.alert_fatigue --url sqlite:///data/toxwatch.db [--as-of YYYY-MM-DD]
 """

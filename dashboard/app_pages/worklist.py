@@ -37,7 +37,8 @@ first, second, third = st.columns([2, 1, 1])
 tiers = first.multiselect("Show", list(alert_data.TIERS), default=list(alert_data.TIERS),
                           format_func=alert_data.TIER_LABELS.get, key="worklist_tiers")
 only_new = second.toggle("New since my last review", key="worklist_new",
-                         help="Alerts whose cause arose on or after the day of your last acknowledgement or snooze.")
+                         help="Alerts whose record was entered after your last acknowledgement or snooze (an "
+                              "overdue test or a missed visit: from the day after it).")
 with_reviewed = third.toggle("Show acknowledged", key="worklist_reviewed")
 shown = worklist.new_since(every, queries.last_alert_review_at(database_url(), username=user.username)) \
     if only_new else [a for a in every if with_reviewed or not a.acknowledged]
