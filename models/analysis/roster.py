@@ -80,10 +80,18 @@ def long_holds(doses: pd.DataFrame, as_of: date) -> set[int]:
     return {int(pid) for pid in history.loc[long, "patient_id"].unique()}
 
 
+def rising_lab_results(labs: pd.DataFrame) -> pd.DataFrame:
+    """The latest graded result of each patient and test whose grade is higher than the result before it
+    (queries.last_two_lab_grades rows), with that earlier result's grade and date beside it. The roster's flag
+    and the worklist's alert both read it."""
+    graded = labs[labs["ctcae_grade"].notna()].sort_values(["patient_id", "test", "collected_on", "id"])
+    grouped = graded.groupby(["patient_id", "test"])
+    graded = graded.assign(previous_grade=grouped["ctcae_grade"].shift(1),
+                           previous_on=grouped["collected_on"].shift(1))
+    is_last = ~graded.duplicated(["patient_id", "test"], keep="last")
+    return graded[is_last & graded["previous_grade"].notna() & (graded["ctcae_grade"] > graded["previous_grade"])]
+
+
 def rising_lab_grades(labs: pd.DataFrame) -> set[int]:
     """Patients whose latest result of some test has a higher CTCAE grade than the one before it."""
-    graded = labs[labs["ctcae_grade"].notna()].sort_values(["patient_id", "test", "collected_on", "id"])
-    previous = graded.groupby(["patient_id", "test"])["ctcae_grade"].shift(1)
-    is_last = ~graded.duplicated(["patient_id", "test"], keep="last")
-    rising = is_last & previous.notna() & (graded["ctcae_grade"] > previous)
-    return {int(pid) for pid in graded.loc[rising, "patient_id"].unique()}
+    return {int(pid) for pid in rising_lab_results(labs)["patient_id"].unique()}

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from models.analysis import dose_audit
+from models.analysis.roster import rising_lab_results
 from models.clinical import alerts as alert_data
 from models.clinical import ctcae, dose_rules, exposure
 from models.clinical.vocabulary import LAB_TEST_LABELS
@@ -214,10 +215,12 @@ def _hold_alerts(doses: pd.DataFrame, events: pd.DataFrame, as_of: date, rule_se
 def _lab_alerts(labs: pd.DataFrame, events: pd.DataFrame, window: int) -> list[Alert]:
     """A result graded 3 or worse with no event of its term recorded within the window around it (or open)."""
     found = []
+    candidates = events[events["patient_id"].isin(labs["patient_id"])]  # not the whole cohort's events per lab
+    by_patient_term = {key: rows for key, rows in candidates.groupby(["patient_id", "term"])}
     for lab in labs.itertuples():
         term = ctcae.lab_term(lab.test)
-        same = events[(events["patient_id"] == lab.patient_id) & (events["term"] == term)
-                      & (events["grade"] >= lab.ctcae_grade)]
+        same = by_patient_term.get((lab.patient_id, term), candidates.iloc[0:0])
+        same = same[same["grade"] >= lab.ctcae_grade]
         onset, resolved = pd.to_datetime(same["onset_date"]), pd.to_datetime(same["resolved_date"])
         day = pd.Timestamp(lab.collected_on)
         near = (onset - day).abs() <= pd.Timedelta(days=window)
@@ -232,19 +235,11 @@ def _lab_alerts(labs: pd.DataFrame, events: pd.DataFrame, window: int) -> list[A
 
 
 def _rising_lab_alerts(last_two: pd.DataFrame) -> list[Alert]:
-    found = []
-    ordered = last_two.sort_values(["patient_id", "test", "collected_on", "id"])
-    for (patient_id, test), pair in ordered.groupby(["patient_id", "test"]):
-        if len(pair) < 2:
-            continue
-        before, latest = pair.iloc[0], pair.iloc[1]
-        if latest["ctcae_grade"] >= before["ctcae_grade"] + 1:
-            found.append(_alert(patient_id, "lab_grade_rising",
-                                f"{LAB_TEST_LABELS[test]} rose from grade {int(before['ctcae_grade'])} on "
-                                f"{before['collected_on']} to grade {int(latest['ctcae_grade'])} on "
-                                f"{latest['collected_on']}", latest["collected_on"], test, "lab_result",
-                                latest["id"], int(latest["ctcae_grade"]), latest.get("created_at")))
-    return found
+    return [_alert(row.patient_id, "lab_grade_rising",
+                   f"{LAB_TEST_LABELS[row.test]} rose from grade {int(row.previous_grade)} on {row.previous_on} to "
+                   f"grade {int(row.ctcae_grade)} on {row.collected_on}", row.collected_on, row.test, "lab_result",
+                   row.id, int(row.ctcae_grade), getattr(row, "created_at", None))
+            for row in rising_lab_results(last_two).itertuples()]
 
 
 def monitoring_schedule(patients: pd.DataFrame, collections: pd.DataFrame, as_of: date,
@@ -254,14 +249,17 @@ def monitoring_schedule(patients: pd.DataFrame, collections: pd.DataFrame, as_of
     intervals = intervals if intervals is not None else alert_data.protocol()
     columns = ["patient_id", "panel", "tests", "baseline_on", "last_done", "due_on", "status", "source_status"]
     started = patients[pd.to_datetime(patients["treatment_start"]) <= pd.Timestamp(as_of)]
-    latest = collections.set_index(["patient_id", "test"])
+    # plain dicts: a lookup per patient, panel and test (a registry's worth) is far quicker than in a MultiIndex
+    done = {column: {(int(pid), test): day for pid, test, day in zip(collections["patient_id"], collections["test"],
+                                                                     collections[column])
+                     if day is not None and not pd.isna(day)} for column in ("latest", "baseline")}
     rows = []
     panels = {i.panel: i for i in intervals if i.from_day == 0}
     for patient in started.itertuples():
         for panel, first in panels.items():
             def when(column):  # the panel counts as done when its last test was: the earliest of the latest
-                days = [latest[column].get((patient.id, test)) for test in first.tests]
-                return None if any(d is None or pd.isna(d) for d in days) else min(days)
+                days = [done[column].get((int(patient.id), test)) for test in first.tests]
+                return None if any(d is None for d in days) else min(days)
             baseline, last = when("baseline"), when("latest")
             window_start = patient.treatment_start - timedelta(days=first.baseline_days_before_start)
             has_baseline = baseline is not None and baseline >= window_start
