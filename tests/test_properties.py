@@ -34,7 +34,7 @@ from models.settings import DOSE_STEPS_ENV
 from models.store import records
 from models.store.db import dispose_engine, read_session
 from models.store.migrate import upgrade_to_head
-from models.store.record_inputs import INPUT_MODELS
+from models.store.input_models import INPUT_MODELS
 from models.store.records import Actor, RecordError
 from models.store.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
 from tests.conftest import require_or_skip

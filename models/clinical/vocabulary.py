@@ -13,6 +13,8 @@ DOSE_ACTIONS = ("start", "hold", "resume", "reduce", "escalate", "discontinue")
 ON_DRUG_ACTIONS = ("start", "resume", "reduce", "escalate")  # the dose actions after which the patient takes the drug
 FINDING_DECISIONS = ("accepted", "justified")
 ALERT_DECISIONS = ("acknowledged", "snoozed")
+MEDICATION_ROUTES = ("oral", "oral_rinse", "intravenous", "intramuscular", "subcutaneous", "inhaled", "intranasal",
+                     "topical", "transdermal", "other")
 # The lab tests by their clinical names, in the order pages list them.
 LAB_TEST_LABELS = {"hemoglobin": "Hemoglobin", "ast": "AST", "alt": "ALT", "glucose_fasting": "Fasting glucose",
                    "platelets": "Platelets", "neutrophils": "Neutrophils", "cholesterol_total": "Total cholesterol",

@@ -8,7 +8,7 @@ from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.exc import OperationalError
 
 from models.store.db import get_engine
-from models.store.tables import (AdverseEvent, AlertReview, AuditEntry, DataVersion, DoseEvent, FindingReview, LabResult, Patient,
+from models.store.tables import (AdverseEvent, AlertReview, AuditEntry, ConcomitantMedication, DataVersion, DoseEvent, FindingReview, LabResult, Patient,
                                  TermOnsetSummary)
 
 ACTIVE = "active"
@@ -47,7 +47,7 @@ def patients(url: str | None = None) -> pd.DataFrame:
     # Dates read as ISO text and parsed in one go: a registry has tens of thousands of patients.
     statement = select(Patient.id, Patient.mrn, Patient.name, cast(Patient.birth_date, String).label("birth_date"),
                        cast(Patient.treatment_start, String).label("treatment_start"), Patient.planned_dose_mg,
-                       Patient.status, Patient.dexamethasone_prophylaxis) \
+                       Patient.status) \
         .where(Patient.record_status == ACTIVE).order_by(Patient.mrn)
     return _frame(statement, url, parse_dates=["birth_date", "treatment_start"])
 
@@ -90,6 +90,24 @@ def dose_events(url: str | None = None, *, patient_id: int | None = None) -> pd.
         statement = statement.where(DoseEvent.patient_id == patient_id)
     return _frame(statement.order_by(DoseEvent.patient_id, DoseEvent.effective_date, DoseEvent.id), url,
                   parse_dates=["effective_date"])
+
+
+def medications(url: str | None = None, *, patient_id: int | None = None, drugs: list[str] | None = None) -> pd.DataFrame:
+    """Concomitant medications (active records of active patients), by start date; `drugs`: only these
+    catalogue names."""
+    statement = select(ConcomitantMedication.id, ConcomitantMedication.version, ConcomitantMedication.patient_id,
+                       Patient.mrn, ConcomitantMedication.drug, ConcomitantMedication.in_catalogue,
+                       ConcomitantMedication.dose, ConcomitantMedication.route, ConcomitantMedication.start_date,
+                       ConcomitantMedication.stop_date, ConcomitantMedication.indication,
+                       ConcomitantMedication.adverse_event_id, ConcomitantMedication.notes) \
+        .join(Patient, Patient.id == ConcomitantMedication.patient_id) \
+        .where(ConcomitantMedication.record_status == ACTIVE, Patient.record_status == ACTIVE)
+    if patient_id is not None:
+        statement = statement.where(ConcomitantMedication.patient_id == patient_id)
+    if drugs is not None:
+        statement = statement.where(ConcomitantMedication.drug.in_(drugs), ConcomitantMedication.in_catalogue)
+    return _frame(statement.order_by(ConcomitantMedication.patient_id, ConcomitantMedication.start_date,
+                                     ConcomitantMedication.id), url, parse_dates=["start_date", "stop_date"])
 
 
 def recorded_terms(url: str | None = None) -> set[str]:

@@ -14,7 +14,7 @@ from models.clinical.dose_sequence import DoseRecord, check_dose_record
 from models.settings import dose_steps_mg
 from models.store.db import in_lists
 from models.store.record_inputs import RecordValueError
-from models.store.tables import AdverseEvent, DoseEvent, Patient
+from models.store.tables import AdverseEvent, ConcomitantMedication, DoseEvent, Patient
 from models.store.write_batch import Episode, WriteBatch, usable_batch
 
 
@@ -92,6 +92,8 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
         _check_adverse_event(session, clean, record_id, patient)
     elif kind == "dose_event":
         _check_dose_event(session, clean, record_id, patient)
+    elif kind == "concomitant_medication":
+        _check_medication(session, clean, record_id, patient)
     elif kind == "lab_result" and not clean["baseline"] and clean["collected_on"] < patient.treatment_start:
         clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
 
@@ -110,6 +112,28 @@ def _check_dose_event(session, clean: dict, record_id: int | None, patient) -> N
         linked_event=(event.term, event.grade) if event is not None else None, steps=dose_steps_mg())
     if problem:
         raise RecordValueError("action", problem)
+
+
+def _check_medication(session, clean: dict, record_id: int | None, patient) -> None:
+    """The event it treats is the patient's; one record of a drug per day (a new course after a stop is a new
+    record, a change of dose ends one and starts another)."""
+    if clean.get("adverse_event_id") is not None:
+        event = session.get(AdverseEvent, clean["adverse_event_id"])
+        if event is None or event.patient_id != patient.id or event.record_status != "active":
+            raise RecordValueError("adverse_event_id", "The adverse event it treats is not one of this patient's "
+                                                       "active records.")
+    same_drug = session.exec(select(ConcomitantMedication.id, ConcomitantMedication.drug,
+                                    ConcomitantMedication.start_date, ConcomitantMedication.stop_date).where(
+        ConcomitantMedication.patient_id == patient.id, ConcomitantMedication.record_status == "active",
+        func.lower(ConcomitantMedication.drug) == clean["drug"].lower(),
+        ConcomitantMedication.id != (record_id or 0))).all()
+    start, stop = clean["start_date"], clean.get("stop_date")
+    for other in same_drug:
+        if (stop is None or other.start_date <= stop) and (other.stop_date is None or start <= other.stop_date):
+            until = f"to {other.stop_date}" if other.stop_date else "and not stopped"
+            raise RecordValueError("drug", f"{other.drug} is already recorded for this patient from "
+                                           f"{other.start_date} {until}; stop or correct that record instead of "
+                                           "adding an overlapping one.", other.id)
 
 
 def _check_adverse_event(session, clean: dict, record_id: int | None, patient) -> None:
@@ -176,7 +200,7 @@ def clash_message(clean: dict, clash: Episode) -> str:
 def _not_in_future(kind: str, clean: dict, today: date) -> None:
     labels = {"treatment_start": "Treatment start", "birth_date": "Birth date", "onset_date": "Onset date",
               "resolved_date": "Resolution date", "death_date": "Date of death", "collected_on": "Collection date",
-              "effective_date": "Dose change date"}
+              "effective_date": "Dose change date", "start_date": "Start date", "stop_date": "Stop date"}
     for field, label in labels.items():
         value = clean.get(field)
         if isinstance(value, date) and value > today:

@@ -111,7 +111,6 @@ class PatientInput(_Input):
     treatment_start: date
     planned_dose_mg: float = 10.0
     status: str = "on_treatment"
-    dexamethasone_prophylaxis: bool | None = None
     notes: str | None = None
 
     @field_validator("mrn", mode="before")
@@ -393,8 +392,3 @@ class AlertReviewInput(_ReviewInput):
             raise ValueError("An acknowledgement has no end date; snooze the alert instead.")
         return self
 
-
-INPUT_MODELS = {
-    "patient": PatientInput, "adverse_event": AdverseEventInput, "lab_result": LabResultInput,
-    "dose_event": DoseEventInput, "finding_review": FindingReviewInput, "alert_review": AlertReviewInput,
-}

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
+from models.clinical.medications import mouthwash_drugs
 from models.store.db import write_session
 from models.store.record_checks import lock_patient
 from models.store.record_errors import (Actor, NotPermitted, Problem, RefusedByDatabase, ValidationFailed,
@@ -15,12 +16,15 @@ from models.store.records import (REGISTRATION_START, VERIFY_ROLES, _locked_curr
                                   create, get, update)
 from models.store.tables import AdverseEvent, utc_now
 
+MOUTHWASH = mouthwash_drugs()[0]
+
 
 @database_errors
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
-                     url: str | None = None) -> dict:
+                     url: str | None = None, medications: list[dict] = ()) -> dict:
     """A new patient, the "start" dose record (planned dose from the treatment start: the current dose and dose
-    intensity are right from day 1) and the baseline labs, all or nothing."""
+    intensity are right from day 1), the baseline labs and the medications (mouthwash_from_start), all or
+    nothing."""
     with write_session(url) as session:
         patient = create("patient", values, actor, today=today, session=session)
         start = {"effective_date": patient["treatment_start"], "action": "start", "reason": REGISTRATION_START}
@@ -38,7 +42,16 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
                              for p in error.problems]
         if problems:
             raise ValidationFailed(problems)
+        for medication in medications:
+            create("concomitant_medication", {**medication, "patient_id": patient["id"]}, actor, today=today,
+                   session=session)
         return patient
+
+
+def mouthwash_from_start(treatment_start: date) -> dict:
+    """The SWISH prophylaxis as a registration records it: the dexamethasone mouthwash from day 1."""
+    return {"drug": MOUTHWASH, "route": "oral_rinse", "start_date": treatment_start,
+            "indication": "Stomatitis prophylaxis (SWISH)"}
 
 
 @database_errors

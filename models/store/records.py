@@ -1,4 +1,4 @@
-"""The one write path for clinical records (patients, adverse events, labs, dose events).
+"""The one write path for clinical records (patients, adverse events, labs, dose events, medications, reviews).
 
 Every create, update and "entered in error" validates the whole record, writes it, and appends one
 AuditEntry with the values before and after, in the same transaction. Nothing is ever deleted. Each row
@@ -25,7 +25,8 @@ from models.store.record_checks import check_against_database, lock_patient, pre
 from models.store.record_errors import (Actor, DatabaseUnavailable, DuplicateRecord,  # noqa: F401
                                         HeldRowsRefused, NotPermitted, Problem, RecordError, RecordNotFound,
                                         RefusedByDatabase, StaleRecord, ValidationFailed, database_errors)
-from models.store.record_inputs import INPUT_MODELS, RecordValueError
+from models.store.input_models import INPUT_MODELS
+from models.store.record_inputs import RecordValueError
 from models.store.tables import (RECORD_TABLES, AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient,  # noqa: F401
                                  fixed_defaults, utc_now)
 from models.store.write_batch import (INSERTS, batch_of, batched_writes, close_batch, hold_insert,  # noqa: F401
@@ -38,6 +39,7 @@ WRITE_ROLES = {
     "dose_event": {"pharmacist", "oncologist", "admin"},
     "finding_review": {"pharmacist", "admin"},
     "alert_review": {"nurse", "oncologist", "pharmacist", "admin"},
+    "concomitant_medication": {"nurse", "oncologist", "pharmacist", "admin"},
 }
 VERIFY_ROLES = {"pharmacist", "admin"}
 REGISTRATION_START = "Recorded at registration"  # the reason of the start dose register_patient records
@@ -345,4 +347,5 @@ def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int,
 
 
 # The workflows that write several records at once live next door; callers name them as records.X.
-from models.store.record_workflows import change_grade, register_patient, verify_dose_event  # noqa: E402,F401
+from models.store.record_workflows import (change_grade, mouthwash_from_start, register_patient,  # noqa: E402,F401
+                                           verify_dose_event)

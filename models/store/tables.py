@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Met
 from sqlmodel import Field, SQLModel
 
 from models.clinical.vocabulary import (ACTIONS_TAKEN, AE_OUTCOMES, AE_SOURCES, ATTRIBUTIONS, DOSE_ACTIONS,
-                                        ALERT_DECISIONS, FINDING_DECISIONS, LAB_TESTS, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
+                                        ALERT_DECISIONS, FINDING_DECISIONS, LAB_TESTS, MEDICATION_ROUTES, PATIENT_STATUSES, RECORD_STATUSES, ROLES, sql_in)
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
 SQLModel.metadata = MetaData(naming_convention={
@@ -88,8 +88,6 @@ class Patient(ClinicalRecord, table=True):
     treatment_start: date
     planned_dose_mg: float = Field(default=10.0)
     status: str = Field(default="on_treatment", max_length=20)
-    # None = not recorded; SWISH's reference applies only when True.
-    dexamethasone_prophylaxis: bool | None = None
     notes: str | None = Field(default=None, sa_type=Text)
 
 
@@ -173,6 +171,32 @@ class DoseEvent(ClinicalRecord, table=True):
     reason: str | None = Field(default=None, sa_type=Text)
     verified_by: str | None = Field(default=None, max_length=64)
     verified_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ConcomitantMedication(ClinicalRecord, table=True):
+    """A medicine (or a patient-reported item such as grapefruit) the patient takes besides everolimus and
+    exemestane, from start to stop (open while stop is empty). `drug` is a catalogue name
+    (seed_data/medications.csv) or free text as typed, `in_catalogue` says which (derived on every write)."""
+    __tablename__ = "concomitant_medication"
+    __table_args__ = (
+        CheckConstraint("stop_date IS NULL OR stop_date >= start_date", name="stop_after_start"),
+        CheckConstraint(f"route IS NULL OR {sql_in('route', MEDICATION_ROUTES)}", name="route"),
+        *_clinical_checks(),
+        Index("ix_concomitant_medication_patient_start", "patient_id", "start_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    drug: str = Field(max_length=200)
+    in_catalogue: bool = Field(default=False)
+    dose: str | None = Field(default=None, max_length=100)   # as written: "10 mL 4 times daily"
+    route: str | None = Field(default=None, max_length=20)
+    start_date: date
+    stop_date: date | None = None
+    indication: str | None = Field(default=None, max_length=200)
+    # The adverse event it treats (corticosteroids for pneumonitis, say).
+    adverse_event_id: int | None = Field(default=None, foreign_key="adverse_event.id")
+    notes: str | None = Field(default=None, sa_type=Text)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -290,5 +314,5 @@ class TermOnsetSummary(SQLModel, table=True):
 # The kinds of record the write path writes, by the name its callers use.
 RECORD_TABLES: dict[str, type[SQLModel]] = {
     "patient": Patient, "adverse_event": AdverseEvent, "lab_result": LabResult, "dose_event": DoseEvent,
-    "finding_review": FindingReview, "alert_review": AlertReview,
+    "finding_review": FindingReview, "alert_review": AlertReview, "concomitant_medication": ConcomitantMedication,
 }
