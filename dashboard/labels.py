@@ -30,7 +30,10 @@ FIELD_LABELS: dict[str, str] = {
     "days_on_treatment": "Days on treatment", "current_dose_mg": "Current mg/day",
     "relative_dose_intensity_pct": "RDI %", "open_grade_3_plus": "Open grade ≥3",
     "days_since_assessment": "Days since last assessment", "flags": "Flags",
-    "dexamethasone_prophylaxis": "Dexamethasone mouthwash", "notes": "Notes",
+    "notes": "Notes",
+    # concomitant medications
+    "drug": "Drug", "in_catalogue": "From the catalogue", "dose": "Dose", "route": "Route", "start_date": "Start",
+    "stop_date": "Stop", "indication": "Indication", "classes": "Interaction class",
     # adverse events
     "term": "CTCAE term", "meddra_code": "MedDRA code", "grade": "Grade", "onset_date": "Onset",
     "resolved_date": "Resolved", "death_date": "Date of death", "serious": "Serious",
@@ -77,6 +80,7 @@ CODE_LABELS: dict[str, str] = {
     "none": "Dose not changed",  # action taken (CDISC DOSE NOT CHANGED); "None" would read as a missing value
     "none_if_tolerable": "No change if tolerable",  # a dose rule's action
     "lab": "From a lab value",    # an adverse event's source
+    "oral_rinse": "Oral rinse (swish and spit)",  # a medication's route
     "check": "To be checked",     # a reference row not yet verified against the shared reference sheet
     **LAB_TEST_LABELS,
 }
@@ -90,9 +94,9 @@ REFERENCE_SET_TITLES = {
 # Columns whose cells are stored codes ("on_treatment", "glucose_fasting", "check wording"): shown in words.
 CODE_COLUMNS = {"status", "treatment_status", "action", "action_taken", "attribution", "outcome", "source",
                 "record_status", "role", "record_type", "decision", "test", "resume_dose", "recurrence_action",
-                "rule_status"}
+                "rule_status", "route"}
 # Columns of user text (or JSON of it): never changed, whatever they look like.
-TEXT_COLUMNS = {"name", "mrn", "notes", "reason", "comment", "entered_in_error_reason", "detail", "review",
+TEXT_COLUMNS = {"name", "mrn", "notes", "reason", "comment", "drug", "dose", "indication", "entered_in_error_reason", "detail", "review",
                 "username", "display_name", "created_by", "updated_by", "verified_by", "before", "after"}
 # Whole numbers (grades, record numbers, days) that a missing cell would otherwise turn into 2.0, 17.0.
 INTEGER_COLUMNS = {"grade", "ctcae_grade", "id", "patient_id", "record_id", "previous_event_id", "adverse_event_id",

@@ -12,7 +12,6 @@ from models.clinical.vocabulary import LAB_TEST_LABELS, PATIENT_STATUSES
 from models.store import queries, records
 
 DOSES_MG = (10.0, 7.5, 5.0, 2.5)
-PROPHYLAXIS = {"Not recorded": None, "Yes": True, "No": False}
 COUNTER, NOTICE, OPENED = "patient_form_n", "patient_notice", "opened_patient_versions"
 
 
@@ -31,8 +30,11 @@ def register_form(who: records.Actor) -> None:
         start = date_field("Treatment start (first everolimus dose)", f"reg_start_{n}", value=date.today(),
                            target=second)
         dose = third.selectbox("Planned daily dose (mg)", DOSES_MG, key=f"reg_dose_{n}")
-        prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", list(PROPHYLAXIS), horizontal=True,
-                               key=f"reg_proph_{n}")
+        mouthwash = st.checkbox("Dexamethasone mouthwash from the treatment start (SWISH prophylaxis)",
+                                key=f"reg_mouthwash_{n}",
+                                help="Saves a medication record: Dexamethasone mouthwash, oral rinse, from the "
+                                     "treatment start date above, not stopped. Other medicines go in the patient's "
+                                     "Medications tab.")
         notes = st.text_area("Notes", max_chars=5000, key=f"reg_notes_{n}", height=68)
         st.markdown("**Baseline labs** (optional). Graded against the default normal range of each test "
                     "(Admin > Reference data); to record a laboratory's own range, use Labs after registering.")
@@ -57,13 +59,14 @@ def register_form(who: records.Actor) -> None:
                              "uln": limits.uln, "collected_on": dates["treatment_start"]})
     try:
         saved = records.register_patient(
-            {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose,
-             "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}, baseline, who)
+            {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose, "notes": notes}, baseline, who,
+            medications=[records.mouthwash_from_start(dates["treatment_start"])] if mouthwash else [])
     except records.RecordError as error:
         show_problems(error)
         return
+    rinse = ", dexamethasone mouthwash from the start" if mouthwash else ""
     saved_then_rerun(NOTICE, f"Registered {saved['mrn']} ({saved['name']}): everolimus {saved['planned_dose_mg']:g} "
-                             f"mg/day from {saved['treatment_start']}, {len(baseline)} baseline lab value(s).",
+                             f"mg/day from {saved['treatment_start']}{rinse}, {len(baseline)} baseline lab value(s).",
                      fresh_form=COUNTER)
 
 
@@ -88,9 +91,6 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
                                if current["planned_dose_mg"] in DOSES_MG else 0)
         status = fourth.selectbox("Status", PATIENT_STATUSES, index=PATIENT_STATUSES.index(current["status"]),
                                   format_func=code_label)
-        choices = list(PROPHYLAXIS)
-        prophylaxis = st.radio("Dexamethasone mouthwash prophylaxis (SWISH)", choices, horizontal=True,
-                               index=list(PROPHYLAXIS.values()).index(current["dexamethasone_prophylaxis"]))
         notes = st.text_area("Notes", value=current["notes"] or "", max_chars=5000, height=68)
         if not st.form_submit_button("Save changes", type="primary"):
             return
@@ -98,7 +98,7 @@ def edit_form(patient_id: int, who: records.Actor) -> None:
     if dates is None:
         return
     changes = {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose,
-               "status": status, "dexamethasone_prophylaxis": PROPHYLAXIS[prophylaxis], "notes": notes}
+               "status": status, "notes": notes}
     try:
         records.update("patient", patient_id, version, changes, who)
     except records.RecordError as error:

@@ -12,8 +12,8 @@ from models.auth import create_demo_users
 from models.clinical.vocabulary import ROLES
 from models.store import summary as onset_summary
 from models.store.db import read_session, write_session
-from models.store.tables import (AdverseEvent, AppSetting, AuditEntry, DoseEvent, LabResult, Patient, User,
-                                 fixed_defaults, utc_now)
+from models.store.tables import (AdverseEvent, AppSetting, AuditEntry, ConcomitantMedication, DoseEvent, LabResult,
+                                 Patient, User, fixed_defaults, utc_now)
 
 DEMO_MODE_KEY = "demo_mode"
 _BATCH = 5_000
@@ -79,11 +79,12 @@ def seed_demo(url: str | None = None, *, patients: int = 120, seed: int = 7,
                 "database with no accounts and no patients (its demo accounts share the password 'demo').")
         connection = session.connection()
         for table, rows in ((Patient, cohort.patients), (AdverseEvent, cohort.adverse_events),
-                            (LabResult, cohort.labs), (DoseEvent, cohort.doses)):
+                            (LabResult, cohort.labs), (DoseEvent, cohort.doses),
+                            (ConcomitantMedication, cohort.medications)):
             _bulk_insert(connection, table, rows, {"created_by": SEED_USER, "created_at": utc_now()})
         if connection.dialect.name == "postgresql":
             # Ids were given explicitly: move each sequence past them.
-            for table in ("patient", "adverse_event", "lab_result", "dose_event"):
+            for table in ("patient", "adverse_event", "lab_result", "dose_event", "concomitant_medication"):
                 connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))

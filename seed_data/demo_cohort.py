@@ -7,7 +7,8 @@ where they exist (stomatitis: grade >= 2 median onset 15.5 days, most first epis
 everything else marked ASSUMPTION below is a generator choice that only shapes the demo, never a fact
 shown as clinical reference.
 
-Doses mostly follow the label's dose-modification rules; about one rule-covered event in twelve gets a
+Concomitant medications (the mouthwash, steroids for pneumonitis, a few interacting drugs) are explained in
+seed_data/demo_medications.py. Doses mostly follow the label's dose-modification rules; about one rule-covered event in twelve gets a
 deliberate deviation (no hold, late hold, early resume, or no reduction) so the dosing audit has
 something to find. The output is deterministic for a given seed and "today".
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from models.clinical import ctcae, labs, references
+from seed_data.demo_medications import add_medications
 
 SEED_USER = "seed-demo"
 
@@ -106,6 +108,7 @@ class DemoCohort:
     adverse_events: list[dict] = field(default_factory=list)
     labs: list[dict] = field(default_factory=list)
     doses: list[dict] = field(default_factory=list)
+    medications: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -119,10 +122,12 @@ class _Episode:
 
 class _PatientBuilder:
     def __init__(self, rng: random.Random, cohort: DemoCohort, today: date, profiles: list[TermProfile],
-                 registry: bool = False, monitoring_rng: random.Random | None = None):
+                 registry: bool = False, monitoring_rng: random.Random | None = None,
+                 medication_rng: random.Random | None = None):
         self.rng, self.cohort, self.today, self.profiles = rng, cohort, today, profiles
         self.registry = registry
         self.monitoring_rng = monitoring_rng or random.Random(0)
+        self.medication_rng = medication_rng or random.Random(1)
 
     def build(self, number: int) -> None:
         rng = self.rng
@@ -140,12 +145,14 @@ class _PatientBuilder:
         self.dose, self.busy_until, self.stopped, self.grade2_recurrences = planned, -1, False, {}
 
         age_days = rng.randint(42 * 365, 82 * 365)
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} (fictional)"
+        recorded = rng.random() < 0.9  # ASSUMPTION: a tenth of the mouthwashes given are not recorded
+        mouthwash_recorded = prophylaxis and recorded
         self.cohort.patients.append({
             "id": patient_id, "mrn": f"DEMO-{number:05d}",
-            "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} (fictional)",
+            "name": name,
             "birth_date": start - timedelta(days=age_days), "treatment_start": start,
-            "planned_dose_mg": planned, "dexamethasone_prophylaxis": prophylaxis if rng.random() < 0.9 else None,
-            "status": "on_treatment", "notes": "Synthetic demo patient; not a real person.",
+            "planned_dose_mg": planned, "status": "on_treatment", "notes": "Synthetic demo patient; not a real person.",
         })
         episodes = self._episodes(prophylaxis, days_on)
         active: list[tuple[_Episode, list[int]]] = []
@@ -163,6 +170,8 @@ class _PatientBuilder:
             if self.busy_until < day and day + 5 < self.last_day:  # no reason, no event: the audit flags it
                 self._add_dose(day, "hold", 0.0, None, None)
                 self._add_dose(day + 5, "resume", self.dose, None, None)
+        add_medications(self, self.medication_rng, mouthwash_recorded, days_on,
+                        [(episode, ids[0]) for episode, ids in active])
         self._write_doses()
         self._write_labs(days_on, [e for e, _ in active])
 
@@ -388,7 +397,8 @@ def generate(patients: int = 120, seed: int = 7, today: date | None = None, *, r
     rng = random.Random(seed)
     cohort = DemoCohort()
     today = today or date.today()
-    builder = _PatientBuilder(rng, cohort, today, term_profiles(), registry, random.Random(seed + 1_000_003))
+    builder = _PatientBuilder(rng, cohort, today, term_profiles(), registry, random.Random(seed + 1_000_003),
+                              random.Random(seed + 2_000_003))
     for number in range(1, patients + 1):
         builder.build(number)
     if not registry:

@@ -12,7 +12,7 @@ from dashboard.charts import cumulative_incidence, incidence_vs_reference
 from dashboard.labels import download_for_people, reference_set_title, show_table
 from models.analysis import cohort, time_to_event
 from models.analysis.incidence import format_p
-from models.clinical import references
+from models.clinical import medications, references
 
 user = require_page("cohort")
 st.title("Cohort vs BOLERO-2")
@@ -20,7 +20,8 @@ st.title("Cohort vs BOLERO-2")
 AGE_BANDS = {"All ages": (None, None), "Under 50": (None, 49), "50-64": (50, 64), "65-74": (65, 74),
              "75 and over": (75, None)}
 DOSES = {"Any starting dose": None, "10 mg": 10.0, "7.5 mg": 7.5, "5 mg": 5.0, "2.5 mg": 2.5}
-PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash": True, "No mouthwash recorded as given": False}
+PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash from the start": True,
+               "No dexamethasone mouthwash from the start": False}
 TIME_BANDS = {"Any grade": (1, "any"), "Grade ≥ 2": (2, "grade_2_plus"), "Grade ≥ 3": (3, "grade_3_plus")}
 
 first, second, third = st.columns([2, 1, 1])
@@ -33,7 +34,10 @@ with third.popover("Filters", icon=":material/filter_list:", width="stretch"):
     window = st.date_input("Treatment start between", value=(), format="YYYY-MM-DD", max_value=date.today())
     age = st.selectbox("Age at treatment start", list(AGE_BANDS))
     dose = st.selectbox("Starting dose", list(DOSES))
-    prophylaxis = st.radio("Stomatitis prophylaxis", list(PROPHYLAXIS))
+    prophylaxis = st.radio("Stomatitis prophylaxis", list(PROPHYLAXIS),
+                           help="From the patients' medication records: a dexamethasone mouthwash started no later "
+                                "than " + str(medications.mouthwash_window_days()) + " days after the everolimus "
+                                "start (seed_data/cohort_definitions.csv, clinic policy).")
 start_from = window[0] if len(window) >= 1 else None
 start_to = window[1] if len(window) == 2 else None
 chosen = cohort.CohortFilter(start_from, start_to, *AGE_BANDS[age], DOSES[dose], PROPHYLAXIS[prophylaxis])

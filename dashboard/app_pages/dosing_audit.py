@@ -13,7 +13,7 @@ from dashboard.dose_form import dose_form, notice, verify_list
 from dashboard.labels import code_label, download_for_people, field_label, show_table
 from dashboard.widgets import patient_picker, plain, saved_then_rerun, show_notice, show_problems
 from models.analysis import dose_audit
-from models.clinical import dose_rules
+from models.clinical import dose_rules, medications
 from models.store import queries, records
 
 
@@ -43,11 +43,15 @@ unconfirmed = sum(rule.status not in ("confirmed", "checked") for rule in rules)
 st.caption(plain(f"Audited on the rule set {dose_rules.describe_rule_set(rule_set)}: {len(rules)} rules, "
                  f"{unconfirmed} still to be checked against the label text (see the rule table below)."))
 
-findings, intensity, holds, uncovered, _ = dosing_audit(as_of=as_of, grace_days=int(grace), rule_set=rule_set)
+result = dosing_audit(as_of=as_of, grace_days=int(grace), rule_set=rule_set)
+intensity, holds, uncovered = result.intensity, result.holds, result.uncovered
 reviews = queries.finding_reviews().set_index("finding_key")
-table = pd.DataFrame([f.__dict__ for f in findings],
-                     columns=["key", "patient_id", "mrn", "term", "grade", "onset_date", "rule", "rule_status",
-                              "expected", "actual", "status", "more_than_required", "rule_set"])
+FINDING_COLUMNS = ["key", "patient_id", "mrn", "term", "grade", "onset_date", "rule", "rule_status", "expected",
+                   "actual", "status", "more_than_required", "rule_set"]
+table = pd.DataFrame([f.__dict__ for f in result.findings], columns=FINDING_COLUMNS)
+information = pd.DataFrame([f.__dict__ for f in result.information], columns=FINDING_COLUMNS)
+# An interaction finding is about a medication record: its "term" is the drug, its date the medication's start.
+INTERACTION_LABELS = {"term": "Drug", "onset_date": "Medication start", "expected": "Expected (label)"}
 
 
 table["review"] = table["key"].map(lambda key: _review_text(reviews.loc[key]) if key in reviews.index else "")
@@ -65,9 +69,36 @@ view = table[table["status"].isin(shown_statuses)]
 if search.strip():
     needle = search.strip().lower()
     view = view[view[["mrn", "term", "rule"]].apply(lambda r: needle in " ".join(r).lower(), axis=1)]
-show_table(view.drop(columns=["key", "patient_id"]))
+is_interaction = view["key"].str.startswith("medication:")
+show_table(view[~is_interaction].drop(columns=["key", "patient_id"]))
 download_for_people("Download findings CSV", view.drop(columns=["key", "patient_id"]),
                     file_name=f"dosing_findings_{as_of}.csv")
+
+st.subheader("Interactions with concomitant medications")
+classes = medications.interaction_classes()
+st.caption(plain("From the patients' medication records: strong CYP3A4/P-gp inhibitors and live vaccines are to be "
+                 "avoided, a moderate inhibitor means 2.5 mg daily and the dose before it about 3 days after it "
+                 "stops, strong inducers and grapefruit are left for your review. Rules and their status: "
+                 "interaction classes below (" + str(sum(c.rule is not None for c in classes.values())) +
+                 " rules, seed_data/interaction_classes.csv). Free-text medicines are not checked."))
+interaction_view = view[is_interaction].drop(columns=["key", "patient_id", "grade", "more_than_required"])
+if interaction_view.empty:
+    st.caption("No interaction finding with these filters.")
+else:
+    show_table(interaction_view, labels=INTERACTION_LABELS)
+st.markdown("**For information**")
+if information.empty:
+    st.caption("No ACE inhibitor taken with everolimus and no corticosteroid for pneumonitis without PJP "
+               "prophylaxis.")
+else:
+    show_table(information.drop(columns=["key", "patient_id", "grade", "more_than_required", "status"]),
+               labels=INTERACTION_LABELS)
+with st.expander("Interaction classes", icon=":material/medication:"):
+    # (not the "source"/"status" columns: those hold codes elsewhere and would be reworded)
+    show_table(pd.DataFrame([{"label": c.label, "rule": c.rule or "", "consequence": c.consequence,
+                              "reference": c.source, "reference_status": c.status} for c in classes.values()]),
+               labels={"label": "Class", "rule": "Rule", "consequence": "What the label asks",
+                       "reference": "Source", "reference_status": "Status"})
 
 reviewable = table[table["status"] != "compliant"]
 if not reviewable.empty:

@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 
 from models.analysis import incidence, time_to_event
-from models.clinical import exposure, references
+from models.clinical import exposure, medications, references
 from models.csv_cells import safe_frame
 from models.store import queries
 
@@ -22,7 +22,9 @@ class CohortFilter:
     age_min: int | None = None
     age_max: int | None = None          # inclusive, in whole years at treatment start
     starting_dose_mg: float | None = None
-    prophylaxis: bool | None = None     # None = everyone; True/False = only patients recorded so
+    # None = everyone; True = a dexamethasone mouthwash from the start (medications.mouthwash_from_start),
+    # False = none from the start
+    prophylaxis: bool | None = None
 
     @property
     def everyone(self) -> bool:
@@ -38,12 +40,15 @@ class CohortFilter:
         if self.starting_dose_mg is not None:
             parts.append(f"starting dose {self.starting_dose_mg:g} mg")
         if self.prophylaxis is not None:
-            parts.append("dexamethasone mouthwash" if self.prophylaxis else "no dexamethasone mouthwash")
+            parts.append("dexamethasone mouthwash from the start" if self.prophylaxis
+                         else "no dexamethasone mouthwash from the start")
         return "; ".join(parts) or "all patients"
 
 
-def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: CohortFilter) -> pd.DataFrame:
-    """The patients the filter keeps; `doses` (the start records at least) is needed for the dose filter."""
+def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: CohortFilter,
+                 mouthwash: pd.Series | None = None) -> pd.DataFrame:
+    """The patients the filter keeps; `doses` (the start records at least) is needed for the dose filter,
+    `mouthwash` (per patient id, medications.mouthwash_from_start) for the prophylaxis filter."""
     keep = pd.Series(True, index=patients.index)
     if chosen.start_from:
         keep &= patients["treatment_start"] >= chosen.start_from
@@ -58,8 +63,9 @@ def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: Coh
     if chosen.starting_dose_mg is not None and doses is not None:
         keep &= patients["id"].map(starting_doses(patients, doses)) == chosen.starting_dose_mg
     if chosen.prophylaxis is not None:
-        keep &= patients["dexamethasone_prophylaxis"].map(lambda v: v is not None and not pd.isna(v)
-                                                          and bool(v) == chosen.prophylaxis)
+        if mouthwash is None:
+            raise ValueError("the prophylaxis filter needs who had the mouthwash from the start")
+        keep &= patients["id"].map(mouthwash).fillna(False).astype(bool) == chosen.prophylaxis
     return patients[keep]
 
 
@@ -106,8 +112,11 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
     patients, their dose records and death dates: event rows are read only for patients with more than one
     exposure period (a restart), whose first onset may fall between periods."""
     chosen = chosen or CohortFilter()
-    patients = apply_filter(queries.patients(url),
-                            queries.start_doses(url) if chosen.starting_dose_mg is not None else None, chosen)
+    everyone = queries.patients(url)
+    mouthwash = medications.mouthwash_from_start(everyone, queries.medications(
+        url, drugs=medications.mouthwash_drugs())) if chosen.prophylaxis is not None else None
+    patients = apply_filter(everyone, queries.start_doses(url) if chosen.starting_dose_mg is not None else None,
+                            chosen, mouthwash)
     periods = exposure.exposure_periods(patients, queries.dose_events(url), as_of)
     followed = exposure.follow_up(patients, periods, queries.death_dates(url), as_of)
     onsets = queries.term_onsets(url)
@@ -123,7 +132,8 @@ def analyse(url: str | None = None, *, as_of: date, reference_set: str = referen
     overrides = {}
     if chosen.prophylaxis:
         overrides[("Mucositis oral", "grade_2_plus")] = SWISH_SET
-        notes.append("Patients on dexamethasone mouthwash: stomatitis grade ≥ 2 is compared with "
+        notes.append(f"Patients with a dexamethasone mouthwash started within {medications.mouthwash_window_days()} "
+                     "days of the everolimus start: stomatitis grade ≥ 2 is compared with "
                      f"{references.citation(SWISH_SET)}, the fitting reference for them.")
     follow_up = time_to_event.median_follow_up_days(followed)
     # a term nobody ever recorded is "not recorded", not "lower"

@@ -12,16 +12,16 @@ from sqlalchemy import select
 from models.csv_cells import spreadsheet_safe
 from models.exchange.csv_files import EXPORT_COLUMNS
 from models.store.db import get_engine
-from models.store.tables import AdverseEvent, DoseEvent, LabResult, Patient
+from models.store.tables import AdverseEvent, ConcomitantMedication, DoseEvent, LabResult, Patient
 
 
 def export_files(url: str | None = None) -> dict[str, str]:
-    """The four CSV files (name -> text) of the active records, in the import format."""
+    """The CSV files (name -> text) of the active records, in the import format."""
     return {name: _csv_text(name, rows) for name, rows in _export_rows(url).items()}
 
 
 def export_folder(folder: str | Path, *, url: str | None = None) -> dict[str, int]:
-    """Write the four CSV files into a folder (created if needed; the files are replaced).
+    """Write the CSV files into a folder (created if needed; the files are replaced).
     Returns the number of data rows per file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,8 +59,7 @@ def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
     active = "active"
     statements = {
         "patients.csv": select(Patient.mrn, Patient.name, Patient.birth_date, Patient.treatment_start,
-                               Patient.planned_dose_mg, Patient.status, Patient.dexamethasone_prophylaxis,
-                               Patient.notes, Patient.id).where(Patient.record_status == active),
+                               Patient.planned_dose_mg, Patient.status, Patient.notes, Patient.id).where(Patient.record_status == active),
         "adverse_events.csv": select(Patient.mrn, AdverseEvent.term, AdverseEvent.grade, AdverseEvent.onset_date,
                                      AdverseEvent.resolved_date, AdverseEvent.serious, AdverseEvent.attribution,
                                      AdverseEvent.action_taken, AdverseEvent.notes, AdverseEvent.death_date,
@@ -74,10 +73,17 @@ def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
                             DoseEvent.reason, DoseEvent.every_other_day, DoseEvent.adverse_event_id,
                             DoseEvent.verified_by, DoseEvent.verified_at, DoseEvent.id)
         .join(Patient, Patient.id == DoseEvent.patient_id).where(DoseEvent.record_status == active),
+        "conmeds.csv": select(Patient.mrn, ConcomitantMedication.drug, ConcomitantMedication.dose,
+                              ConcomitantMedication.route, ConcomitantMedication.start_date,
+                              ConcomitantMedication.stop_date, ConcomitantMedication.indication,
+                              ConcomitantMedication.notes, ConcomitantMedication.adverse_event_id,
+                              ConcomitantMedication.id)
+        .join(Patient, Patient.id == ConcomitantMedication.patient_id)
+        .where(ConcomitantMedication.record_status == active),
     }
     result = {}
     with get_engine(url).connect() as connection:
-        if connection.dialect.name == "postgresql":  # one snapshot for all four files
+        if connection.dialect.name == "postgresql":  # one snapshot for all the files
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             fetched = {name: [tuple(row) for row in connection.execute(statement.where(Patient.record_status == active))]
@@ -92,7 +98,8 @@ def _export_rows(url: str | None) -> dict[str, list[list[str]]]:
 def _ordered(name: str, rows: list[tuple]) -> list[tuple]:
     """In Python, not SQL: text order must not depend on the database's collation. Within a patient by date,
     then by id, so that a record comes after the one it continues."""
-    date_position = {"patients.csv": None, "adverse_events.csv": 3, "labs.csv": 6, "doses.csv": 1}[name]
+    date_position = {"patients.csv": None, "adverse_events.csv": 3, "labs.csv": 6, "doses.csv": 1,
+                     "conmeds.csv": 4}[name]
     return sorted(rows, key=lambda r: (r[0], r[date_position] if date_position else date.min, r[-1]))
 
 
@@ -105,4 +112,7 @@ def _export_row(name: str, row: tuple, events: dict[int, tuple[str, date, int]])
     elif name == "doses.csv":
         *fields, event, verified_by, verified_at = row
         row = (*fields, *events.get(event, (None, None, None)), verified_by, verified_at)
+    elif name == "conmeds.csv":
+        *fields, event = row
+        row = (*fields, *events.get(event, (None, None, None)))
     return [_cell(value) for value in row]

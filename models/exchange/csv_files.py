@@ -13,16 +13,26 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                            "action_taken", "notes"),
     "labs.csv": ("mrn", "test", "value", "unit", "lln", "uln", "collected_on"),
     "doses.csv": ("mrn", "date", "action", "dose_mg", "reason"),
+    # `drug` is a catalogue name or synonym (seed_data/medications.csv) or free text, marked as such
+    "conmeds.csv": ("mrn", "drug", "dose", "route", "start_date", "stop_date", "indication"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients.csv": ("status", "dexamethasone_prophylaxis", "notes"),
+    "patients.csv": ("status", "notes"),
     # previous_*: the record of the same term this one continues (a change of grade)
     "adverse_events.csv": ("death_date", "outcome", "source", "baseline", "previous_onset_date", "previous_grade"),
     "labs.csv": (),
     # event_*: the patient's adverse event the dose action answers
     "doses.csv": ("every_other_day", "event_term", "event_onset_date", "event_grade", "verified_by", "verified_at"),
+    # event_*: the patient's adverse event the medicine treats
+    "conmeds.csv": ("notes", "event_term", "event_onset_date", "event_grade"),
+}
+# Columns of earlier versions, with what took their place.
+RETIRED_COLUMNS = {
+    ("patients.csv", "dexamethasone_prophylaxis"): "The mouthwash is now a medication record: give a row with drug "
+                                                   "'Dexamethasone mouthwash' and its start date in conmeds.csv, and "
+                                                   "leave this column out.",
 }
 EXPORT_COLUMNS = {name: COLUMNS[name] + OPTIONAL_COLUMNS[name] for name in COLUMNS}
 FILES = tuple(COLUMNS)
 KINDS = {"patients.csv": "patient", "adverse_events.csv": "adverse_event", "labs.csv": "lab_result",
-         "doses.csv": "dose_event"}
+         "doses.csv": "dose_event", "conmeds.csv": "concomitant_medication"}

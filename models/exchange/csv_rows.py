@@ -18,7 +18,7 @@ _FILE_OF = {kind: name for name, kind in KINDS.items()}
 # Record fields whose CSV column has another name; fields with no column are about the row ("record").
 _FIELD_COLUMNS = {"patient_id": "mrn", "effective_date": "date", "death_date": "resolved_date",
                   "meddra_code": "term", "baseline_value": "value", "previous_event_id": "previous_onset_date",
-                  "adverse_event_id": "event_onset_date"}
+                  "adverse_event_id": "event_onset_date", "in_catalogue": "drug"}
 # Whole-record rules of record_inputs, by how their message starts -> the column they are about.
 _MESSAGE_COLUMNS = {
     "patient": (("Birth date", "birth_date"), ("Treatment start", "treatment_start")),
@@ -27,6 +27,7 @@ _MESSAGE_COLUMNS = {
     "lab_result": (("Value", "value"), ("LLN", "lln"), ("ULN", "uln"), ("The lower limit", "lln"),
                    ("Unit", "unit")),
     "dose_event": (("A ", "dose_mg"), ("Dose", "dose_mg")),
+    "concomitant_medication": (("Stop date", "stop_date"), ("Start date", "start_date")),
 }
 HINTS = {"action_taken": " The CDISC values DOSE NOT CHANGED, DRUG INTERRUPTED, DOSE REDUCED and DRUG "
                          "WITHDRAWN are accepted too."}
@@ -121,7 +122,7 @@ class RowValues:
         values = {"mrn": row.raw("mrn"), "name": row.raw("name"), "birth_date": row.date("birth_date"),
                   "treatment_start": row.date("treatment_start", required=True),
                   "planned_dose_mg": row.number("planned_dose_mg"), "status": row.raw("status"),
-                  "dexamethasone_prophylaxis": row.yes_no("dexamethasone_prophylaxis"), "notes": row.raw("notes")}
+                  "notes": row.raw("notes")}
         mrn = row.cells["mrn"].strip()
         if mrn in self.in_file:
             row.fail("mrn", f"MRN {mrn} is already in patients.csv (line {self.in_file[mrn]}).")
@@ -183,6 +184,17 @@ class RowValues:
         values.update(self._verification(row, values["effective_date"]))
         if values["dose_mg"] is None and off_drug and "dose_mg" not in row.failed:
             values["dose_mg"] = 0.0  # empty = off drug
+        if patient is not None:
+            values["patient_id"] = patient[0]
+            values["adverse_event_id"] = self._event_named(row, patient[0], "event_term", "event_onset_date",
+                                                           "event_grade")
+        return _present(values)
+
+    def _concomitant_medication(self, row: CsvRow) -> dict:
+        patient = self._patient_of(row)
+        values = {"drug": row.raw("drug"), "dose": row.raw("dose"), "route": row.raw("route"),
+                  "start_date": row.date("start_date", required=True), "stop_date": row.date("stop_date"),
+                  "indication": row.raw("indication"), "notes": row.raw("notes")}
         if patient is not None:
             values["patient_id"] = patient[0]
             values["adverse_event_id"] = self._event_named(row, patient[0], "event_term", "event_onset_date",

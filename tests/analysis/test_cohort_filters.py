@@ -5,14 +5,14 @@ DataFrames have the columns models.store.queries returns (dates as datetime.date
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
 from models.analysis import incidence
 from models.analysis.cohort import SWISH_SET, CohortFilter, apply_filter, starting_doses
-from models.clinical import references
+from models.clinical import medications, references
 from tests.support.frames import PATIENT_COLUMNS, doses_frame
 
 AS_OF = date(2025, 12, 31)
@@ -25,13 +25,27 @@ EVENT_COLUMNS = ["id", "patient_id", "mrn", "term", "grade", "onset_date", "reso
 
 def patient(pid: int, *, start: date = START, birth: date | None = date(1960, 1, 1), planned: float = 10.0,
             prophylaxis: bool | None = None) -> dict:
+    """prophylaxis: True = a dexamethasone mouthwash record from the start (see rinses())."""
     return {"id": pid, "mrn": f"MRN{pid:03d}", "name": f"Patient {pid}", "birth_date": birth,
             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment",
-            "dexamethasone_prophylaxis": prophylaxis}
+            "mouthwash": prophylaxis}
 
 
 def patients_frame(*rows: dict) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=PATIENT_COLUMNS)
+    return pd.DataFrame(list(rows), columns=[*PATIENT_COLUMNS, "mouthwash"])
+
+
+def rinses(patients: pd.DataFrame, *, started_after_days: int = 0, stopped_before_days: int | None = None,
+           drug: str = "Dexamethasone mouthwash") -> pd.DataFrame:
+    """A mouthwash record (as queries.medications returns it) for every patient whose `mouthwash` is True."""
+    rows = [{"id": i, "version": 1, "patient_id": p.id, "mrn": p.mrn, "drug": drug,
+             "in_catalogue": medications.find(drug) is not None, "dose": "10 mL 4 times daily", "route": "oral_rinse",
+             "start_date": p.treatment_start + timedelta(days=started_after_days),
+             "stop_date": None if stopped_before_days is None else p.treatment_start - timedelta(days=stopped_before_days),
+             "indication": None, "adverse_event_id": None, "notes": None}
+            for i, p in enumerate(patients.itertuples(), 1) if p.mouthwash is True]
+    return pd.DataFrame(rows, columns=["id", "version", "patient_id", "mrn", "drug", "in_catalogue", "dose", "route",
+                                       "start_date", "stop_date", "indication", "adverse_event_id", "notes"])
 
 
 def events_frame(*events: tuple) -> pd.DataFrame:
@@ -46,8 +60,10 @@ def events_frame(*events: tuple) -> pd.DataFrame:
 NO_DOSES = doses_frame()
 
 
-def kept(patients: pd.DataFrame, chosen: CohortFilter, doses: pd.DataFrame = NO_DOSES) -> list[int]:
-    return sorted(int(i) for i in apply_filter(patients, doses, chosen)["id"])
+def kept(patients: pd.DataFrame, chosen: CohortFilter, doses: pd.DataFrame = NO_DOSES,
+         meds: pd.DataFrame | None = None) -> list[int]:
+    mouthwash = medications.mouthwash_from_start(patients, rinses(patients) if meds is None else meds)
+    return sorted(int(i) for i in apply_filter(patients, doses, chosen, mouthwash)["id"])
 
 
 # ---------------------------------------------------------------- treatment start window
@@ -146,19 +162,32 @@ PROPHYLAXIS = patients_frame(patient(1, prophylaxis=True), patient(2, prophylaxi
                              patient(3, prophylaxis=None), patient(4, prophylaxis=True))
 
 
-def test_prophylaxis_true_and_false_exclude_not_recorded():
+def test_prophylaxis_comes_from_the_mouthwash_records():
     assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=True)) == [1, 4]
-    assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=False)) == [2]
+    assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=False)) == [2, 3]  # "no" and nothing recorded alike
     assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=None)) == [1, 2, 3, 4]
-    assert CohortFilter(prophylaxis=True).describe() == "dexamethasone mouthwash"
-    assert CohortFilter(prophylaxis=False).describe() == "no dexamethasone mouthwash"
+    assert CohortFilter(prophylaxis=True).describe() == "dexamethasone mouthwash from the start"
+    assert CohortFilter(prophylaxis=False).describe() == "no dexamethasone mouthwash from the start"
 
 
-def test_prophylaxis_not_recorded_as_nan_is_excluded_too():
-    # A database column of booleans with NULLs can reach pandas as NaN rather than None.
-    frame = PROPHYLAXIS.assign(dexamethasone_prophylaxis=[1.0, 0.0, float("nan"), 1.0])
-    assert kept(frame, CohortFilter(prophylaxis=True)) == [1, 4]
-    assert kept(frame, CohortFilter(prophylaxis=False)) == [2]
+@pytest.mark.parametrize("after, stopped_before, counted", [
+    (0, None, True), (7, None, True), (8, None, False),   # started within 7 days of the everolimus start
+    (-30, None, True), (-30, 1, False), (-30, 0, True),   # started before: still in use on the start day
+])
+def test_the_mouthwash_counts_when_started_within_the_window(after, stopped_before, counted):
+    assert medications.mouthwash_window_days() == 7
+    meds = rinses(PROPHYLAXIS, started_after_days=after, stopped_before_days=stopped_before)
+    assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=True), meds=meds) == ([1, 4] if counted else [])
+
+
+def test_a_free_text_rinse_or_another_drug_is_not_the_mouthwash():
+    for drug in ("dexamethasone swish (own recipe)", "Prednisone"):
+        assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=True), meds=rinses(PROPHYLAXIS, drug=drug)) == []
+
+
+def test_the_prophylaxis_filter_needs_the_mouthwash_records():
+    with pytest.raises(ValueError, match="mouthwash"):
+        apply_filter(PROPHYLAXIS, NO_DOSES, CohortFilter(prophylaxis=True))
 
 
 def test_filters_combine_with_and():
@@ -173,7 +202,7 @@ def test_filters_combine_with_and():
                           starting_dose_mg=10.0, prophylaxis=True)
     assert kept(patients, chosen) == [1]
     assert chosen.describe() == ("treatment start 2025-02-01 to 2025-04-01; age 65-74; starting dose 10 mg; "
-                                 "dexamethasone mouthwash")
+                                 "dexamethasone mouthwash from the start")
 
 
 def test_filters_on_no_patients_give_no_patients():

@@ -49,8 +49,7 @@ def day(offset: int) -> date:
 
 def patients_frame(*ids: int, start: date = START, planned: float = 10.0) -> pd.DataFrame:
     rows = [{"id": i, "mrn": f"MRN{i:03d}", "name": f"Patient {i}", "birth_date": date(1960, 1, 1),
-             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment",
-             "dexamethasone_prophylaxis": False} for i in ids]
+             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment"} for i in ids]
     return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
 
 

@@ -28,8 +28,7 @@ def jan(day: int) -> date:
 def patients_frame(*patients: tuple) -> pd.DataFrame:
     """patients: (id, treatment_start[, planned_dose_mg]) (shape of models.store.queries.patients())."""
     rows = [{"id": p[0], "mrn": f"MRN{p[0]:03d}", "name": f"Patient {p[0]}", "birth_date": date(1960, 1, 1),
-             "treatment_start": p[1], "planned_dose_mg": p[2] if len(p) > 2 else 10.0, "status": "on_treatment",
-             "dexamethasone_prophylaxis": False} for p in patients]
+             "treatment_start": p[1], "planned_dose_mg": p[2] if len(p) > 2 else 10.0, "status": "on_treatment"} for p in patients]
     return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
 
 
@@ -254,7 +253,7 @@ def test_status_and_days_on_treatment_follow_the_dose_records():
 
     patients = pd.DataFrame([
         {"id": i, "mrn": f"P{i}", "name": "x", "birth_date": None, "treatment_start": jan(1), "planned_dose_mg": 10.0,
-         "status": "on_treatment", "dexamethasone_prophylaxis": None} for i in (1, 2, 3, 4)], columns=PATIENT_COLUMNS)
+         "status": "on_treatment"} for i in (1, 2, 3, 4)], columns=PATIENT_COLUMNS)
     patients.loc[patients["id"] == 4, ["treatment_start", "status"]] = [jan(31), "held"]
     doses = pd.DataFrame([
         {"id": 1, "patient_id": 1, "mrn": "P1", "effective_date": jan(1), "action": "start", "dose_mg": 10.0},

@@ -19,7 +19,7 @@ from models.store import queries, records
 from models.store.db import dispose_engine, read_session
 from models.store.migrate import upgrade_to_head
 from models.store.records import Actor
-from models.store.tables import AdverseEvent, AuditEntry, DoseEvent, LabResult, Patient
+from models.store.tables import AdverseEvent, AuditEntry, ConcomitantMedication, DoseEvent, LabResult, Patient
 from tests.conftest import DEMO_TODAY
 from tests.application.test_cli import run_cli
 
@@ -325,8 +325,12 @@ HEADER = "mrn,name,birth_date,treatment_start,planned_dose_mg"
                  id="missing-columns"),
     pytest.param(f"{HEADER},colour\nP-1,Ann,,2026-01-05,10,red\n".encode(),
                  [f"patients.csv:1: colour: Unknown column; patients.csv has the columns {HEADER}, and may have "
-                  "status,dexamethasone_prophylaxis,notes."],
+                  "status,notes."],
                  id="extra-column"),
+    pytest.param(f"{HEADER},dexamethasone_prophylaxis\nP-1,Ann,,2026-01-05,10,yes\n".encode(),
+                 ["patients.csv:1: dexamethasone_prophylaxis: The mouthwash is now a medication record: give a row "
+                  "with drug 'Dexamethasone mouthwash' and its start date in conmeds.csv, and leave this column out."],
+                 id="retired-column"),
     pytest.param(f"{HEADER},MRN\nP-1,Ann,,2026-01-05,10,P-1\n".encode(),
                  ["patients.csv:1: mrn: The column appears twice in the header (cells 1 and 6)."],
                  id="duplicate-column"),
@@ -394,7 +398,7 @@ def test_files_with_too_many_rows_and_odd_upload_names_are_refused(db_url, monke
         "patients.csv:5: file: More than 3 rows; split the file and import the parts one after the other."]
     assert _refused(db_url, {"patients.csv": PATIENTS, "x: 1\n.csv": "mrn\n"}) == [
         "'x? 1?.csv':1: file: Not one of the files import reads: patients.csv, adverse_events.csv, labs.csv, "
-        "doses.csv; rename it or leave it out."]
+        "doses.csv, conmeds.csv; rename it or leave it out."]
 
 
 def test_folder_other_files_unknown_csv_and_empty_folders(db_url, tmp_path):
@@ -409,15 +413,15 @@ def test_folder_other_files_unknown_csv_and_empty_folders(db_url, tmp_path):
     before = _state(db_url)
     report = csv_import.import_folder(folder, ADMIN, today=TODAY, url=db_url)
     assert "adverse_event.csv:1: file: Not one of the files import reads (did you mean adverse_events.csv?): " \
-           "patients.csv, adverse_events.csv, labs.csv, doses.csv; rename it or leave it out." in report.problems
+           "patients.csv, adverse_events.csv, labs.csv, doses.csv, conmeds.csv; rename it or leave it out." in report.problems
     assert _state(db_url) == before
 
     empty = _folder(tmp_path / "empty", {"notes.md": "nothing"})
     report = csv_import.import_folder(empty, ADMIN, url=db_url)
-    assert report.problems == [f"{empty}:1: file: none of patients.csv, adverse_events.csv, labs.csv, doses.csv "
+    assert report.problems == [f"{empty}:1: file: none of patients.csv, adverse_events.csv, labs.csv, doses.csv, conmeds.csv "
                                "is in this folder."]
     assert csv_import.import_files({}, ADMIN, url=db_url).problems == [
-        "upload:1: file: no files; upload any of patients.csv, adverse_events.csv, labs.csv, doses.csv."]
+        "upload:1: file: no files; upload any of patients.csv, adverse_events.csv, labs.csv, doses.csv, conmeds.csv."]
     with pytest.raises(FileNotFoundError):
         csv_import.import_folder(tmp_path / "missing", ADMIN, url=db_url)
 
@@ -453,11 +457,18 @@ Z-9,2026-01-21,hold,,"Stomatitis, grade 2"
 A-1,2026-02-01,start,10,
 A-1,2026-03-05,discontinue,0,Pneumonitis
 """,
+    # a synonym in another case and a route with a space are stored as the catalogue and vocabulary name them;
+    # free text (here a formula) is kept as typed
+    "conmeds.csv": """mrn,drug,dose,route,start_date,stop_date,indication
+Z-9,dexamethasone oral solution,10 mL 4 times daily,Oral rinse,2026-01-05,,Stomatitis prophylaxis
+Z-9,"=HYPERLINK(""x"") herbal tea",,,2026-01-10,,
+A-1,fluconazole,200 mg daily,oral,2026-02-20,2026-02-27,oral candidiasis
+""",
 }
 TRICKY_EXPORT = {
-    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,dexamethasone_prophylaxis,notes
-A-1,Ann,,2026-02-01,10,on_treatment,,
-Z-9,"Zoë ""Zed"" O'Neil, Jr.",1950-12-31,2026-01-05,7.5,on_treatment,,
+    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,notes
+A-1,Ann,,2026-02-01,10,on_treatment,
+Z-9,"Zoë ""Zed"" O'Neil, Jr.",1950-12-31,2026-01-05,7.5,on_treatment,
 """,
     "adverse_events.csv": """mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes,\
 death_date,outcome,source,baseline,previous_onset_date,previous_grade
@@ -478,6 +489,11 @@ A-1,2026-02-01,start,10,,no,,,,,
 A-1,2026-03-05,discontinue,0,Pneumonitis,no,,,,,
 Z-9,2026-01-05,start,7.5,,no,,,,,
 Z-9,2026-01-21,hold,0,"Stomatitis, grade 2",no,,,,,
+""",
+    "conmeds.csv": """mrn,drug,dose,route,start_date,stop_date,indication,notes,event_term,event_onset_date,event_grade
+A-1,Fluconazole,200 mg daily,oral,2026-02-20,2026-02-27,oral candidiasis,,,,
+Z-9,Dexamethasone mouthwash,10 mL 4 times daily,oral_rinse,2026-01-05,,Stomatitis prophylaxis,,,,
+Z-9,"'=HYPERLINK(""x"") herbal tea",,,2026-01-10,,,,,,
 """,
 }
 
@@ -504,7 +520,7 @@ def test_export_leaves_out_records_entered_in_error(db_url, tmp_path):
     records.mark_entered_in_error("adverse_event", anemia.id, anemia.version, "wrong patient", ADMIN, url=db_url)
 
     counts = csv_export.export_folder(tmp_path / "out", url=db_url)
-    assert counts == {"patients.csv": 2, "adverse_events.csv": 3, "labs.csv": 3, "doses.csv": 4}
+    assert counts == {"patients.csv": 2, "adverse_events.csv": 3, "labs.csv": 3, "doses.csv": 4, "conmeds.csv": 3}
     written = {name: (tmp_path / "out" / name).read_text(encoding="utf-8") for name in csv_files.FILES}
     assert "Anemia" not in written["adverse_events.csv"]
     assert written == csv_export.export_files(db_url)
@@ -515,9 +531,9 @@ def test_export_leaves_out_records_entered_in_error(db_url, tmp_path):
 # on one day, a date of death apart from the resolution date, a lab-sourced event, a dose hold and an
 # every-other-day resume linked to their event, a discontinuation linked to another, a carried verification.
 WHOLE = {
-    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,dexamethasone_prophylaxis,notes
-W-1,Willow Test,1960-05-05,2026-02-01,10,held,yes,=SUM(A1) is not a formula
-W-2,Wren Test,,2026-03-15,10,discontinued,no,
+    "patients.csv": """mrn,name,birth_date,treatment_start,planned_dose_mg,status,notes
+W-1,Willow Test,1960-05-05,2026-02-01,10,held,=SUM(A1) is not a formula
+W-2,Wren Test,,2026-03-15,10,discontinued,
 """,
     "adverse_events.csv": """mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes,\
 death_date,outcome,source,baseline,previous_onset_date,previous_grade
@@ -538,14 +554,19 @@ W-1,2026-03-11,resume,2.5,Platelets recovered,yes,Platelet count decreased,2026-
 W-2,2026-03-15,start,10,,no,,,,,
 W-2,2026-04-02,discontinue,0,Pneumonitis grade 3,no,Pneumonitis,2026-04-01,3,,
 """,
+    "conmeds.csv": """mrn,drug,dose,route,start_date,stop_date,indication,notes,event_term,event_onset_date,event_grade
+W-1,dexamethasone MOUTH RINSE,10 mL 4 times daily,oral rinse,2026-02-01,2026-03-28,Stomatitis prophylaxis,,,,
+W-2,Prednisone,50 mg daily,oral,2026-04-01,2026-04-06,Pneumonitis,,Pneumonitis,2026-04-01,3
+W-2,Trimethoprim-sulfamethoxazole,,oral,2026-04-02,2026-04-06,PJP prophylaxis,,,,
+""",
 }
 _KEYED_FIELDS = {  # every field a clinician entered, by table; links as the linked record's key
-    Patient: ("name", "birth_date", "treatment_start", "planned_dose_mg", "status", "dexamethasone_prophylaxis",
-              "notes"),
+    Patient: ("name", "birth_date", "treatment_start", "planned_dose_mg", "status", "notes"),
     AdverseEvent: ("term", "meddra_code", "grade", "onset_date", "resolved_date", "death_date", "serious",
                    "attribution", "action_taken", "outcome", "source", "baseline", "notes"),
     LabResult: ("test", "value", "unit", "lln", "uln", "collected_on", "baseline", "ctcae_term", "ctcae_grade"),
     DoseEvent: ("effective_date", "action", "dose_mg", "every_other_day", "reason", "verified_by", "verified_at"),
+    ConcomitantMedication: ("drug", "in_catalogue", "dose", "route", "start_date", "stop_date", "indication", "notes"),
 }
 
 

@@ -6,8 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status",
-                   "dexamethasone_prophylaxis"]
+PATIENT_COLUMNS = ["id", "mrn", "name", "birth_date", "treatment_start", "planned_dose_mg", "status"]
 DOSE_COLUMNS = ["id", "patient_id", "mrn", "effective_date", "action", "dose_mg", "every_other_day",
                 "adverse_event_id", "reason", "verified_by"]
 
@@ -24,8 +23,8 @@ def doses_frame(*doses: tuple) -> pd.DataFrame:
 def patients_frame(*starts, planned: float = 10.0) -> pd.DataFrame:
     """Patients 1..len(starts), patient i starting on starts[i-1], as queries.patients() returns them."""
     rows = [{"id": i, "mrn": f"MRN{i:03d}", "name": f"Patient {i}", "birth_date": date(1960, 1, 1),
-             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment",
-             "dexamethasone_prophylaxis": None} for i, start in enumerate(starts, 1)]
+             "treatment_start": start, "planned_dose_mg": planned, "status": "on_treatment"}
+            for i, start in enumerate(starts, 1)]
     return pd.DataFrame(rows, columns=PATIENT_COLUMNS)
 
 

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from models import settings
 from models.analysis import cohort
+from models.clinical import medications
 from models.store import queries
 from tests.conftest import DEMO_TODAY
 from tests.dashboard.pages.test_pages import APP, open_app, signed_in_account
@@ -170,14 +171,16 @@ def test_time_to_first_event_section(demo_page):
 def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page, demo_sqlite_url):
     app = demo_page
     assert not any("SWISH" in i.value for i in app.info)
-    widget(app.radio, "Stomatitis prophylaxis").set_value("Dexamethasone mouthwash").run()
+    widget(app.radio, "Stomatitis prophylaxis").set_value("Dexamethasone mouthwash from the start").run()
     assert not app.exception, [e.value for e in app.exception]
-    on_mouthwash = int((queries.patients(demo_sqlite_url)["dexamethasone_prophylaxis"] == True).sum())  # noqa: E712
+    # from the medication records: a mouthwash started within 7 days of the everolimus start
+    patients = queries.patients(demo_sqlite_url)
+    on_mouthwash = int(medications.mouthwash_from_start(patients, queries.medications(demo_sqlite_url)).sum())
     assert 0 < on_mouthwash < 120
     assert metrics(app)["Exposed patients"] == str(on_mouthwash)
     notes = [i.value for i in app.info if "SWISH" in i.value]
     assert len(notes) == 1 and "dexamethasone mouthwash" in notes[0] and "Lancet Oncol 2017" in notes[0]
-    assert any("cohort: dexamethasone mouthwash" in c.value for c in app.caption)
+    assert any("cohort: dexamethasone mouthwash from the start" in c.value for c in app.caption)
 
     table, _ = tables(app)
     g2 = table[(table["term"] == "Mucositis oral") & (table["band"] == "Grade ≥ 2")]
@@ -190,7 +193,7 @@ def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page,
     assert list(table[table["term"] == "Mucositis oral"]["band"]) == ["Any grade", "Grade ≥ 2", "Grade ≥ 3"]
     assert set(table[table["term"] != "Mucositis oral"]["band"]) == {"Any grade", "Grade ≥ 3"}
 
-    widget(app.radio, "Stomatitis prophylaxis").set_value("No mouthwash recorded as given").run()
+    widget(app.radio, "Stomatitis prophylaxis").set_value("No dexamethasone mouthwash from the start").run()
     table, _ = tables(app)
     assert "Grade ≥ 2" not in set(table["band"])
     assert not any("SWISH" in i.value for i in app.info)

@@ -22,7 +22,7 @@ from models.store.migrate import upgrade_to_head
 from models.store.tables import AuditEntry, DoseEvent, FindingReview
 from tests.conftest import DEMO_TODAY
 from tests.dashboard.pages.test_pages import open_app, signed_in_account
-from tests.support.shown import shown_table
+from tests.support.shown import as_fields, shown_table
 
 COMMENT = "Dose reduced at the next visit after talking to Dr Demo (page test)"
 
@@ -75,6 +75,10 @@ def choose_finding(app: AppTest, key: str) -> AppTest:
     return app
 
 
+def is_interaction(finding) -> bool:
+    return finding.key.startswith("medication:")
+
+
 def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
     # the demo cohort holds one patient on its "today" (a worklist case): hold one more (with a reason) and see
     # both listed, the new one with its reason
@@ -86,14 +90,15 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
                                   "action": "hold", "dose_mg": 0.0, "reason": "Dental surgery"},
                    records.Actor("pharmacist", "pharmacist"), url=demo_copy)
     app = audit_page(monkeypatch, demo_copy)
-    findings, intensity, holds, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    everything, intensity, holds, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    shown = metrics(app)  # the metrics count the interaction findings too
+    assert shown["Deviations"] == str(sum(f.status == "deviation" for f in everything))
+    assert shown["Not yet reviewed"] == shown["Deviations"]  # nobody has reviewed anything yet
+    assert shown["Open (held, not recovered)"] == str(sum(f.status == "open" for f in everything))
+    findings = [f for f in everything if not is_interaction(f)]  # the first table: the toxicity rules
     deviations = [f for f in findings if f.status == "deviation"]
     opened = [f for f in findings if f.status == "open"]
     assert 3 <= len(deviations) <= 25
-    shown = metrics(app)
-    assert shown["Deviations"] == str(len(deviations))
-    assert shown["Not yet reviewed"] == str(len(deviations))  # nobody has reviewed anything yet
-    assert shown["Open (held, not recovered)"] == str(len(opened))
     median = intensity["relative_dose_intensity_pct"].dropna().median()
     assert shown["Median relative dose intensity"] == f"{median:.0f}%"
 
@@ -120,13 +125,39 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
     assert len(shown_holds) == 2
 
 
+def test_interaction_findings_and_information_are_shown_with_their_rules(monkeypatch, demo_copy):
+    """The demo cohort's medications (seed_data/demo_medications.py): a clarithromycin course taken with
+    everolimus, one held for; fluconazole handled and not; St John's wort for review; ACE inhibitors and a
+    steroid for pneumonitis without PJP prophylaxis for information."""
+    app = audit_page(monkeypatch, demo_copy)
+    widget(app, "multiselect", "Show").set_value(["deviation", "open", "compliant"]).run()
+    labels = {"term": "Drug", "onset_date": "Medication start", "expected": "Expected (label)"}
+    shown = shown_table(app, "Medication start", labels)
+    result = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
+    expected = [f for f in result.findings if is_interaction(f)]
+    assert list(zip(shown["mrn"], shown["term"], shown["rule"], shown["actual"])) == \
+        [(f.mrn, f.term, f.rule, f.actual) for f in expected]
+    assert {("Clarithromycin", "Deviation"), ("Clarithromycin", "Compliant"), ("Fluconazole", "Compliant"),
+            ("St John's wort", "Open")} <= set(zip(shown["term"], shown["status"]))
+    assert all(rule.startswith("DDI-") for rule in shown["rule"])
+    told = next(as_fields(t.value, labels) for t in app.dataframe  # the information table has no status
+                if "Medication start" in t.value.columns and "Status" not in t.value.columns)
+    assert set(told["rule"]) == {"DDI-ACE-INHIBITOR", "PJP-PROPHYLAXIS"}
+    assert len(told) == len(result.information)
+    # the JSON report keeps DESIGN's shape: interaction findings among the findings, information left out
+    report = dose_audit.audit_report(demo_copy, as_of=DEMO_TODAY)
+    assert set(report) == {"as_of", "rule_set", "findings", "dose_intensity"}
+    assert {f["rule"] for f in report["findings"]} >= {"DDI-STRONG-INHIBITOR", "DDI-MODERATE-INHIBITOR"}
+
+
 def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
     app = audit_page(monkeypatch, demo_copy)
     before = metrics(app)
     findings, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
-    finding = next(f for f in findings if f.status == "deviation")
+    first = next(f for f in findings if f.status == "deviation")
+    assert app.selectbox(key="review_choice").options[0] == f"{first.mrn} · {first.term} · {first.rule} · Deviation"
+    finding = next(f for f in findings if f.status == "deviation" and not is_interaction(f))
     label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
-    assert app.selectbox(key="review_choice").options[0] == label
     choose_finding(app, finding.key)
     assert any(f"Recorded: {finding.actual}" in t.value for t in app.text)
     widget(app, "radio", "Decision").set_value("accepted")
