@@ -31,7 +31,7 @@ LINKED_MRN_KEY = "linked_mrn"  # a patient link (?mrn=) opened before sign-in, f
 # idle sign-out and given back to the same user after sign-in. Buttons and uploads are not in this list: their
 # state cannot be set, only clicked.
 ENTRY_KEY_PREFIXES = ("reg_", "ev_", "lab_", "dose_", "fix_", "changed_on_", "resolve_", "edit_", "event_", "log_",
-                      "undo_reason", "review_", "verify_choice", "new_")
+                      "undo_reason", "review_", "verify_choice", "new_", "med_")
 
 
 def may_open(role: str, page: str) -> bool:

@@ -6,7 +6,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from dashboard.labels import field_label
+from dashboard.labels import cell_text, field_label
 from models.clinical.dosing import describe_dose_action
 from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 
@@ -117,6 +117,31 @@ def dose_steps(doses: pd.DataFrame, domain: tuple[int, int], planned_mg: float) 
                                                      title="Everolimus daily dose (holds shaded)")
 
 
+# What a medication bar's colour says: an interaction rule of the dosing audit looks at it, none does, or it is
+# free text (no class, so nothing checks it).
+MEDICATION_KINDS = {"With an interaction rule": "#6f4e9c", "No interaction rule": "#1f6f78",
+                    "Free text (not in the catalogue)": "#9aa5ad"}
+
+
+def medication_bars(meds: pd.DataFrame, domain: tuple[int, int], drugs: list[str]) -> alt.Chart:
+    """A lane per drug, a bar per record from start to stop (not stopped: to today), clipped to the day axis
+    (a medicine taken for years before the first dose starts at the axis' edge; the tooltip has its dates)."""
+    kinds = list(MEDICATION_KINDS)
+    text = {field: [cell_text(field, v) for v in meds[field]] for field in ("drug", "dose", "route", "indication",
+                                                                            "classes", "start_date")}
+    frame = meds[["start_day", "end_day"]].assign(
+        **text, stop=[cell_text("stop_date", v) if not o else "ongoing" for v, o in zip(meds["stop_date"], meds["open"])],
+        kind=[kinds[0] if rule else kinds[1] if listed else kinds[2]
+              for rule, listed in zip(meds["interaction"], meds["in_catalogue"])])
+    tooltip = [tip("drug", "N"), tip("dose", "N"), tip("route", "N"), tip("start_date", "N"),
+               tip("stop", "N", title=field_label("stop_date")), tip("indication", "N"), tip("classes", "N")]
+    return alt.Chart(frame).mark_bar(height=12, cornerRadius=2, clip=True).encode(
+        x=day_axis(domain), x2="end_day:Q", y=alt.Y("drug:N", title=None, sort=drugs, scale=alt.Scale(domain=drugs)),
+        color=alt.Color("kind:N", title=field_label("classes"), scale=alt.Scale(domain=kinds, range=list(
+            MEDICATION_KINDS.values())), legend=alt.Legend(orient="top")),
+        tooltip=tooltip).properties(height=alt.Step(22), width=CHART_WIDTH, title="Medications")
+
+
 def lab_trend(points: pd.DataFrame, bands: list[tuple[int, float, float | None]], domain: tuple[int, int],
               title: str, unit: str) -> alt.LayerChart:
     """One lab's values over time with the CTCAE grade bands drawn behind them."""
@@ -184,8 +209,9 @@ def cumulative_incidence(curve: pd.DataFrame, landmarks: pd.DataFrame, title: st
 
 
 def patient_course_chart(course) -> alt.VConcatChart | None:
-    """The patient view's stacked charts (events, dose, each lab) on one day axis; None if nothing is
-    recorded. `course` is a models.analysis.patient_view.PatientCourse."""
+    """The patient view's stacked charts (events, dose, medications, each lab) on one day axis; None if nothing
+    is recorded. Medications do not widen the axis: only what they share of it is drawn. `course` is a
+    models.analysis.patient_view.PatientCourse."""
     from models.analysis import patient_view
     from models.clinical import ctcae
 
@@ -200,6 +226,11 @@ def patient_course_chart(course) -> alt.VConcatChart | None:
         parts.append(event_timeline(course.events, domain, terms))
     if not course.doses.empty:
         parts.append(dose_steps(course.doses, domain, course.patient["planned_dose_mg"]))
+    meds = course.medications[(course.medications["end_day"] > domain[0])
+                              & (course.medications["start_day"] < domain[1])]
+    if not meds.empty:
+        drugs = list(dict.fromkeys(meds.sort_values(["start_day", "drug"])["drug"]))
+        parts.append(medication_bars(meds, domain, drugs))
     for test in LAB_TESTS:
         points = course.labs[course.labs["test"] == test]
         if points.empty:

@@ -12,6 +12,8 @@ from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
 from dashboard.labels import download_for_people, show_table
+from dashboard.medication_form import medication_actions, medication_table, record_form
+from dashboard.medication_form import notice as medication_notice
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown, plain
 from dashboard.labels import code_label
@@ -32,6 +34,8 @@ def worklist_record_text(patient_id: int, record_type: str | None, record_id: in
         return ". The result is in the Labs tab."
     if record_type == "dose_event":
         return ". The dose record is in the Doses tab."
+    if record_type == "concomitant_medication":
+        return ". The medication is in the Medications tab."
     return ""
 
 
@@ -52,6 +56,7 @@ patient, summary = course.patient, course.summary
 st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
 dose_notice()
+medication_notice()
 from_worklist = st.session_state.pop("worklist_record", None)
 if from_worklist is not None and from_worklist[0] == patient["mrn"]:
     st.info("From the worklist: " + plain(from_worklist[3]) + plain(worklist_record_text(
@@ -92,11 +97,15 @@ if review.chart_spec is not None:
     st.vega_lite_chart(review.chart_spec, width="content")
     st.caption("Day 1 is the first everolimus dose; hover for dates. Bars run from onset to resolution (open "
                "records to today), coloured by CTCAE grade; ◆ marks a serious event. Shaded lab bands are CTCAE "
-               "grades (fasting glucose: CTCAE v4.03 cut points).")
+               "grades (fasting glucose: CTCAE v4.03 cut points)."
+               + (" Medication bars run from start to stop (ongoing ones to today): purple when an interaction "
+                  "rule of the dosing audit applies to the drug, grey for a drug typed as free text (not "
+                  "checked); one that began before the axis starts at its edge." if not course.medications.empty
+                  else ""))
 else:
     st.info("Nothing recorded for this patient yet: no adverse events, doses or labs.")
 
-events_tab, labs_tab, doses_tab = st.tabs(["Adverse events", "Labs", "Doses"])
+events_tab, labs_tab, doses_tab, medications_tab = st.tabs(["Adverse events", "Labs", "Doses", "Medications"])
 for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_tab, review.labs, "labs"),
                          (doses_tab, course.dose_events, "doses")):
     with tab:
@@ -104,6 +113,12 @@ for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_ta
         show_table(shown)
         download_for_people(f"Download {name.replace('_', ' ')} CSV", shown,
                             file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", key=f"download_{name}")
+with medications_tab:
+    medication_table(course.medications, patient["mrn"])
+    if user.role in records.WRITE_ROLES["concomitant_medication"]:
+        with st.expander("Record a medication", icon=":material/medication:"):
+            record_form({**patient, "id": int(patient_id)}, actor(user))
+        medication_actions({**patient, "id": int(patient_id)}, actor(user))
 
 if user.role in records.WRITE_ROLES["dose_event"]:
     with st.expander("Record a dose change", icon=":material/medication:"):

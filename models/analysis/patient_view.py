@@ -1,5 +1,5 @@
-"""One patient's course for the oncologist's review: events, doses and labs on one time axis (days on
-treatment, day 1 = first dose), and the summary figures a clinician reads first."""
+"""One patient's course for the oncologist's review: events, doses, concomitant medications and labs on one
+time axis (days on treatment, day 1 = first dose), and the summary figures a clinician reads first."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,11 +7,12 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from models.clinical import ctcae, dosing
+from models.clinical import ctcae, dosing, medications
 from models.clinical.vocabulary import LAB_TEST_LABELS, LAB_TESTS
 from models.store import queries
 
 RELATIVE_TO_ULN = ("ast", "alt")  # plotted as multiples of ULN: their CTCAE grade depends only on that ratio
+FREE_TEXT_CLASSES = "Free text (not in the catalogue)"  # what `classes` says of a drug no interaction rule sees
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class PatientCourse:
     doses: pd.DataFrame       # one row per dose segment: start_day, end_day, dose_mg, action, label
     labs: pd.DataFrame        # one row per result: day, plotted value (AST/ALT as x ULN), grade
     dose_events: pd.DataFrame  # the dose records as entered
+    medications: pd.DataFrame  # one row per medication record, with start_day / end_day, open flag, classes
     summary: dict = field(default_factory=dict)
 
 
@@ -42,8 +44,9 @@ def patient_course(patient_id: int, as_of: date | None = None, url: str | None =
     timeline = _event_timeline(events, start, as_of)
     segments = _dose_timeline(dose_rows, start, as_of)
     lab_points = _lab_points(lab_rows, start)
+    meds = _medication_timeline(queries.medications(url, patient_id=patient_id), start, as_of)
     summary = _summary(patient, as_of, timeline, segments, lab_points, dose_rows, serious)
-    return PatientCourse(patient, as_of, timeline, segments, lab_points, dose_rows, summary)
+    return PatientCourse(patient, as_of, timeline, segments, lab_points, dose_rows, meds, summary)
 
 
 def _serious(events: pd.DataFrame) -> int:
@@ -62,6 +65,30 @@ def _event_timeline(events: pd.DataFrame, start: date, as_of: date) -> pd.DataFr
     # A bar covers its whole last day, so it ends at the next day's start.
     frame["end_day"] = [day_on_treatment(start, d) + 1 for d in end_dates]
     frame["resolved_date"] = frame["resolved_date"].astype(object).where(~frame["open"], None)
+    return frame[columns].reset_index(drop=True)
+
+
+def _medication_timeline(meds: pd.DataFrame, start: date, as_of: date) -> pd.DataFrame:
+    """Each record from its start to its stop (while not stopped: to today), on the events' day axis; `classes`
+    the labels of a catalogue drug's interaction classes ("" for one in none), `interaction` whether one of them
+    has an interaction rule (seed_data/interaction_classes.csv)."""
+    columns = ["id", "version", "drug", "in_catalogue", "classes", "interaction", "dose", "route", "start_date",
+               "stop_date", "start_day", "end_day", "open", "indication", "adverse_event_id", "notes"]
+    if meds.empty:
+        return pd.DataFrame(columns=columns)
+    frame = meds.copy()
+    frame["in_catalogue"] = frame["in_catalogue"].astype(bool)
+    frame["open"] = frame["stop_date"].isna()
+    end_dates = frame["stop_date"].where(~frame["open"], as_of)
+    frame["start_day"] = frame["start_date"].map(lambda d: day_on_treatment(start, d))
+    # A bar covers its whole last day, so it ends at the next day's start.
+    frame["end_day"] = [day_on_treatment(start, d) + 1 for d in end_dates]
+    frame["stop_date"] = frame["stop_date"].astype(object).where(~frame["open"], None)
+    found = [medications.classes_of(drug) if listed else () for drug, listed in zip(frame["drug"], frame["in_catalogue"])]
+    frame["classes"] = [", ".join(medications.class_label(c) for c in names) if listed else FREE_TEXT_CLASSES
+                        for names, listed in zip(found, frame["in_catalogue"])]
+    rules = {name for name, klass in medications.interaction_classes().items() if klass.rule is not None}
+    frame["interaction"] = [bool(rules.intersection(names)) for names in found]
     return frame[columns].reset_index(drop=True)
 
 

@@ -87,6 +87,9 @@ def alerts(url: str | None = None, *, as_of: date, rule_set: str | None = None) 
     doses = doses[doses["patient_id"].isin(ids)]
     rules = alert_data.rules()
     lab_window = rules["lab_grade_3_no_event"].days
+    meds = queries.medications(url)
+    meds = meds[meds["patient_id"].isin(ids)]
+    judged, told = dose_audit.interaction_findings(watched, meds, events, doses, as_of, rule_set=rule_set or "")
     found = [
         *_event_alerts(events, doses, as_of, rules),
         *_hold_alerts(doses, events, as_of, rule_set),
@@ -95,8 +98,9 @@ def alerts(url: str | None = None, *, as_of: date, rule_set: str | None = None) 
         *_rising_lab_alerts(queries.last_two_lab_grades(url, as_of=as_of)),
         *_monitoring_alerts(monitoring_schedule(watched, queries.lab_collections(url, as_of=as_of), as_of,
                                                 protocols.in_force(url).intervals)),
-        *_audit_alerts(dose_audit.audit(watched, events, doses, as_of, rule_set=rule_set),
+        *_audit_alerts(dose_audit.audit(watched, events, doses, as_of, rule_set=rule_set) + judged,
                        queries.finding_reviews(url)),
+        *_information_alerts(told, meds, as_of),
         *_assessment_alerts(watched, queries.last_assessment_dates(url, as_of=as_of), as_of,
                             rules["no_assessment"].days),
     ]
@@ -303,12 +307,33 @@ def _audit_alerts(findings: list, reviews: pd.DataFrame) -> list[Alert]:
         if finding.status != "deviation" or finding.key in reviewed:
             continue
         kind, _, number = finding.key.partition(":")
-        what = f"{finding.term} grade {finding.grade}" if finding.grade is not None else "A hold without a reason"
+        what = f"{finding.term} grade {finding.grade}" if finding.grade is not None else \
+            f"{finding.term} (a medication)" if kind == "medication" else "A hold without a reason"
         found.append(_alert(finding.patient_id, "audit_deviation_unreviewed",
                             f"Dose audit, not reviewed: {what} on {finding.onset_date}: expected {finding.expected}; "
                             f"found: {finding.actual} (rule {finding.rule})",
-                            finding.onset_date, finding.key, {"event": "adverse_event", "hold": "dose_event"}.get(kind),
+                            finding.onset_date, finding.key, _FINDING_RECORDS.get(kind),
                             int(number) if number.isdigit() else None, finding.grade or 0))
+    return found
+
+
+_FINDING_RECORDS = {"event": "adverse_event", "hold": "dose_event", "medication": "concomitant_medication"}
+# The interaction rules told for information, by the worklist rule that shows them.
+INFORMATION_RULES = {"DDI-ACE-INHIBITOR": "ace_inhibitor", "PJP-PROPHYLAXIS": "steroids_without_pjp"}
+
+
+def _information_alerts(told: list, meds: pd.DataFrame, as_of: date) -> list[Alert]:
+    """The dosing audit's information about a medication still taken (an ACE inhibitor with everolimus, a
+    corticosteroid for pneumonitis without PJP prophylaxis)."""
+    ongoing = set(meds.loc[meds["stop_date"].isna() | (pd.to_datetime(meds["stop_date"]) >= pd.Timestamp(as_of)),
+                           "id"].astype(int)) if not meds.empty else set()
+    found = []
+    for finding in told:
+        number = int(finding.key.partition(":")[2])
+        if finding.rule in INFORMATION_RULES and number in ongoing:
+            found.append(_alert(finding.patient_id, INFORMATION_RULES[finding.rule],
+                                f"{finding.term} from {finding.onset_date}: {finding.expected} ({finding.actual})",
+                                finding.onset_date, finding.key, "concomitant_medication", number))
     return found
 
 

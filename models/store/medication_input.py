@@ -7,7 +7,7 @@ from pydantic import field_validator, model_validator
 
 from models.clinical import medications
 from models.clinical.vocabulary import MEDICATION_ROUTES
-from models.store.record_inputs import EARLIEST_DATE, MAX_NOTE_LENGTH, _choice, _PatientRecordInput, _record_id, _text
+from models.store.record_inputs import EARLIEST_DATE, MAX_NOTE_LENGTH, _PatientRecordInput, _record_id, _text
 
 
 class ConcomitantMedicationInput(_PatientRecordInput):
@@ -35,9 +35,14 @@ class ConcomitantMedicationInput(_PatientRecordInput):
     @field_validator("route", mode="before")
     @classmethod
     def _route(cls, value):
-        if isinstance(value, str):
-            value = value.strip().replace(" ", "_")
-        return _choice(value, MEDICATION_ROUTES, "Route")
+        """A route code, or its words ("oral rinse"), in any case."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        code = str(value).strip().lower().replace(" ", "_")
+        if code not in MEDICATION_ROUTES:
+            words = ", ".join(route.replace("_", " ") for route in MEDICATION_ROUTES)
+            raise ValueError(f"Route must be one of: {words} (got {value!r}).")
+        return code
 
     @field_validator("indication", mode="before")
     @classmethod

@@ -168,6 +168,44 @@ def test_no_assessment_within_the_visit_interval_is_for_information(db_url):
 
 # ---------------------------------------------------------------- whom alerts apply to
 
+def medication(url, pid, drug, first, last=None, **values) -> dict:
+    return records.create("concomitant_medication", {"patient_id": pid, "drug": drug, "start_date": first,
+                                                     "stop_date": last, **values}, NURSE, today=TODAY, url=url)
+
+
+def test_an_ace_inhibitor_taken_with_everolimus_is_for_information_while_it_goes_on(db_url):
+    pid, stopped = patient(db_url), patient(db_url, "W-2")
+    ace = medication(db_url, pid, "Ramipril", START - timedelta(days=100))
+    medication(db_url, stopped, "Lisinopril", day(10), day(20))  # stopped months ago
+    found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "ace_inhibitor"]
+    assert [(a.mrn, a.tier, a.record_type, a.record_id) for a in found] == [
+        ("W-1", "info", "concomitant_medication", ace["id"])]
+    assert found[0].reason.startswith("Ramipril from ")
+    assert "angioedema" in found[0].reason
+
+
+def test_steroids_for_pneumonitis_without_pjp_prophylaxis_are_for_information_until_it_is_recorded(db_url):
+    pid = patient(db_url)
+    pneumonitis = event(db_url, pid, "Pneumonitis", 2, TODAY - timedelta(days=10))
+    medication(db_url, pid, "Prednisone", TODAY - timedelta(days=9), adverse_event_id=pneumonitis["id"])
+    medication(db_url, pid, "Prednisolone", TODAY - timedelta(days=60), TODAY - timedelta(days=40),
+               indication="Rash")  # not for pneumonitis
+    assert [a.rule for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "steroids_without_pjp"] == [
+        "steroids_without_pjp"]
+    medication(db_url, pid, "Co-trimoxazole", TODAY - timedelta(days=2))
+    assert "steroids_without_pjp" not in {a.rule for a in worklist.worklist(db_url, as_of=TODAY)}
+
+
+def test_an_unreviewed_interaction_deviation_is_raised_for_the_week(db_url):
+    pid = patient(db_url)
+    course = medication(db_url, pid, "Clarithromycin", TODAY - timedelta(days=8), TODAY - timedelta(days=2))
+    found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "audit_deviation_unreviewed"]
+    assert [(a.tier, a.record_type, a.record_id, a.subject) for a in found] == [
+        ("week", "concomitant_medication", course["id"], f"medication:{course['id']}")]
+    assert found[0].reason.startswith("Dose audit, not reviewed: Clarithromycin (a medication) on ")
+    assert "(rule DDI-STRONG-INHIBITOR)" in found[0].reason
+
+
 def test_patients_stopped_more_than_30_days_after_their_last_dose_raise_nothing(db_url):
     long_ago, recently = patient(db_url, "W-OLD"), patient(db_url, "W-NEW")
     for pid, stop in ((long_ago, TODAY - timedelta(days=60)), (recently, TODAY - timedelta(days=10))):

@@ -153,17 +153,19 @@ def test_patient_view_draws_one_stacked_chart_on_one_day_axis(monkeypatch, demo_
     assert x_domains and all(d == domain for d in x_domains)
 
 
-def test_patient_view_has_the_three_tables_with_downloads(monkeypatch, demo_sqlite_url):
+def test_patient_view_has_the_four_tables_with_downloads(monkeypatch, demo_sqlite_url):
     pid = queries.patient_id_for_mrn(MRN, demo_sqlite_url)
     app = open_patient(monkeypatch, demo_sqlite_url, MRN)
-    assert [t.label for t in app.tabs] == ["Adverse events", "Labs", "Doses"]
+    assert [t.label for t in app.tabs] == ["Adverse events", "Labs", "Doses", "Medications"]
     tables = [tab.dataframe[0].value for tab in app.tabs]
     assert len(tables[0]) == len(queries.adverse_events(demo_sqlite_url, patient_id=pid)) > 0
     assert len(tables[1]) == len(queries.labs(demo_sqlite_url, patient_id=pid)) > 0
     assert len(tables[2]) == len(queries.dose_events(demo_sqlite_url, patient_id=pid)) > 0
+    assert len(tables[3]) == len(queries.medications(demo_sqlite_url, patient_id=pid))
     assert "CTCAE term" in tables[0].columns and "Test" in tables[1].columns and "Action" in tables[2].columns
+    assert "Drug" in tables[3].columns
     assert [b.label for b in app.get("download_button")] == [
-        "Download adverse events CSV", "Download labs CSV", "Download doses CSV"]
+        "Download adverse events CSV", "Download labs CSV", "Download doses CSV", "Download medications CSV"]
 
 
 def test_a_patient_with_nothing_recorded(monkeypatch, demo_copy_url):
@@ -176,7 +178,7 @@ def test_a_patient_with_nothing_recorded(monkeypatch, demo_copy_url):
     assert any(i.value.startswith("Nothing recorded for this patient yet") for i in app.info)
     assert elements(app.main, "vega_lite_chart") == []
     assert {"No adverse events.", "No labs."} <= {c.value for c in app.caption}
-    assert [len(tab.dataframe[0].value) for tab in app.tabs] == [0, 0, 0]
+    assert [len(tab.dataframe[0].value) for tab in app.tabs] == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("mrn,message", [
