@@ -4,13 +4,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.widgets import plain
-from models.exchange import csv_import
+from models.exchange import csv_files, csv_import
 from models.store import records
 
 
 def import_upload(who: records.Actor, key: str) -> None:
-    st.caption("Upload any of patients.csv, adverse_events.csv, labs.csv, doses.csv (UTF-8, header row, dates "
-               "YYYY-MM-DD). Check first: nothing is written unless every row is valid.")
+    st.caption("Upload any of " + ", ".join(csv_files.FILES) + " (UTF-8, header row, dates YYYY-MM-DD). Check "
+               "first: nothing is written unless every row is valid.")
     files = st.file_uploader("CSV files", type="csv", accept_multiple_files=True, key=f"{key}_files")
     if not files:
         return

@@ -276,3 +276,16 @@ def _error_form(patient: dict, row, version: int, who: records.Actor) -> None:
         return
     _after_write(patient, row, "Marked the " + row.drug + " record (from " + str(row.start_date) + ") of "
                  + patient["mrn"] + " entered in error; it stays in the audit trail.")
+
+
+# Reference tables' columns ("source" and "status" hold codes in other tables and would be reworded there).
+REFERENCE_LABELS = {"label": "Class", "rule": "Rule", "consequence": "What the label asks", "reference": "Source",
+                    "reference_status": "Status", "drug": "Drug", "classes": "Classes", "synonyms": "Also found as",
+                    "patient_reported": "Patient-reported"}
+
+
+def interaction_classes_table() -> None:
+    """seed_data/interaction_classes.csv as people read it (the dosing audit and Admin > Reference data)."""
+    show_table(pd.DataFrame([{"label": c.label, "rule": c.rule or "", "consequence": c.consequence,
+                              "reference": c.source, "reference_status": c.status}
+                             for c in medications.interaction_classes().values()]), labels=REFERENCE_LABELS)

@@ -60,7 +60,7 @@ def register_form(who: records.Actor) -> None:
     try:
         saved = records.register_patient(
             {"mrn": mrn, "name": name, **dates, "planned_dose_mg": dose, "notes": notes}, baseline, who,
-            medications=[records.mouthwash_from_start(dates["treatment_start"])] if mouthwash else [])
+            medications=[records.mouthwash_record(dates["treatment_start"])] if mouthwash else [])
     except records.RecordError as error:
         show_problems(error)
         return

@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("json", "csv"), required=True)
     report.set_defaults(handler=_cmd_report)
 
-    load = commands.add_parser("import", help="load patients.csv, adverse_events.csv, labs.csv, doses.csv from "
-                                              "a folder, all or nothing")
+    load = commands.add_parser("import", help="load patients.csv, adverse_events.csv, labs.csv, doses.csv, "
+                                              "conmeds.csv from a folder, all or nothing")
     load.add_argument("folder")
     load.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
     load.set_defaults(handler=_cmd_import)

@@ -18,7 +18,6 @@ all of it: the shares below shape the demo, they are not rates from a source.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 MOUTHWASH, PREDNISONE, PJP = "Dexamethasone mouthwash", "Prednisone", "Trimethoprim-sulfamethoxazole"
 SWISH_DAYS = 56

@@ -8,11 +8,12 @@ import streamlit as st
 
 from dashboard.access import actor, require_page
 from dashboard.import_upload import import_upload
+from dashboard.medication_form import REFERENCE_LABELS, interaction_classes_table
 from dashboard.labels import code_label, download_for_people, reference_set_title, show_table, values_text
 from dashboard.protocol_editor import monitoring_protocol_editor
 from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
-from models.clinical import ctcae, dose_rules, references
+from models.clinical import ctcae, dose_rules, medications, references
 from models.clinical.vocabulary import ROLES
 from models.exchange import csv_export
 from models.settings import database_choice, masked_url
@@ -172,6 +173,16 @@ with reference_tab:
     st.markdown("**Dose-modification rule sets** (seed_data/dose_rules/, one file per set; a clinic's protocol "
                 "is a copy under its own name; the default is " + plain(dose_rules.default_rule_set()) + ")")
     show_table(pd.DataFrame([row for name in dose_rules.rule_sets() for row in dose_rules.rule_table(name)]))
+    st.markdown("**Interaction classes** (seed_data/interaction_classes.csv: what the dosing audit asks of the "
+                "everolimus dose while a medicine of the class is taken)")
+    interaction_classes_table()
+    st.markdown("**Medication catalogue** (seed_data/medications.csv; a medicine typed as free text belongs to no "
+                "class and is not checked)")
+    show_table(pd.DataFrame([{"drug": d.name, "synonyms": ", ".join(d.synonyms),
+                              "classes": ", ".join(medications.class_label(c) for c in d.classes),
+                              "patient_reported": d.patient_reported, "route": d.route, "reference": d.source,
+                              "reference_status": d.status} for d in medications.catalogue_drugs()]),
+               labels=REFERENCE_LABELS)
     monitoring_protocol_editor(actor(user))
 
 with database_tab:

@@ -21,7 +21,7 @@ AGE_BANDS = {"All ages": (None, None), "Under 50": (None, 49), "50-64": (50, 64)
              "75 and over": (75, None)}
 DOSES = {"Any starting dose": None, "10 mg": 10.0, "7.5 mg": 7.5, "5 mg": 5.0, "2.5 mg": 2.5}
 PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash from the start": True,
-               "No dexamethasone mouthwash from the start": False}
+               "No dexamethasone mouthwash recorded from the start": False}
 TIME_BANDS = {"Any grade": (1, "any"), "Grade ≥ 2": (2, "grade_2_plus"), "Grade ≥ 3": (3, "grade_3_plus")}
 
 first, second, third = st.columns([2, 1, 1])
@@ -37,7 +37,8 @@ with third.popover("Filters", icon=":material/filter_list:", width="stretch"):
     prophylaxis = st.radio("Stomatitis prophylaxis", list(PROPHYLAXIS),
                            help="From the patients' medication records: a dexamethasone mouthwash started no later "
                                 "than " + str(medications.mouthwash_window_days()) + " days after the everolimus "
-                                "start (seed_data/cohort_definitions.csv, clinic policy).")
+                                "start (seed_data/cohort_definitions.csv, clinic policy). 'No' includes patients "
+                                "whose mouthwash was given but not recorded.")
 start_from = window[0] if len(window) >= 1 else None
 start_to = window[1] if len(window) == 2 else None
 chosen = cohort.CohortFilter(start_from, start_to, *AGE_BANDS[age], DOSES[dose], PROPHYLAXIS[prophylaxis])

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.access import actor, require_page
 from dashboard.cached import dosing_audit
 from dashboard.dose_form import dose_form, notice, verify_list
+from dashboard.medication_form import interaction_classes_table
 from dashboard.labels import code_label, download_for_people, field_label, show_table
 from dashboard.widgets import patient_picker, plain, saved_then_rerun, show_notice, show_problems
 from models.analysis import dose_audit
@@ -70,9 +71,9 @@ if search.strip():
     needle = search.strip().lower()
     view = view[view[["mrn", "term", "rule"]].apply(lambda r: needle in " ".join(r).lower(), axis=1)]
 is_interaction = view["key"].str.startswith("medication:")
-show_table(view[~is_interaction].drop(columns=["key", "patient_id"]))
-download_for_people("Download findings CSV", view.drop(columns=["key", "patient_id"]),
-                    file_name=f"dosing_findings_{as_of}.csv")
+dose_rule_view = view[~is_interaction].drop(columns=["key", "patient_id"])
+show_table(dose_rule_view)
+download_for_people("Download findings CSV", dose_rule_view, file_name=f"dosing_findings_{as_of}.csv")
 
 st.subheader("Interactions with concomitant medications")
 classes = medications.interaction_classes()
@@ -81,24 +82,25 @@ st.caption(plain("From the patients' medication records: strong CYP3A4/P-gp inhi
                  "stops, strong inducers and grapefruit are left for your review. Rules and their status: "
                  "interaction classes below (" + str(sum(c.rule is not None for c in classes.values())) +
                  " rules, seed_data/interaction_classes.csv). Free-text medicines are not checked."))
-interaction_view = view[is_interaction].drop(columns=["key", "patient_id", "grade", "more_than_required"])
+NOT_INTERACTION = ["key", "patient_id", "grade", "more_than_required", "rule_set"]  # no grade, no dose rule set
+interaction_view = view[is_interaction].drop(columns=NOT_INTERACTION)
 if interaction_view.empty:
     st.caption("No interaction finding with these filters.")
 else:
     show_table(interaction_view, labels=INTERACTION_LABELS)
+    download_for_people("Download interaction findings CSV", interaction_view, labels=INTERACTION_LABELS,
+                        file_name=f"interaction_findings_{as_of}.csv")
 st.markdown("**For information**")
 if information.empty:
     st.caption("No ACE inhibitor taken with everolimus and no corticosteroid for pneumonitis without PJP "
                "prophylaxis.")
 else:
-    show_table(information.drop(columns=["key", "patient_id", "grade", "more_than_required", "status"]),
-               labels=INTERACTION_LABELS)
+    told = information.drop(columns=[*NOT_INTERACTION, "status"])
+    show_table(told, labels=INTERACTION_LABELS)
+    download_for_people("Download information CSV", told, labels=INTERACTION_LABELS,
+                        file_name=f"interaction_information_{as_of}.csv")
 with st.expander("Interaction classes", icon=":material/medication:"):
-    # (not the "source"/"status" columns: those hold codes elsewhere and would be reworded)
-    show_table(pd.DataFrame([{"label": c.label, "rule": c.rule or "", "consequence": c.consequence,
-                              "reference": c.source, "reference_status": c.status} for c in classes.values()]),
-               labels={"label": "Class", "rule": "Rule", "consequence": "What the label asks",
-                       "reference": "Source", "reference_status": "Status"})
+    interaction_classes_table()
 
 reviewable = table[table["status"] != "compliant"]
 if not reviewable.empty:

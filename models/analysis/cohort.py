@@ -23,7 +23,7 @@ class CohortFilter:
     age_max: int | None = None          # inclusive, in whole years at treatment start
     starting_dose_mg: float | None = None
     # None = everyone; True = a dexamethasone mouthwash from the start (medications.mouthwash_from_start),
-    # False = none from the start
+    # False = none recorded from the start
     prophylaxis: bool | None = None
 
     @property
@@ -41,7 +41,7 @@ class CohortFilter:
             parts.append(f"starting dose {self.starting_dose_mg:g} mg")
         if self.prophylaxis is not None:
             parts.append("dexamethasone mouthwash from the start" if self.prophylaxis
-                         else "no dexamethasone mouthwash from the start")
+                         else "no dexamethasone mouthwash recorded from the start")
         return "; ".join(parts) or "all patients"
 
 

@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from models.analysis import incidence
-from models.clinical import dose_rules, dosing, interactions
+from models.analysis import incidence, interaction_audit
+from models.analysis.findings import Finding, sorted_findings
+from models.clinical import dose_rules, dosing
 from models.clinical.vocabulary import ON_DRUG_ACTIONS
 from models.csv_cells import safe_frame
 from models.settings import dose_steps_mg
@@ -24,29 +25,6 @@ from models.store import queries
 
 DEFAULT_GRACE_DAYS = 2
 UNEXPLAINED_HOLD_RULE = "HOLD-REASON"
-
-
-@dataclass(frozen=True)
-class Finding:
-    key: str                 # stable identity for a pharmacist's review: "event:<id>" or "hold:<id>"
-    patient_id: int
-    mrn: str
-    term: str
-    grade: int | None
-    onset_date: date | None
-    rule: str
-    rule_status: str
-    expected: str
-    actual: str
-    status: str              # compliant, deviation, open
-    rule_set: str = ""
-    more_than_required: bool = False
-
-    def as_report(self) -> dict:
-        return {"mrn": self.mrn, "term": self.term, "grade": self.grade,
-                "onset_date": self.onset_date.isoformat() if self.onset_date else None, "rule": self.rule,
-                "expected": self.expected, "actual": self.actual, "status": self.status,
-                "more_than_required": self.more_than_required}
 
 
 @dataclass(frozen=True)
@@ -58,10 +36,9 @@ class _Verdict:
 
 def audit(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_of: date,
           grace_days: int = DEFAULT_GRACE_DAYS, rule_set: str | None = None, *,
-          emergent: pd.DataFrame | None = None, medications: pd.DataFrame | None = None) -> list[Finding]:
-    """Findings for every exposed patient, deviations first, then open, then compliant. `emergent`: the
-    treatment-emergent events, when the caller has them already; `medications`: the concomitant medications,
-    for the interaction findings (interaction_findings)."""
+          emergent: pd.DataFrame | None = None) -> list[Finding]:
+    """Findings of the dose rules for every exposed patient, deviations first, then open, then compliant.
+    `emergent`: the treatment-emergent events, when the caller has them already."""
     rule_set = rule_set or dose_rules.default_rule_set()
     if emergent is None:
         emergent = _emergent(patients, events, doses, as_of)
@@ -76,40 +53,7 @@ def audit(patients: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame, as_
         if pid in mrns.index:
             findings += _unexplained_holds(int(pid), mrns[pid], history, active[active["patient_id"] == pid],
                                            rule_set)
-    if medications is not None:
-        findings += interaction_findings(patients, medications, events, doses, as_of, grace_days, rule_set)[0]
     return sorted_findings(findings)
-
-
-def sorted_findings(findings: list[Finding]) -> list[Finding]:
-    order = {"deviation": 0, "open": 1, "compliant": 2, "information": 3}
-    return sorted(findings, key=lambda f: (order[f.status], f.mrn, f.onset_date or date.min))
-
-
-def interaction_findings(patients: pd.DataFrame, meds: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame,
-                         as_of: date, grace_days: int = DEFAULT_GRACE_DAYS,
-                         rule_set: str = "") -> tuple[list[Finding], list[Finding]]:
-    """The interaction rules (models/clinical/interactions.py) for every patient with a medication of a class:
-    (findings judged compliant, deviation or open; information, never judged). Key "medication:<id>"."""
-    if meds.empty or patients.empty:
-        return [], []
-    starts = patients.set_index("id")["treatment_start"]
-    mrns = patients.set_index("id")["mrn"]
-    terms = dict(zip(events["id"].astype(int), events["term"])) if not events.empty else {}
-    doses = doses[doses["effective_date"] <= as_of]
-    by_patient = dict(tuple(doses.groupby("patient_id"))) if not doses.empty else {}
-    judged, told = [], []
-    for pid, patient_meds in meds.groupby("patient_id"):
-        if pid not in starts.index:
-            continue
-        history = by_patient.get(pid)
-        segments = dosing.dose_segments(history, starts[pid], as_of) if history is not None else []
-        for verdict in interactions.patient_verdicts(patient_meds, segments, as_of, grace_days, terms):
-            finding = Finding(f"medication:{verdict.medication_id}", int(pid), mrns[pid], verdict.drug, None,
-                              verdict.start_date, verdict.rule, verdict.rule_status, verdict.expected,
-                              verdict.actual, verdict.status, rule_set)
-            (told if verdict.status == "information" else judged).append(finding)
-    return judged, told
 
 
 def _event_findings(pid: int, mrn: str, events: pd.DataFrame, history: pd.DataFrame, as_of: date,
@@ -394,7 +338,8 @@ def cohort_audit(url: str | None = None, *, as_of: date, grace_days: int = DEFAU
     patients, events, doses = queries.patients(url), queries.adverse_events(url), queries.dose_events(url)
     emergent = _emergent(patients, events, doses, as_of)  # once, for the findings and the events no rule covers
     findings = audit(patients, events, doses, as_of, grace_days, rule_set, emergent=emergent)
-    judged, told = interaction_findings(patients, queries.medications(url), events, doses, as_of, grace_days, rule_set)
+    judged, told = interaction_audit.interaction_findings(patients, queries.medications(url), events, doses, as_of,
+                                                          grace_days)
     return CohortAudit(sorted_findings(findings + judged), dosing.dose_intensity(patients, doses, as_of),
                        open_holds(doses, patients, as_of),
                        uncovered_events(patients, events, doses, as_of, rule_set, emergent=emergent), rule_set,

@@ -37,8 +37,13 @@ class DoseSegment:
         return (self.end - self.start).days
 
     @property
+    def mg_per_day(self) -> float:
+        """The daily level (2.5 mg every other day is 1.25)."""
+        return self.dose_mg / (2 if self.every_other_day else 1)
+
+    @property
     def mg_taken(self) -> float:
-        return self.dose_mg * self.days / (2 if self.every_other_day else 1)
+        return self.mg_per_day * self.days
 
 
 def dose_segments(doses: pd.DataFrame, treatment_start: date, as_of: date) -> list[DoseSegment]:

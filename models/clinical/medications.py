@@ -34,7 +34,8 @@ class InteractionClass:
     finding: str | None         # deviation, review, information
     dose_mg: float | None       # the everolimus daily dose the label asks for while it is taken
     dose_up_to_mg: float | None  # the highest everolimus daily dose the label allows while it is taken
-    washout_days: int | None    # days after it stops before everolimus returns to the dose before it
+    washout_days: int | None    # days after it stops before everolimus may return to the dose before it
+    return_by_days: int | None  # days after it stops by which everolimus is back to the dose before it
     consequence: str
     source: str
     status: str
@@ -54,7 +55,7 @@ class Drug:
 def load_classes(path: str | Path | None = None) -> dict[str, InteractionClass]:
     path = path or CLASSES_FILE
     rows = read_csv(path, ["class", "label", "consequence", "source", "status"],
-                    ["rule", "finding", "dose_mg", "dose_up_to_mg", "washout_days"])
+                    ["rule", "finding", "dose_mg", "dose_up_to_mg", "washout_days", "return_by_days"])
     check_unique(rows, lambda r: r.text("class"), "class")
     classes = {}
     for row in rows:
@@ -66,7 +67,8 @@ def load_classes(path: str | Path | None = None) -> dict[str, InteractionClass]:
         classes[row.text("class")] = InteractionClass(
             row.text("class"), row.text("label"), rule, finding, row.number("dose_mg", required=False, positive=True),
             row.number("dose_up_to_mg", required=False, positive=True),
-            row.integer("washout_days", required=False, minimum=0), row.text("consequence"), row.text("source"),
+            row.integer("washout_days", required=False, minimum=0),
+            row.integer("return_by_days", required=False, minimum=0), row.text("consequence"), row.text("source"),
             row.text("status"))
     check_unique([r for r in rows if r.text("rule", required=False)], lambda r: r.text("rule"), "rule")
     for needed in (MOUTHWASH_CLASS, STEROID_CLASS, PJP_CLASS):

@@ -26,12 +26,10 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     # event_*: the patient's adverse event the medicine treats
     "conmeds.csv": ("notes", "event_term", "event_onset_date", "event_grade"),
 }
-# Columns of earlier versions, with what took their place.
-RETIRED_COLUMNS = {
-    ("patients.csv", "dexamethasone_prophylaxis"): "The mouthwash is now a medication record: give a row with drug "
-                                                   "'Dexamethasone mouthwash' and its start date in conmeds.csv, and "
-                                                   "leave this column out.",
-}
+# Columns of earlier versions' exports, still read so that those files import; never written. The yes/no
+# mouthwash flag: "yes" becomes the dexamethasone mouthwash record from the treatment start, as migration 0016
+# turned the stored flags into records.
+LEGACY_COLUMNS: dict[str, tuple[str, ...]] = {"patients.csv": ("dexamethasone_prophylaxis",)}
 EXPORT_COLUMNS = {name: COLUMNS[name] + OPTIONAL_COLUMNS[name] for name in COLUMNS}
 FILES = tuple(COLUMNS)
 KINDS = {"patients.csv": "patient", "adverse_events.csv": "adverse_event", "labs.csv": "lab_result",

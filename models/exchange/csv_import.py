@@ -1,7 +1,7 @@
 """CSV import, all or nothing, in the format of DESIGN.md "Command line".
 
-Import reads patients.csv, adverse_events.csv, labs.csv and doses.csv (any may be absent; in that order, so
-later files can name patients of the same import by MRN). Every row goes through records.create inside ONE
+Import reads patients.csv, adverse_events.csv, labs.csv, doses.csv and conmeds.csv (any may be absent; in that
+order, so later files can name patients and events of the same import). Every row goes through records.create inside ONE
 write transaction, batched (records.batched_writes: audit entries and summary refreshes written at the end);
 a refused row does not stop the checking of the rest (see _Run._create for when a row needs its own
 SAVEPOINT). Any problem, or a dry run, rolls the whole transaction back: nothing is written.
@@ -226,6 +226,10 @@ class _Run:
     def _after(self, kind: str, row: CsvRow, created: dict) -> None:
         if kind == "patient":
             self.values.patient_created(created, row.line)
+            if row.line in self.values.mouthwash_lines:
+                records.create("concomitant_medication", {**records.mouthwash_record(created["treatment_start"]),
+                                                          "patient_id": created["id"]}, self.actor, today=self.today,
+                               session=self.session)
         if kind == "adverse_event":
             self.values.event_created(created)
         if kind == "adverse_event" and created["baseline"]:

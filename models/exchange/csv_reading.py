@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from models.csv_cells import from_spreadsheet
-from models.exchange.csv_files import COLUMNS, EXPORT_COLUMNS, FILES, RETIRED_COLUMNS
+from models.exchange.csv_files import COLUMNS, EXPORT_COLUMNS, FILES, LEGACY_COLUMNS
 from models.store.record_inputs import iso_date
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -207,9 +207,7 @@ def _header_ok(name: str, columns: list[str], problems: Problems) -> bool:
     for position, column in enumerate(columns, 1):
         if not column:
             problems.add(name, 1, "record", f"Header cell {position} is empty; every column needs a name.")
-        elif (name, column) in RETIRED_COLUMNS:
-            problems.add(name, 1, column, RETIRED_COLUMNS[(name, column)])
-        elif column not in known:
+        elif column not in known and column not in LEGACY_COLUMNS.get(name, ()):
             problems.add(name, 1, quoted_name(column), f"Unknown column; {name} has the columns "
                                                       f"{','.join(expected)}{also}.")
         elif columns.index(column) != position - 1:

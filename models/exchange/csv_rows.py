@@ -46,6 +46,7 @@ class RowValues:
         self.refused: dict[str, int] = {}                  # MRN -> line of its refused patients.csv row
         self.patients_file_read = False                    # patients.csv was in the import and readable
         self.patients_unreadable = False
+        self.mouthwash_lines: set[int] = set()             # patients.csv lines whose mouthwash flag says yes
         for mrn, pid, start, status in session.exec(
                 select(Patient.mrn, Patient.id, Patient.treatment_start, Patient.record_status)):
             if status == "active":
@@ -123,6 +124,8 @@ class RowValues:
                   "treatment_start": row.date("treatment_start", required=True),
                   "planned_dose_mg": row.number("planned_dose_mg"), "status": row.raw("status"),
                   "notes": row.raw("notes")}
+        if row.yes_no("dexamethasone_prophylaxis"):  # an earlier version's export (csv_files.LEGACY_COLUMNS)
+            self.mouthwash_lines.add(row.line)
         mrn = row.cells["mrn"].strip()
         if mrn in self.in_file:
             row.fail("mrn", f"MRN {mrn} is already in patients.csv (line {self.in_file[mrn]}).")

@@ -164,7 +164,7 @@ def table_counts(url: str | None = None) -> dict[str, int]:
     with get_engine(url).connect() as connection:
         for label, table in (("patients", Patient), ("adverse events", AdverseEvent),
                              ("lab results", LabResult), ("dose events", DoseEvent),
-                             ("audit entries", AuditEntry)):
+                             ("medications", ConcomitantMedication), ("audit entries", AuditEntry)):
             counts[label] = connection.execute(select(func.count()).select_from(table)).scalar_one()
     return counts
 

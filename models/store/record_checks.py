@@ -117,9 +117,12 @@ def _check_dose_event(session, clean: dict, record_id: int | None, patient) -> N
 def _check_medication(session, clean: dict, record_id: int | None, patient) -> None:
     """The event it treats is the patient's; one record of a drug per day (a new course after a stop is a new
     record, a change of dose ends one and starts another)."""
-    if clean.get("adverse_event_id") is not None:
-        event = session.get(AdverseEvent, clean["adverse_event_id"])
-        if event is None or event.patient_id != patient.id or event.record_status != "active":
+    linked = clean.get("adverse_event_id")
+    if linked is not None:
+        event = session.get(AdverseEvent, linked)
+        # an unchanged link may name an event since marked entered in error: the medication can still be stopped
+        kept = record_id is not None and session.get(ConcomitantMedication, record_id).adverse_event_id == linked
+        if event is None or event.patient_id != patient.id or (event.record_status != "active" and not kept):
             raise RecordValueError("adverse_event_id", "The adverse event it treats is not one of this patient's "
                                                        "active records.")
     same_drug = session.exec(select(ConcomitantMedication.id, ConcomitantMedication.drug,

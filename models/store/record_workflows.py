@@ -23,7 +23,7 @@ MOUTHWASH = mouthwash_drugs()[0]
 def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, today: date | None = None,
                      url: str | None = None, medications: list[dict] = ()) -> dict:
     """A new patient, the "start" dose record (planned dose from the treatment start: the current dose and dose
-    intensity are right from day 1), the baseline labs and the medications (mouthwash_from_start), all or
+    intensity are right from day 1), the baseline labs and the medications (mouthwash_record), all or
     nothing."""
     with write_session(url) as session:
         patient = create("patient", values, actor, today=today, session=session)
@@ -48,7 +48,7 @@ def register_patient(values: dict, baseline_labs: list[dict], actor: Actor, *, t
         return patient
 
 
-def mouthwash_from_start(treatment_start: date) -> dict:
+def mouthwash_record(treatment_start: date) -> dict:
     """The SWISH prophylaxis as a registration records it: the dexamethasone mouthwash from day 1."""
     return {"drug": MOUTHWASH, "route": "oral_rinse", "start_date": treatment_start,
             "indication": "Stomatitis prophylaxis (SWISH)"}

@@ -347,5 +347,5 @@ def _append_audit(session, actor: Actor, action: str, kind: str, record_id: int,
 
 
 # The workflows that write several records at once live next door; callers name them as records.X.
-from models.store.record_workflows import (change_grade, mouthwash_from_start, register_patient,  # noqa: E402,F401
+from models.store.record_workflows import (change_grade, mouthwash_record, register_patient,  # noqa: E402,F401
                                            verify_dose_event)

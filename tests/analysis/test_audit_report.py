@@ -16,12 +16,14 @@ import pytest
 
 from models import settings
 from models.analysis import dose_audit
+from models.clinical import medications
 from models.store import queries, records
 from models.store.records import Actor
 from tests.conftest import DEMO_TODAY
 
 AS_OF = DEMO_TODAY.isoformat()  # 2026-11-01
 STATUSES = {"compliant", "deviation", "open"}
+INTERACTION_RULES = {c.rule for c in medications.interaction_classes().values() if c.rule}
 FINDING_KEYS = {"mrn", "term", "grade", "onset_date", "rule", "expected", "actual", "status", "more_than_required"}
 ISO = r"\d{4}-\d{2}-\d{2}"
 # Every way the engine says what the dose record shows when it deviates from the rule.
@@ -74,6 +76,9 @@ def test_the_json_report_has_exactly_the_designed_shape(report, demo_url):
         if finding["rule"] == dose_audit.UNEXPLAINED_HOLD_RULE:
             # A hold with no event has no grade: null here, although DESIGN.md types "grade" as int.
             assert (finding["term"], finding["grade"]) == ("(no adverse event)", None)
+        elif finding["rule"] in INTERACTION_RULES:
+            # an interaction finding is about a medication: its term is the drug, its date the medication's start
+            assert finding["grade"] is None and medications.find(finding["term"]) is not None, finding
         else:
             assert isinstance(finding["grade"], int) and not isinstance(finding["grade"], bool)
             assert 1 <= finding["grade"] <= 5
@@ -96,7 +101,8 @@ def test_the_rules_option_audits_on_another_rule_set_and_refuses_an_unknown_one(
     assert old["rule_set"] == "us-2012"
     assert old == json.loads(json.dumps(dose_audit.audit_report(demo_url, as_of=DEMO_TODAY, rule_set="us-2012")))
     assert {f["rule"].split(" ")[0] for f in old["findings"]} <= {
-        "PNEU-2", "PNEU-3", "PNEU-4", "NONH-2", "NONH-3", "NONH-4", "META-3", "META-4", dose_audit.UNEXPLAINED_HOLD_RULE}
+        "PNEU-2", "PNEU-3", "PNEU-4", "NONH-2", "NONH-3", "NONH-4", "META-3", "META-4", dose_audit.UNEXPLAINED_HOLD_RULE,
+        *INTERACTION_RULES}  # the interaction rules are the same whatever the dose rule set
     assert old["dose_intensity"] == report["dose_intensity"]  # the rules judge actions, not the mg taken
     unknown = cli(demo_url, "report", "audit", "--rules", "clinic-x", "--format", "json")
     assert unknown.returncode == 2
@@ -129,7 +135,12 @@ def test_the_demo_cohort_has_a_handful_of_deviations_each_explained(report, demo
     order = {"deviation": 0, "open": 1, "compliant": 2}
     assert statuses == sorted(statuses, key=order.get)  # deviations first
     doses = queries.dose_events(demo_url)
-    for finding in deviations:
+    meds = queries.medications(demo_url)
+    for finding in [f for f in deviations if f["rule"] in INTERACTION_RULES]:
+        # the demo's interacting drugs (seed_data/demo_medications.py): the medication record is there
+        mine = meds[(meds["mrn"] == finding["mrn"]) & (meds["drug"] == finding["term"])]
+        assert list(mine["start_date"].astype(str)) == [finding["onset_date"]], finding
+    for finding in [f for f in deviations if f["rule"] not in INTERACTION_RULES]:
         match = next((m for pattern in DEVIATION_WORDING if (m := re.fullmatch(pattern, finding["actual"]))), None)
         assert match is not None, f"unexplained deviation: {finding}"
         onset = date.fromisoformat(finding["onset_date"])

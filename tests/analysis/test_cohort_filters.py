@@ -167,7 +167,7 @@ def test_prophylaxis_comes_from_the_mouthwash_records():
     assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=False)) == [2, 3]  # "no" and nothing recorded alike
     assert kept(PROPHYLAXIS, CohortFilter(prophylaxis=None)) == [1, 2, 3, 4]
     assert CohortFilter(prophylaxis=True).describe() == "dexamethasone mouthwash from the start"
-    assert CohortFilter(prophylaxis=False).describe() == "no dexamethasone mouthwash from the start"
+    assert CohortFilter(prophylaxis=False).describe() == "no dexamethasone mouthwash recorded from the start"
 
 
 @pytest.mark.parametrize("after, stopped_before, counted", [

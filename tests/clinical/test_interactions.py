@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from models.analysis import dose_audit
+from models.analysis import interaction_audit
 from models.clinical import dosing, interactions, medications
 from models.clinical.reference_data import ReferenceDataError
 from tests.support.frames import doses_frame, patients_frame
@@ -33,10 +33,12 @@ def med(drug: str, first: int, last: int | None, *, mid: int = 1, indication: st
             "indication": indication, "adverse_event_id": event, "notes": None}
 
 
-def verdicts(meds: list[dict], doses: list[tuple], as_of: date = AS_OF, events: dict | None = None):
-    history = doses_frame(*[(1, day(d), action, mg) for d, action, mg in [(0, "start", 10.0), *doses]])
+def verdicts(meds: list[dict], doses: list[tuple], as_of: date = AS_OF, events: dict | None = None,
+             first_dose: float = 10.0):
+    history = doses_frame(*[(1, day(d), action, mg) for d, action, mg in [(0, "start", first_dose), *doses]])
     segments = dosing.dose_segments(history, START, as_of)
-    return interactions.patient_verdicts(pd.DataFrame(meds, columns=MED_COLUMNS), segments, as_of, 2, events)
+    return interactions.patient_verdicts(pd.DataFrame(meds, columns=MED_COLUMNS), segments, as_of, 2, events,
+                                         treatment_start=START, planned_dose_mg=10.0)
 
 
 def only(meds, doses=(), **kwargs) -> tuple[str, str, str] | None:
@@ -118,7 +120,7 @@ def test_returning_to_the_previous_dose_too_early_or_above_it_is_a_deviation():
     assert status == "deviation" and "1 day after it stopped (wait about 3 days)" in actual
     _, status, actual = only([med("Fluconazole", 30, 43)], [(20, "reduce", 5.0), (30, "reduce", 2.5),
                                                             (50, "escalate", 10.0)])
-    assert status == "deviation" and "above the dose before it (5)" in actual
+    assert status == "deviation" and "above the dose before it (5 mg/day)" in actual
 
 
 def test_not_yet_back_is_open_for_review():
@@ -126,6 +128,51 @@ def test_not_yet_back_is_open_for_review():
     assert status == "open" and f"the washout runs to {day(46)}" in actual
     _, status, actual = only([med("Fluconazole", 30, 43)], [(30, "reduce", 2.5)])
     assert status == "open" and "not yet back to the dose before it (10 mg/day)" in actual
+
+
+def test_a_return_to_a_previous_dose_of_5_mg_is_seen_and_judged():
+    assert only([med("Fluconazole", 30, 43)], [(20, "reduce", 5.0), (30, "reduce", 2.5), (47, "escalate", 5.0)])[1:] == \
+        ("compliant", f"reduced to 2.5 mg/day with it; back to 5 mg/day on {day(47)}, 4 days after it stopped")
+    _, status, actual = only([med("Fluconazole", 30, 43)], [(20, "reduce", 5.0), (30, "reduce", 2.5),
+                                                            (44, "escalate", 5.0)])
+    assert status == "deviation" and "1 day after it stopped" in actual
+
+
+def test_the_washout_and_the_dose_before_hold_when_that_dose_was_low_or_the_inhibitor_came_first():
+    # taken from before the start: the planned dose is the dose before it
+    _, status, actual = only([med("Fluconazole", -10, 20)], [(21, "escalate", 10.0)], first_dose=2.5)
+    assert status == "deviation" and "1 day after it stopped" in actual
+    # at 2.5 mg for a toxicity before it: back to 2.5 is all; 10 mg after it is above the dose before it
+    _, status, actual = only([med("Fluconazole", 30, 43)], [(10, "reduce", 2.5), (50, "escalate", 10.0)])
+    assert status == "deviation" and "above the dose before it (2.5 mg/day)" in actual
+    assert only([med("Fluconazole", 30, 43)], [(10, "reduce", 2.5)])[1] == "compliant"
+
+
+def test_back_to_back_inhibitors_are_one_inhibited_period():
+    first, second = med("Fluconazole", 30, 43, mid=1), med("Erythromycin", 44, 60, mid=2)
+    found = {v.medication_id: v for v in verdicts([first, second], [(30, "reduce", 2.5), (61, "escalate", 10.0)])}
+    assert found[1].status == "compliant" and f"Erythromycin carries the inhibition on from {day(44)}" in found[1].actual
+    assert found[2].status == "deviation" and "1 day after it stopped" in found[2].actual
+
+
+def test_a_short_course_within_the_grace_days_never_reduced_is_left_for_review():
+    _, status, actual = only([med("Aprepitant", 30, 32)])
+    assert status == "open"
+    assert actual == ("not reduced: everolimus 10 mg throughout a course of 3 days, within the 2-day grace "
+                      "period; for a pharmacist's review")
+
+
+def test_no_dose_record_to_judge_against_is_open():
+    meds = pd.DataFrame([med("Clarithromycin", 30, 36)], columns=MED_COLUMNS)
+    found = interactions.patient_verdicts(meds, [], AS_OF, 2, treatment_start=START, planned_dose_mg=10.0)
+    assert [(v.status, v.actual) for v in found] == [("open", "no everolimus dose record to judge it against")]
+
+
+def test_a_dose_raised_for_an_inducer_must_come_back_within_5_days_after_it_stops():
+    doses = [(30, "escalate", 15.0), (34, "escalate", 20.0)]
+    _, status, actual = only([med("Rifampin", 30, 59)], doses)
+    assert status == "deviation" and f"still 20 mg/day 5 days after it stopped on {day(59)}" in actual
+    assert only([med("Rifampin", 30, 59)], [*doses, (63, "reduce", 10.0)])[1] == "open"  # back: for review
 
 
 def test_a_moderate_inhibitor_then_a_discontinuation_needs_no_return():
@@ -165,9 +212,12 @@ def test_steroids_for_pneumonitis_without_pjp_prophylaxis_are_information():
     linked = med("Methylprednisolone", 40, 60, event=9)
     assert only([linked], events={9: "Pneumonitis"})[:2] == ("PJP-PROPHYLAXIS", "information")
     covered = med("Co-trimoxazole", 42, 70, mid=2)
-    assert only([steroid, covered]) is None            # PJP prophylaxis on some of its days
-    late = med("Co-trimoxazole", 61, 70, mid=2)
-    assert only([steroid, late])[1] == "information"  # after the steroid stopped: not covered
+    assert only([steroid, covered]) is None            # PJP prophylaxis on its last day
+    stopped = med("Co-trimoxazole", 42, 50, mid=2)
+    assert only([steroid, stopped])[1] == "information"  # prophylaxis stopped before the steroid did
+    ongoing = med("Prednisone", 40, None, indication="Pneumonitis")
+    assert only([ongoing, stopped])[2] == f"Prednisone for pneumonitis from {day(40)}: no PJP prophylaxis " \
+                                          f"recorded on {AS_OF}"
     assert only([med("Prednisone", 40, 60, indication="Rash")]) is None
 
 
@@ -179,7 +229,7 @@ def test_the_audit_names_the_patient_record_and_rule_and_keeps_information_apart
     meds = pd.DataFrame([med("Clarithromycin", 30, 36, mid=7), med("Lisinopril", -10, None, mid=8)],
                         columns=MED_COLUMNS)
     events = pd.DataFrame(columns=["id", "term"])
-    judged, told = dose_audit.interaction_findings(patients, meds, events, doses, AS_OF, rule_set="us-current")
+    judged, told = interaction_audit.interaction_findings(patients, meds, events, doses, AS_OF)
     assert [(f.key, f.mrn, f.term, f.rule, f.status) for f in judged] == [
         ("medication:7", "MRN001", "Clarithromycin", "DDI-STRONG-INHIBITOR", "deviation")]
     assert [(f.key, f.rule, f.status) for f in told] == [("medication:8", "DDI-ACE-INHIBITOR", "information")]

@@ -48,3 +48,16 @@ def test_every_bad_conmeds_row_is_named_and_nothing_is_written(db_url):
         "stop or correct that record instead of adding an overlapping one.",
     ]
     assert queries.medications(db_url).empty
+
+
+def test_an_earlier_versions_patients_csv_with_the_mouthwash_flag_still_imports(db_url):
+    """Exports made before the flag became a record had a dexamethasone_prophylaxis column: "yes" becomes the
+    mouthwash record from the treatment start (as migration 0016 did), "no" and empty record nothing."""
+    old = ("mrn,name,birth_date,treatment_start,planned_dose_mg,status,dexamethasone_prophylaxis,notes\n"
+           "P-001,Ann,,2026-01-05,10,on_treatment,yes,\nP-002,Bob,,2026-02-01,10,on_treatment,no,\n"
+           "P-003,Cy,,2026-02-01,10,on_treatment,,\n")
+    report = _import(db_url, {"patients.csv": old}, NURSE)
+    assert report.ok, report.problems
+    rows = queries.medications(db_url)
+    assert list(zip(rows["mrn"], rows["drug"], rows["start_date"].astype(str), rows["route"])) == [
+        ("P-001", "Dexamethasone mouthwash", "2026-01-05", "oral_rinse")]

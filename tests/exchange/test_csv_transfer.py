@@ -327,10 +327,9 @@ HEADER = "mrn,name,birth_date,treatment_start,planned_dose_mg"
                  [f"patients.csv:1: colour: Unknown column; patients.csv has the columns {HEADER}, and may have "
                   "status,notes."],
                  id="extra-column"),
-    pytest.param(f"{HEADER},dexamethasone_prophylaxis\nP-1,Ann,,2026-01-05,10,yes\n".encode(),
-                 ["patients.csv:1: dexamethasone_prophylaxis: The mouthwash is now a medication record: give a row "
-                  "with drug 'Dexamethasone mouthwash' and its start date in conmeds.csv, and leave this column out."],
-                 id="retired-column"),
+    pytest.param(f"{HEADER},dexamethasone_prophylaxis\nP-1,Ann,,2026-01-05,10,maybe\n".encode(),
+                 ["patients.csv:2: dexamethasone_prophylaxis: Must be yes or no (got 'maybe')."],
+                 id="legacy-column-bad-value"),
     pytest.param(f"{HEADER},MRN\nP-1,Ann,,2026-01-05,10,P-1\n".encode(),
                  ["patients.csv:1: mrn: The column appears twice in the header (cells 1 and 6)."],
                  id="duplicate-column"),

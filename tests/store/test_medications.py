@@ -133,12 +133,12 @@ def test_a_write_moves_the_data_version(db_url):
 def test_registration_records_the_mouthwash_from_the_start_all_or_nothing(db_url):
     values = {"mrn": "MRN-300", "name": "New Person", "treatment_start": START}
     patient = records.register_patient(values, [], NURSE, today=TODAY, url=db_url,
-                                       medications=[records.mouthwash_from_start(START)])
+                                       medications=[records.mouthwash_record(START)])
     rinse = queries.medications(db_url, patient_id=patient["id"]).iloc[0]
     assert (rinse["drug"], rinse["start_date"], rinse["route"]) == ("Dexamethasone mouthwash", START, "oral_rinse")
     with pytest.raises(ValidationFailed):
         records.register_patient({**values, "mrn": "MRN-301"}, [], NURSE, today=TODAY, url=db_url,
-                                 medications=[{**records.mouthwash_from_start(START), "route": "nasal spray"}])
+                                 medications=[{**records.mouthwash_record(START), "route": "nasal spray"}])
     assert queries.patient_id_for_mrn("MRN-301", db_url) is None
 
 
@@ -172,3 +172,18 @@ def test_migration_0016_turns_the_mouthwash_flag_into_records_with_their_audit_e
     first = rows.iloc[0]
     records.update("concomitant_medication", int(first["id"]), int(first["version"]),
                    {"stop_date": date(2026, 2, 26)}, NURSE, today=TODAY, url=empty_url)
+
+
+def test_a_medication_whose_linked_event_was_entered_in_error_can_still_be_stopped(db_url):
+    patient = _patient(db_url)
+    event = records.create("adverse_event", {"patient_id": patient["id"], "term": "Pneumonitis", "grade": 2,
+                                             "onset_date": date(2026, 3, 1)}, NURSE, today=TODAY, url=db_url)
+    steroid = _medication(db_url, patient["id"], drug="Prednisone", start_date=date(2026, 3, 2),
+                          adverse_event_id=event["id"])
+    records.mark_entered_in_error("adverse_event", event["id"], event["version"], "wrong patient", NURSE, url=db_url)
+    stopped = records.update("concomitant_medication", steroid["id"], steroid["version"],
+                             {"stop_date": date(2026, 3, 20)}, NURSE, today=TODAY, url=db_url)
+    assert stopped["adverse_event_id"] == event["id"]  # the link is kept as it was
+    with pytest.raises(ValidationFailed, match="not one of this patient's active records"):  # a new link is checked
+        _medication(db_url, patient["id"], drug="Dexamethasone (systemic)", start_date=date(2026, 3, 2),
+                    adverse_event_id=event["id"])

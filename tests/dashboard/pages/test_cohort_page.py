@@ -193,7 +193,7 @@ def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page,
     assert list(table[table["term"] == "Mucositis oral"]["band"]) == ["Any grade", "Grade ≥ 2", "Grade ≥ 3"]
     assert set(table[table["term"] != "Mucositis oral"]["band"]) == {"Any grade", "Grade ≥ 3"}
 
-    widget(app.radio, "Stomatitis prophylaxis").set_value("No dexamethasone mouthwash from the start").run()
+    widget(app.radio, "Stomatitis prophylaxis").set_value("No dexamethasone mouthwash recorded from the start").run()
     table, _ = tables(app)
     assert "Grade ≥ 2" not in set(table["band"])
     assert not any("SWISH" in i.value for i in app.info)
