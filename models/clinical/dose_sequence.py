@@ -21,13 +21,14 @@ class DoseRecord:
 
 def check_dose_record(clean: dict, record_id: int | None, *, treatment_start: date, planned_dose_mg: float,
                       existing: list[DoseRecord], linked_event: tuple[str, int] | None,
-                      steps: tuple[float, ...]) -> str | None:
+                      steps: tuple[float, ...], interaction_doses: tuple[float, ...] = ()) -> str | None:
     """The first problem the new or edited record (`clean`; `record_id` None for a new one) causes among the
     patient's active dose records `existing`, or None. `linked_event` is the (term, grade) of the adverse event
-    the record is linked to."""
+    the record is linked to; `interaction_doses` the doses a medication taken that day asks for or allows
+    (medications.doses_allowed_with), off the step list."""
     if clean["effective_date"] < treatment_start:
         return f"Dose changes cannot be dated before the treatment start {treatment_start}."
-    problem = _check_dose_value(clean, planned_dose_mg, steps, linked_event)
+    problem = _check_dose_value(clean, planned_dose_mg, steps, linked_event, interaction_doses)
     if problem:
         return problem
     history = [{"id": row.id, "effective_date": row.effective_date, "action": row.action, "dose_mg": row.dose_mg}
@@ -43,11 +44,13 @@ def check_dose_record(clean: dict, record_id: int | None, *, treatment_start: da
 
 
 def _check_dose_value(clean: dict, planned: float, steps: tuple[float, ...],
-                      linked_event: tuple[str, int] | None) -> str | None:
+                      linked_event: tuple[str, int] | None, interaction_doses: tuple[float, ...] = ()) -> str | None:
     dose, action = clean["dose_mg"], clean["action"]
-    if action in ON_DRUG_ACTIONS and dose not in steps and dose != planned:
+    if action in ON_DRUG_ACTIONS and dose not in steps and dose != planned and dose not in interaction_doses:
+        also = (f", nor a dose a medication taken that day allows ({', '.join(f'{d:g}' for d in interaction_doses)} "
+                "mg)") if interaction_doses else ""
         return (f"{dose:g} mg is not on the dose step list ({', '.join(f'{s:g}' for s in steps)} mg) "
-                f"nor the planned dose.")
+                f"nor the planned dose{also}.")
     if action in ("start", "resume", "reduce") and dose > planned:
         return (f"{dose:g} mg is above the planned daily dose of {planned:g} mg; choose 'escalate' to go "
                 "above it.")

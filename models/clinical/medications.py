@@ -36,6 +36,7 @@ class InteractionClass:
     dose_up_to_mg: float | None  # the highest everolimus daily dose the label allows while it is taken
     washout_days: int | None    # days after it stops before everolimus may return to the dose before it
     return_by_days: int | None  # days after it stops by which everolimus is back to the dose before it
+    dose_step_mg: float | None  # the steps in which the dose may rise to dose_up_to_mg while it is taken
     consequence: str
     source: str
     status: str
@@ -55,7 +56,8 @@ class Drug:
 def load_classes(path: str | Path | None = None) -> dict[str, InteractionClass]:
     path = path or CLASSES_FILE
     rows = read_csv(path, ["class", "label", "consequence", "source", "status"],
-                    ["rule", "finding", "dose_mg", "dose_up_to_mg", "washout_days", "return_by_days"])
+                    ["rule", "finding", "dose_mg", "dose_up_to_mg", "washout_days", "return_by_days",
+                     "dose_step_mg"])
     check_unique(rows, lambda r: r.text("class"), "class")
     classes = {}
     for row in rows:
@@ -68,7 +70,8 @@ def load_classes(path: str | Path | None = None) -> dict[str, InteractionClass]:
             row.text("class"), row.text("label"), rule, finding, row.number("dose_mg", required=False, positive=True),
             row.number("dose_up_to_mg", required=False, positive=True),
             row.integer("washout_days", required=False, minimum=0),
-            row.integer("return_by_days", required=False, minimum=0), row.text("consequence"), row.text("source"),
+            row.integer("return_by_days", required=False, minimum=0),
+            row.number("dose_step_mg", required=False, positive=True), row.text("consequence"), row.text("source"),
             row.text("status"))
     check_unique([r for r in rows if r.text("rule", required=False)], lambda r: r.text("rule"), "rule")
     for needed in (MOUTHWASH_CLASS, STEROID_CLASS, PJP_CLASS):
@@ -145,6 +148,23 @@ def classes_of(drug: str) -> tuple[str, ...]:
 
 def class_label(name: str) -> str:
     return interaction_classes()[name].label
+
+
+def doses_allowed_with(drugs: list[str], planned_dose_mg: float) -> tuple[float, ...]:
+    """Daily doses the label asks for or allows while these drugs are taken, whatever the clinic's step list:
+    a moderate inhibitor's 2.5 and 5 mg, a strong inducer's steps above the planned dose up to 20 mg."""
+    doses: set[float] = set()
+    for drug in drugs:
+        for name in classes_of(drug):
+            klass = interaction_classes()[name]
+            if klass.dose_mg is not None:
+                doses |= {klass.dose_mg, klass.dose_up_to_mg or klass.dose_mg}
+            elif klass.dose_up_to_mg is not None and klass.dose_step_mg:
+                level = planned_dose_mg + klass.dose_step_mg
+                while level <= klass.dose_up_to_mg + 1e-9:
+                    doses.add(round(level, 2))
+                    level += klass.dose_step_mg
+    return tuple(sorted(doses))
 
 
 def mouthwash_drugs() -> list[str]:

@@ -26,7 +26,7 @@ _MESSAGE_COLUMNS = {
                       ("The date of death", "resolved_date")),
     "lab_result": (("Value", "value"), ("LLN", "lln"), ("ULN", "uln"), ("The lower limit", "lln"),
                    ("Unit", "unit")),
-    "dose_event": (("A ", "dose_mg"), ("Dose", "dose_mg")),
+    "dose_event": (("A ", "dose_mg"), ("An ", "dose_mg"), ("Dose", "dose_mg")),
     "concomitant_medication": (("Stop date", "stop_date"), ("Start date", "start_date")),
 }
 HINTS = {"action_taken": " The CDISC values DOSE NOT CHANGED, DRUG INTERRUPTED, DOSE REDUCED and DRUG "

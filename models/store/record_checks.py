@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import bindparam, func
 from sqlmodel import select
 
+from models.clinical import medications
 from models.clinical.dose_sequence import DoseRecord, check_dose_record
 from models.settings import dose_steps_mg
 from models.store.db import in_lists
@@ -106,10 +107,15 @@ def _check_dose_event(session, clean: dict, record_id: int | None, patient) -> N
             raise RecordValueError("adverse_event_id", "The linked adverse event belongs to another patient.")
     existing = session.exec(select(DoseEvent.id, DoseEvent.effective_date, DoseEvent.action, DoseEvent.dose_mg).where(
         DoseEvent.patient_id == patient.id, DoseEvent.record_status == "active")).all()
+    taken = session.exec(select(ConcomitantMedication.drug).where(
+        ConcomitantMedication.patient_id == patient.id, ConcomitantMedication.record_status == "active",
+        ConcomitantMedication.in_catalogue, ConcomitantMedication.start_date <= clean["effective_date"],
+        (ConcomitantMedication.stop_date.is_(None)) | (ConcomitantMedication.stop_date >= clean["effective_date"]))).all()
     problem = check_dose_record(
         clean, record_id, treatment_start=patient.treatment_start, planned_dose_mg=patient.planned_dose_mg,
         existing=[DoseRecord(*row) for row in existing],
-        linked_event=(event.term, event.grade) if event is not None else None, steps=dose_steps_mg())
+        linked_event=(event.term, event.grade) if event is not None else None, steps=dose_steps_mg(),
+        interaction_doses=medications.doses_allowed_with(list(taken), patient.planned_dose_mg))
     if problem:
         raise RecordValueError("action", problem)
 

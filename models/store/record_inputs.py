@@ -312,7 +312,8 @@ class DoseEventInput(_PatientRecordInput):
         if off_drug and self.dose_mg != 0:
             raise ValueError(f"A {self.action} has a daily dose of 0 mg.")
         if not off_drug and not 0 < self.dose_mg <= MAX_DAILY_DOSE_MG:
-            raise ValueError(f"A {self.action} needs a daily dose above 0 and at most {MAX_DAILY_DOSE_MG:g} mg.")
+            article = "An" if self.action[0] in "aeiou" else "A"
+            raise ValueError(f"{article} {self.action} needs a daily dose above 0 and at most {MAX_DAILY_DOSE_MG:g} mg.")
         return self
 
 

@@ -187,3 +187,29 @@ def test_a_medication_whose_linked_event_was_entered_in_error_can_still_be_stopp
     with pytest.raises(ValidationFailed, match="not one of this patient's active records"):  # a new link is checked
         _medication(db_url, patient["id"], drug="Dexamethasone (systemic)", start_date=date(2026, 3, 2),
                     adverse_event_id=event["id"])
+
+
+def test_the_doses_an_interaction_asks_for_can_be_recorded_off_the_step_list(db_url, monkeypatch):
+    """A strong inducer allows 15 and 20 mg (escalate, in 5 mg steps); a moderate inhibitor asks for 2.5 mg, also
+    where the clinic's steps are 10, 7.5, 5. Without the medication that day the step list holds."""
+    monkeypatch.setenv("TOXWATCH_DOSE_STEPS", "10,7.5,5")
+    patient = _patient(db_url)
+    pharmacist = Actor("pia.pharm", "pharmacist")
+    dose = {"patient_id": patient["id"], "action": "escalate", "dose_mg": 15.0}
+    records.create("dose_event", {"patient_id": patient["id"], "effective_date": START, "action": "start",
+                                  "dose_mg": 10.0}, pharmacist, today=TODAY, url=db_url)
+    with pytest.raises(ValidationFailed, match="15 mg is not on the dose step list"):
+        records.create("dose_event", {**dose, "effective_date": date(2026, 2, 4)}, pharmacist, today=TODAY,
+                       url=db_url)
+    _medication(db_url, patient["id"], drug="Rifampin", start_date=date(2026, 2, 1), stop_date=date(2026, 2, 20))
+    records.create("dose_event", {**dose, "effective_date": date(2026, 2, 4)}, pharmacist, today=TODAY, url=db_url)
+    records.create("dose_event", {**dose, "effective_date": date(2026, 2, 8), "dose_mg": 20.0}, pharmacist,
+                   today=TODAY, url=db_url)
+    with pytest.raises(ValidationFailed, match="nor a dose a medication taken that day allows"):
+        records.create("dose_event", {**dose, "effective_date": date(2026, 2, 9), "dose_mg": 17.5}, pharmacist,
+                       today=TODAY, url=db_url)
+    records.create("dose_event", {"patient_id": patient["id"], "effective_date": date(2026, 2, 25),
+                                  "action": "reduce", "dose_mg": 10.0}, pharmacist, today=TODAY, url=db_url)
+    _medication(db_url, patient["id"], start_date=date(2026, 3, 1))  # fluconazole
+    records.create("dose_event", {"patient_id": patient["id"], "effective_date": date(2026, 3, 1),
+                                  "action": "reduce", "dose_mg": 2.5}, pharmacist, today=TODAY, url=db_url)
