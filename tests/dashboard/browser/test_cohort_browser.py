@@ -23,6 +23,8 @@ def open_cohort_page(page, app_url: str) -> None:
 def metric_value(page, label: str) -> str:
     metric = page.locator("[data-testid='stMetric']").filter(
         has=page.locator("[data-testid='stMetricLabel']", has_text=label))
+    metric.first.wait_for(timeout=30_000)  # a rerun may be redrawing the page
+    wait_for_app_idle(page)
     assert metric.count() == 1, f"one metric labelled {label!r}"
     return metric.locator("[data-testid='stMetricValue']").inner_text().strip()
 
