@@ -36,7 +36,8 @@ from models.store.db import dispose_engine, read_session
 from models.store.migrate import upgrade_to_head
 from models.store.input_models import INPUT_MODELS
 from models.store.records import Actor, RecordError
-from models.store.tables import AdverseEvent, AuditEntry, DoseEvent, FindingReview, LabResult, Patient
+from models.store.tables import (AdverseEvent, AuditEntry, ConcomitantMedication, DoseEvent, FindingReview, LabResult,
+                                 Patient)
 from tests.conftest import require_or_skip
 from tests.support.pg_server import postgres_unavailable_reason
 
@@ -44,8 +45,8 @@ ADMIN = Actor("ada.admin", "admin")
 ROLES = ("nurse", "oncologist", "pharmacist", "admin")
 START = date(2026, 1, 5)
 TODAY = date(2026, 6, 1)
-TABLES = (Patient, AdverseEvent, LabResult, DoseEvent, FindingReview, AuditEntry)
-KINDS = ("patient", "adverse_event", "lab_result", "dose_event", "finding_review")
+TABLES = (Patient, AdverseEvent, LabResult, DoseEvent, FindingReview, ConcomitantMedication, AuditEntry)
+KINDS = ("patient", "adverse_event", "lab_result", "dose_event", "finding_review", "concomitant_medication")
 _serial = itertools.count()
 
 
@@ -162,6 +163,8 @@ def _valid_values(kind: str, ref: dict, *, day: int = 20, action: str = "start",
                        "action": action, "dose_mg": dose},
         "finding_review": {"finding_key": f"event:{ref['event_id']}", "patient_id": ref["patient_id"],
                            "rule": "STOMATITIS-G2", "decision": "justified"},
+        "concomitant_medication": {"patient_id": ref["patient_id"], "drug": f"Drug {serial}",
+                                   "start_date": START + timedelta(days=day)},
     }[kind]
 
 
@@ -318,7 +321,7 @@ def _assert_import_answers(url: str, files: dict[str, bytes], *, dry_run: bool =
         assert report.summary
         return report
     tables = {"patients.csv": "Patient", "adverse_events.csv": "AdverseEvent", "labs.csv": "LabResult",
-              "doses.csv": "DoseEvent"}
+              "doses.csv": "DoseEvent", "conmeds.csv": "ConcomitantMedication"}
     expected = dict(before)
     for name, count in report.counts.items():
         expected[tables[name]] += count
@@ -417,7 +420,7 @@ def valid_tables(draw) -> dict[str, list[list[str]]]:
     patients = [[mrn, draw(st.sampled_from(["Ann Example", "Zoë Ünïcode", "O'Brien, Pat"])),
                  draw(st.sampled_from(["", "1950-07-01"])), start.isoformat(), draw(st.sampled_from(["", "10", "5"]))]
                 for mrn, start in zip(mrns, starts)]
-    events, labs, doses = [], [], []
+    events, labs, doses, conmeds = [], [], [], []
     for mrn, start in zip(mrns, starts):
         for offset in draw(st.sets(st.integers(-10, 80), max_size=3)):  # start + 60 + 80 days < TODAY
             events.append([mrn, draw(st.sampled_from(["Stomatitis", "Fatigue", "Pneumonitis", "nausea"])),
@@ -431,7 +434,13 @@ def valid_tables(draw) -> dict[str, list[list[str]]]:
         if draw(st.booleans()):
             doses.append([mrn, start.isoformat(), "start", "5", ""])
             doses.append([mrn, (start + timedelta(days=20)).isoformat(), "hold", "0", "mucositis"])
-    return {"patients.csv": patients, "adverse_events.csv": events, "labs.csv": labs, "doses.csv": doses}
+        for number, offset in enumerate(sorted(draw(st.sets(st.integers(-10, 80), max_size=2)))):
+            conmeds.append([mrn, draw(st.sampled_from(["Fluconazole", "dexamethasone mouth rinse", "own tea"])) +
+                            f" {number}" * (number > 0), draw(st.sampled_from(["", "200 mg daily"])),
+                            draw(st.sampled_from(["", "oral", "Oral rinse"])), (start + timedelta(days=offset)).isoformat(),
+                            "", draw(st.sampled_from(["", "candidiasis"]))])
+    return {"patients.csv": patients, "adverse_events.csv": events, "labs.csv": labs, "doses.csv": doses,
+            "conmeds.csv": conmeds}
 
 
 corruption = st.one_of(
