@@ -18,6 +18,7 @@ from models.clinical.vocabulary import MEDICATION_ROUTES
 from models.store import queries, records
 
 COUNTER, NOTICE = "medication_form_n", "medication_notice"
+MEDICATIONS_TAB_NEXT = "medications_tab_next"  # set on a save: the patient page opens on the Medications tab
 CHOSEN = "med_choice_"                       # + patient id: the record acted on below the table
 OPENED_VERSIONS = "opened_medication_versions"  # the version each record had when the user opened it
 OTHER = "(another drug)"                     # the drug box's choice for a name not in the catalogue
@@ -55,14 +56,15 @@ def _drug_picker(key: str, *, current: str | None = None, listed: bool = True):
     """The drug: a catalogue drug, or a name typed in full. Returns (drug as it will be saved, its catalogue
     entry or None); (None, None) while there is none. Outside the form, so the route below follows the drug
     and the form says at once what the catalogue makes of a typed name."""
-    names = [drug.name for drug in medications.catalogue_drugs()]
-    options = names + [OTHER]
-    index = None if current is None else (names.index(current) if listed and current in names else len(names))
+    names = sorted((drug.name for drug in medications.catalogue_drugs()), key=str.casefold)
+    options = [OTHER] + names  # first, so that it is found without scrolling
+    index = None if current is None else (options.index(current) if listed and current in names else 0)
     choice = st.selectbox("Drug", options, index=index, key=key, format_func=_drug_label, filter_mode="contains",
                           placeholder="Type or choose a drug from the catalogue",
                           help="Catalogue drugs are checked against the interaction rules; synonyms are listed "
-                               "with their drug. Choose the last entry to type a drug the catalogue lacks.")
+                               "with their drug. Choose the first entry to type a drug the catalogue lacks.")
     if choice is None:
+        st.caption("Not in the list? Choose the first entry, “Another drug, not in the catalogue”, and type it.")
         return None, None
     if choice != OTHER:
         drug = medications.find(choice)
@@ -154,7 +156,7 @@ def record_form(patient: dict, who: records.Actor) -> None:
         show_problems(error)
         return
     unlisted = "" if saved["in_catalogue"] else " (not in the catalogue: not checked for interactions)"
-    saved_then_rerun(NOTICE, "Recorded for " + patient["mrn"] + ": " + saved["drug"] + unlisted + " from "
+    _saved(patient, "Recorded for " + patient["mrn"] + ": " + saved["drug"] + unlisted + " from "
                      + str(saved["start_date"]) + _until(saved["stop_date"]) + ".", fresh_form=COUNTER)
 
 
@@ -206,11 +208,17 @@ def _refused(error: records.RecordError, row) -> None:
 def _after_write(patient: dict, row, message: str) -> None:
     st.session_state.get(OPENED_VERSIONS, {}).pop(int(row.id), None)
     st.session_state.pop(CHOSEN + str(int(patient["id"])), None)
-    saved_then_rerun(NOTICE, message)
+    _saved(patient, message)
+
+
+def _saved(patient: dict, message: str, **options) -> None:
+    st.session_state[MEDICATIONS_TAB_NEXT] = "Medications"
+    st.session_state.pop(f"patient_tabs_{int(patient['id'])}", None)  # so that the default applies
+    saved_then_rerun(NOTICE, message, **options)
 
 
 def _stop_form(patient: dict, row, version: int, who: records.Actor) -> None:
-    with st.form(f"med_stop_form_{row.id}"):
+    with st.form(f"med_stop_form_{row.id}", enter_to_submit=False):
         stop = date_field("Stopped on (the last day taken)", f"med_stop_on_{row.id}_{version}", value=date.today())
         if not st.form_submit_button("Stop", type="primary"):
             return
@@ -232,7 +240,7 @@ def _correct_form(patient: dict, row, version: int, who: records.Actor) -> None:
     drug, found = _drug_picker(f"med_fix_drug_{keys}", current=row.drug, listed=bool(row.in_catalogue))
     if drug is None:
         return
-    with st.form(f"med_fix_form_{row.id}"):
+    with st.form(f"med_fix_form_{row.id}", enter_to_submit=False):
         first, second = st.columns(2)
         dose = first.text_input("Dose", value=_typed(row.dose), key=f"med_fix_dose_{keys}", max_chars=100)
         # the stored route, unless another catalogue drug is chosen: then that drug's (shown, so saved as seen)
@@ -265,7 +273,7 @@ def _correct_form(patient: dict, row, version: int, who: records.Actor) -> None:
 
 
 def _error_form(patient: dict, row, version: int, who: records.Actor) -> None:
-    with st.form(f"med_error_form_{row.id}"):
+    with st.form(f"med_error_form_{row.id}", enter_to_submit=False):
         reason = st.text_input("Why was it entered in error?", key=f"med_error_reason_{row.id}", max_chars=2000)
         if not st.form_submit_button("Mark entered in error"):
             return

@@ -20,7 +20,9 @@ st.title("Cohort vs BOLERO-2")
 AGE_BANDS = {"All ages": (None, None), "Under 50": (None, 49), "50-64": (50, 64), "65-74": (65, 74),
              "75 and over": (75, None)}
 DOSES = {"Any starting dose": None, "10 mg": 10.0, "7.5 mg": 7.5, "5 mg": 5.0, "2.5 mg": 2.5}
-PROPHYLAXIS = {"Everyone": None, "Dexamethasone mouthwash from the start": True,
+PROPHYLAXIS = {"Everyone": None,
+               "Dexamethasone mouthwash from the start (within " + str(medications.mouthwash_window_days()) + " days)":
+               True,
                "No dexamethasone mouthwash recorded from the start": False}
 TIME_BANDS = {"Any grade": (1, "any"), "Grade ≥ 2": (2, "grade_2_plus"), "Grade ≥ 3": (3, "grade_3_plus")}
 
@@ -37,7 +39,7 @@ with third.popover("Filters", icon=":material/filter_list:", width="stretch"):
     prophylaxis = st.radio("Stomatitis prophylaxis", list(PROPHYLAXIS),
                            help="From the patients' medication records: a dexamethasone mouthwash started no later "
                                 "than " + str(medications.mouthwash_window_days()) + " days after the everolimus "
-                                "start (seed_data/cohort_definitions.csv, clinic policy). 'No' includes patients "
+                                "start (a clinic policy, in the reference data). The second choice includes patients "
                                 "whose mouthwash was given but not recorded.")
 start_from = window[0] if len(window) >= 1 else None
 start_to = window[1] if len(window) == 2 else None

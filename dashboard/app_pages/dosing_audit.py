@@ -58,9 +58,15 @@ INTERACTION_LABELS = {"term": "Drug", "onset_date": "Medication start", "expecte
 table["review"] = table["key"].map(lambda key: _review_text(reviews.loc[key]) if key in reviews.index else "")
 metrics = st.columns(4)
 deviations = table[table["status"] == "deviation"]
-metrics[0].metric("Deviations", len(deviations))
+interacting = table["key"].str.startswith("medication:")
+metrics[0].metric("Deviations", len(deviations),
+                  help=f"Dose rules {int((~interacting[deviations.index]).sum())}, interactions with "
+                       f"concomitant medications {int(interacting[deviations.index].sum())} (their own table below).")
 metrics[1].metric("Not yet reviewed", int((deviations["review"] == "").sum()))
-metrics[2].metric("Open (held, not recovered)", int((table["status"] == "open").sum()))
+opened = table["status"] == "open"
+metrics[2].metric("Open", int(opened.sum()),
+                  help=f"Dose rules {int((opened & ~interacting).sum())} (within the grace period, or held and not "
+                       f"yet recovered); interactions {int((opened & interacting).sum())} (for your review).")
 rdi = intensity["relative_dose_intensity_pct"].dropna()
 metrics[3].metric("Median relative dose intensity", f"{rdi.median():.0f}%" if not rdi.empty else "—")
 
@@ -81,7 +87,7 @@ st.caption(plain("From the patients' medication records: strong CYP3A4/P-gp inhi
                  "avoided, a moderate inhibitor means 2.5 mg daily and the dose before it about 3 days after it "
                  "stops, strong inducers and grapefruit are left for your review. Rules and their status: "
                  "interaction classes below (" + str(sum(c.rule is not None for c in classes.values())) +
-                 " rules, seed_data/interaction_classes.csv). Free-text medicines are not checked."))
+                 " rules; Admin > Reference data has the catalogue). Free-text medicines are not checked."))
 NOT_INTERACTION = ["key", "patient_id", "grade", "more_than_required", "rule_set"]  # no grade, no dose rule set
 interaction_view = view[is_interaction].drop(columns=NOT_INTERACTION)
 if interaction_view.empty:
@@ -105,9 +111,10 @@ with st.expander("Interaction classes", icon=":material/medication:"):
 reviewable = table[table["status"] != "compliant"]
 if not reviewable.empty:
     with st.expander("Review a finding", icon=":material/rate_review:", expanded=True):
-        options = {row.key: f"{row.mrn} · {row.term} · {row.rule} · {code_label(row.status)}"
+        options = {row.key: f"{row.mrn} · {row.term} · {row.onset_date} · {row.rule} · {code_label(row.status)}"
                    for row in reviewable.itertuples()}
-        key = st.selectbox("Finding", list(options), index=None, format_func=options.get, key="review_choice")
+        key = st.selectbox("Finding", list(options), index=None, format_func=options.get, key="review_choice",
+                           placeholder="Choose the finding to review (patient, term or drug, date, rule)")
         if key is not None:
             finding = reviewable[reviewable["key"] == key].iloc[0]
             st.text(f"Expected: {finding['expected']}\nRecorded: {finding['actual']}")

@@ -12,7 +12,7 @@ from dashboard.cached import patient_review
 from dashboard.dose_form import dose_form
 from dashboard.dose_form import notice as dose_notice
 from dashboard.labels import download_for_people, show_table
-from dashboard.medication_form import medication_actions, medication_table, record_form
+from dashboard.medication_form import MEDICATIONS_TAB_NEXT, medication_actions, medication_table, record_form
 from dashboard.medication_form import notice as medication_notice
 from dashboard.patient_forms import edit_form, notice
 from dashboard.widgets import escape_markdown, plain
@@ -56,7 +56,6 @@ patient, summary = course.patient, course.summary
 st.title(escape_markdown(f"{patient['name']} · {patient['mrn']}"))
 notice()
 dose_notice()
-medication_notice()
 from_worklist = st.session_state.pop("worklist_record", None)
 if from_worklist is not None and from_worklist[0] == patient["mrn"]:
     st.info("From the worklist: " + plain(from_worklist[3]) + plain(worklist_record_text(
@@ -105,7 +104,10 @@ if review.chart_spec is not None:
 else:
     st.info("Nothing recorded for this patient yet: no adverse events, doses or labs.")
 
-events_tab, labs_tab, doses_tab, medications_tab = st.tabs(["Adverse events", "Labs", "Doses", "Medications"])
+# After a medication is saved the page opens on its tab again, with the confirmation there too.
+events_tab, labs_tab, doses_tab, medications_tab = st.tabs(
+    ["Adverse events", "Labs", "Doses", "Medications"], key=f"patient_tabs_{patient_id}",
+    default=st.session_state.pop(MEDICATIONS_TAB_NEXT, None), on_change="rerun")
 for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_tab, review.labs, "labs"),
                          (doses_tab, course.dose_events, "doses")):
     with tab:
@@ -114,6 +116,7 @@ for tab, frame, name in ((events_tab, review.events, "adverse_events"), (labs_ta
         download_for_people(f"Download {name.replace('_', ' ')} CSV", shown,
                             file_name=f"{patient['mrn']}_{name}_{date.today()}.csv", key=f"download_{name}")
 with medications_tab:
+    medication_notice()
     medication_table(course.medications, patient["mrn"])
     if user.role in records.WRITE_ROLES["concomitant_medication"]:
         with st.expander("Record a medication", icon=":material/medication:"):

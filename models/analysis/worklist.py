@@ -100,6 +100,7 @@ def alerts(url: str | None = None, *, as_of: date, rule_set: str | None = None) 
         *_audit_alerts(dose_audit.audit(watched, events, doses, as_of, rule_set=rule_set) + judged,
                        queries.finding_reviews(url)),
         *_information_alerts(told, meds, as_of),
+        *_interaction_now_alerts(judged, meds, as_of),
         *_assessment_alerts(watched, queries.last_assessment_dates(url, as_of=as_of), as_of,
                             rules["no_assessment"].days),
     ]
@@ -264,10 +265,11 @@ def _audit_alerts(findings: list, reviews: pd.DataFrame) -> list[Alert]:
         if finding.status != "deviation" or finding.key in reviewed:
             continue
         kind, _, number = finding.key.partition(":")
-        what = f"{finding.term} grade {finding.grade}" if finding.grade is not None else \
-            f"{finding.term} (a medication)" if kind == "medication" else "A hold without a reason"
+        what = f"{finding.term} grade {finding.grade} on {finding.onset_date}" if finding.grade is not None else \
+            f"{finding.term} taken from {finding.onset_date}" if kind == "medication" else \
+            f"A hold without a reason on {finding.onset_date}"
         found.append(_alert(finding.patient_id, "audit_deviation_unreviewed",
-                            f"Dose audit, not reviewed: {what} on {finding.onset_date}: expected {finding.expected}; "
+                            f"Dose audit, not reviewed: {what}: expected {finding.expected}; "
                             f"found: {finding.actual} (rule {finding.rule})",
                             finding.onset_date, finding.key, _FINDING_RECORDS.get(kind),
                             int(number) if number.isdigit() else None, finding.grade or 0))
@@ -279,17 +281,38 @@ _FINDING_RECORDS = {"event": "adverse_event", "hold": "dose_event", "medication"
 INFORMATION_RULES = {"DDI-ACE-INHIBITOR": "ace_inhibitor", "PJP-PROPHYLAXIS": "steroids_without_pjp"}
 
 
+# Interaction deviations that matter today while the medication is still taken (everolimus at full dose with a
+# strong inhibitor, or above 2.5 mg with a moderate one).
+NOW_RULES = ("DDI-STRONG-INHIBITOR", "DDI-MODERATE-INHIBITOR")
+
+
+def _interaction_now_alerts(judged: list, meds: pd.DataFrame, as_of: date) -> list[Alert]:
+    ongoing = _ongoing_ids(meds, as_of)
+    return [_alert(f.patient_id, "interaction_now", f"{f.term} is taken now and everolimus with it: {f.expected}. "
+                   f"Found: {f.actual} (rule {f.rule})", f.onset_date, f.key, "concomitant_medication",
+                   int(f.key.partition(":")[2]))
+            for f in judged if f.status == "deviation" and f.rule in NOW_RULES
+            and int(f.key.partition(":")[2]) in ongoing]
+
+
+def _ongoing_ids(meds: pd.DataFrame, as_of: date) -> set[int]:
+    """The medications not stopped before the analysis date."""
+    if meds.empty:
+        return set()
+    return set(meds.loc[meds["stop_date"].isna() | (pd.to_datetime(meds["stop_date"]) >= pd.Timestamp(as_of)),
+                        "id"].astype(int))
+
+
 def _information_alerts(told: list, meds: pd.DataFrame, as_of: date) -> list[Alert]:
     """The dosing audit's information about a medication still taken (an ACE inhibitor with everolimus, a
     corticosteroid for pneumonitis without PJP prophylaxis)."""
-    ongoing = set(meds.loc[meds["stop_date"].isna() | (pd.to_datetime(meds["stop_date"]) >= pd.Timestamp(as_of)),
-                           "id"].astype(int)) if not meds.empty else set()
+    ongoing = _ongoing_ids(meds, as_of)
     found = []
     for finding in told:
         number = int(finding.key.partition(":")[2])
         if finding.rule in INFORMATION_RULES and number in ongoing:
             found.append(_alert(finding.patient_id, INFORMATION_RULES[finding.rule],
-                                f"{finding.term} from {finding.onset_date}: {finding.expected} ({finding.actual})",
+                                f"{finding.term} from {finding.onset_date}: {finding.expected}; {finding.actual}",
                                 finding.onset_date, finding.key, "concomitant_medication", number))
     return found
 

@@ -23,7 +23,7 @@ TIER_LABELS = {"today": "Act today", "week": "This week", "info": "For informati
 RETURNS_WHEN = ("higher_grade", "new_record")
 RULES = ("pneumonitis_grade_2", "grade_3_event", "stomatitis_grade_2_not_held", "hold_past_limit",
          "lab_grade_3_no_event", "lab_grade_rising", "monitoring_overdue", "audit_deviation_unreviewed",
-         "no_assessment", "ace_inhibitor", "steroids_without_pjp")  # the rules the worklist knows how to evaluate (models/analysis/worklist.py)
+         "no_assessment", "ace_inhibitor", "steroids_without_pjp", "interaction_now")  # the rules the worklist knows how to evaluate (models/analysis/worklist.py)
 
 
 @dataclass(frozen=True)

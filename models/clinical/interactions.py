@@ -201,12 +201,13 @@ def _moderate(med, klass, pieces: list[_Piece], segments: list[DoseSegment], cha
         if piece.last <= deadline:
             continue  # the grace days to reduce
         late = max(piece.first, deadline + timedelta(days=1))
+        when = (f"still {piece.text} on {late}, after the {grace_days}-day grace period," if late > piece.first
+                else f"{piece.text} from {late}")
         if piece.level > high:
-            return (f"everolimus {piece.text} from {late} while on {med.drug}: {low:g} mg/day was due ({high:g} mg "
-                    "at most, once tolerated)", "deviation")
+            return (f"everolimus {when} while on {med.drug}: {low:g} mg/day was due ({high:g} mg at most, once "
+                    "tolerated)", "deviation")
         if not reached_low:
-            return (f"everolimus {piece.text} from {late} while on {med.drug}, without first reducing to "
-                    f"{low:g} mg/day", "deviation")
+            return (f"everolimus {when} while on {med.drug}, without first reducing to {low:g} mg/day", "deviation")
     taken = [p for p in pieces if not p.held]
     lows = [p.level for p in taken if p.level <= high]
     if taken and not reached_low:

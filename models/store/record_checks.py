@@ -131,6 +131,10 @@ def _check_medication(session, clean: dict, record_id: int | None, patient) -> N
         if event is None or event.patient_id != patient.id or (event.record_status != "active" and not kept):
             raise RecordValueError("adverse_event_id", "The adverse event it treats is not one of this patient's "
                                                        "active records.")
+    born = session.exec(select(Patient.birth_date).where(Patient.id == patient.id)).first()
+    if born is not None and clean["start_date"] < born:
+        raise RecordValueError("start_date", f"Start date {clean['start_date']} is before the patient's birth date "
+                                             f"{born}.")
     same_drug = session.exec(select(ConcomitantMedication.id, ConcomitantMedication.drug,
                                     ConcomitantMedication.start_date, ConcomitantMedication.stop_date).where(
         ConcomitantMedication.patient_id == patient.id, ConcomitantMedication.record_status == "active",

@@ -202,8 +202,13 @@ def test_an_unreviewed_interaction_deviation_is_raised_for_the_week(db_url):
     found = [a for a in worklist.worklist(db_url, as_of=TODAY) if a.rule == "audit_deviation_unreviewed"]
     assert [(a.tier, a.record_type, a.record_id, a.subject) for a in found] == [
         ("week", "concomitant_medication", course["id"], f"medication:{course['id']}")]
-    assert found[0].reason.startswith("Dose audit, not reviewed: Clarithromycin (a medication) on ")
+    assert found[0].reason.startswith("Dose audit, not reviewed: Clarithromycin taken from ")
     assert "(rule DDI-STRONG-INHIBITOR)" in found[0].reason
+    # still taken today: for today as well
+    now = [a for a in worklist.worklist(db_url, as_of=TODAY - timedelta(days=3)) if a.rule == "interaction_now"]
+    assert [(a.tier, a.record_id) for a in now] == [("today", course["id"])]
+    assert now[0].reason.startswith("Clarithromycin is taken now and everolimus with it: Avoid")
+    assert "interaction_now" not in {a.rule for a in worklist.worklist(db_url, as_of=TODAY)}  # stopped 2 days ago
 
 
 def test_patients_stopped_more_than_30_days_after_their_last_dose_raise_nothing(db_url):

@@ -95,7 +95,8 @@ def test_a_moderate_inhibitor_with_the_dose_reduced_and_restored_after_the_washo
 def test_a_moderate_inhibitor_without_a_reduction_is_a_deviation_after_the_grace_days():
     _, status, actual = only([med("Erythromycin", 30, 43)])
     assert status == "deviation"
-    assert actual.startswith(f"everolimus 10 mg from {day(33)} while on Erythromycin: 2.5 mg/day was due")
+    assert actual.startswith(f"everolimus still 10 mg on {day(33)}, after the 2-day grace period, while on "
+                             "Erythromycin: 2.5 mg/day was due")
 
 
 def test_the_reduction_may_come_within_the_grace_days():

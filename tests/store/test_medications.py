@@ -25,8 +25,8 @@ TODAY = date(2026, 6, 1)
 
 
 def _patient(url: str, mrn: str = "MRN-100") -> dict:
-    return records.create("patient", {"mrn": mrn, "name": "Test Person", "treatment_start": START}, ADMIN,
-                          today=TODAY, url=url)
+    return records.create("patient", {"mrn": mrn, "name": "Test Person", "birth_date": date(1960, 3, 2),
+                                      "treatment_start": START}, ADMIN, today=TODAY, url=url)
 
 
 def _medication(url: str, patient_id: int, actor: Actor = NURSE, **values) -> dict:
@@ -61,6 +61,7 @@ def test_a_catalogue_drug_is_stored_by_its_catalogue_name_and_free_text_as_typed
     ({"route": "by mouth"}, "route", "Route must be one of"),
     ({"drug": "   "}, "drug", "Drug is required."),
     ({"dose": "x" * 101}, "dose", "Dose is longer than 100 characters."),
+    ({"start_date": date(1950, 1, 1)}, "start_date", "Start date 1950-01-01 is before the patient's birth date 1960-03-02."),
 ])
 def test_bad_values_are_refused_with_a_clear_message_and_nothing_is_written(db_url, values, field, message):
     patient = _patient(db_url)

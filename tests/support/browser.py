@@ -156,8 +156,10 @@ def download_by_clicking(page, button, timeout_ms: int = 20_000):
     lose a click that lands while the page is still settling (seen once in CI under load): as a person
     would, click once more if nothing came."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    from playwright.sync_api import expect
 
     wait_for_app_idle(page)
+    expect(button).to_be_enabled(timeout=60_000)  # disabled for a moment while the page settles (seen under load)
     for attempt in range(2):
         try:
             with page.expect_download(timeout=timeout_ms) as download_info:

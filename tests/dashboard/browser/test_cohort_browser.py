@@ -78,7 +78,7 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
 
     # The mouthwash filter adds the grade >= 2 panel without pushing the page sideways.
     page.get_by_role("button", name="Filters").click()
-    page.get_by_text("Dexamethasone mouthwash from the start", exact=True).click()
+    page.get_by_text("Dexamethasone mouthwash from the start (within 7 days)", exact=True).click()
     wait_for_app_idle(page)
     page.keyboard.press("Escape")
     note = page.locator("[data-testid='stAlert']").filter(has_text="compared with SWISH")

@@ -28,7 +28,7 @@ def test_pharmacist_reviews_a_finding(page, app_url, demo_sqlite_url):
     # the page analyses as of today; pick a deviation the engine reports for that date
     findings, *_ = dose_audit.cohort_audit(demo_sqlite_url, as_of=date.today())
     finding = next(f for f in findings if f.status == "deviation" and f.rule != dose_audit.UNEXPLAINED_HOLD_RULE)
-    label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
+    label = f"{finding.mrn} · {finding.term} · {finding.onset_date} · {finding.rule} · Deviation"
     comment = f"Justified: oncologist kept the dose after review ({uuid.uuid4().hex[:8]})"
 
     sign_in(page, app_url, "pharmacist")

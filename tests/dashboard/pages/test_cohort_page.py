@@ -171,7 +171,7 @@ def test_time_to_first_event_section(demo_page):
 def test_mouthwash_filter_compares_stomatitis_grade_2_plus_with_swish(demo_page, demo_sqlite_url):
     app = demo_page
     assert not any("SWISH" in i.value for i in app.info)
-    widget(app.radio, "Stomatitis prophylaxis").set_value("Dexamethasone mouthwash from the start").run()
+    widget(app.radio, "Stomatitis prophylaxis").set_value("Dexamethasone mouthwash from the start (within 7 days)").run()
     assert not app.exception, [e.value for e in app.exception]
     # from the medication records: a mouthwash started within 7 days of the everolimus start
     patients = queries.patients(demo_sqlite_url)

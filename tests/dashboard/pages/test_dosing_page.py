@@ -94,7 +94,7 @@ def test_metrics_and_table_agree_with_the_engine(monkeypatch, demo_copy):
     shown = metrics(app)  # the metrics count the interaction findings too
     assert shown["Deviations"] == str(sum(f.status == "deviation" for f in everything))
     assert shown["Not yet reviewed"] == shown["Deviations"]  # nobody has reviewed anything yet
-    assert shown["Open (held, not recovered)"] == str(sum(f.status == "open" for f in everything))
+    assert shown["Open"] == str(sum(f.status == "open" for f in everything))
     findings = [f for f in everything if not is_interaction(f)]  # the first table: the toxicity rules
     deviations = [f for f in findings if f.status == "deviation"]
     opened = [f for f in findings if f.status == "open"]
@@ -155,9 +155,10 @@ def test_reviewing_a_finding_saves_it_and_counts_it(monkeypatch, demo_copy):
     before = metrics(app)
     findings, *_ = dose_audit.cohort_audit(demo_copy, as_of=DEMO_TODAY)
     first = next(f for f in findings if f.status == "deviation")
-    assert app.selectbox(key="review_choice").options[0] == f"{first.mrn} · {first.term} · {first.rule} · Deviation"
+    assert app.selectbox(key="review_choice").options[0] == \
+        f"{first.mrn} · {first.term} · {first.onset_date} · {first.rule} · Deviation"
     finding = next(f for f in findings if f.status == "deviation" and not is_interaction(f))
-    label = f"{finding.mrn} · {finding.term} · {finding.rule} · Deviation"
+    label = f"{finding.mrn} · {finding.term} · {finding.onset_date} · {finding.rule} · Deviation"
     choose_finding(app, finding.key)
     assert any(f"Recorded: {finding.actual}" in t.value for t in app.text)
     widget(app, "radio", "Decision").set_value("accepted")
