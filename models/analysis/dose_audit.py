@@ -16,14 +16,13 @@ from typing import NamedTuple
 import pandas as pd
 
 from models.analysis import incidence, interaction_audit
-from models.analysis.findings import Finding, sorted_findings
+from models.analysis.findings import DEFAULT_GRACE_DAYS, Finding, sorted_findings  # noqa: F401 (callers: dose_audit.X)
 from models.clinical import dose_rules, dosing
 from models.clinical.vocabulary import ON_DRUG_ACTIONS
 from models.csv_cells import safe_frame
 from models.settings import dose_steps_mg
 from models.store import queries
 
-DEFAULT_GRACE_DAYS = 2
 UNEXPLAINED_HOLD_RULE = "HOLD-REASON"
 
 

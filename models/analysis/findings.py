@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+DEFAULT_GRACE_DAYS = 2  # days allowed between a cause (an onset, a medication's start) and the dose action it asks
+
 
 @dataclass(frozen=True)
 class Finding:

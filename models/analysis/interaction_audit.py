@@ -6,10 +6,8 @@ from datetime import date
 
 import pandas as pd
 
-from models.analysis.findings import Finding
+from models.analysis.findings import DEFAULT_GRACE_DAYS, Finding
 from models.clinical import dosing, interactions
-
-DEFAULT_GRACE_DAYS = 2  # as the dose rules' (dose_audit.DEFAULT_GRACE_DAYS)
 
 
 def interaction_findings(patients: pd.DataFrame, meds: pd.DataFrame, events: pd.DataFrame, doses: pd.DataFrame,

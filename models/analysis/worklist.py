@@ -290,9 +290,13 @@ def _interaction_now_alerts(judged: list, meds: pd.DataFrame, as_of: date) -> li
     ongoing = _ongoing_ids(meds, as_of)
     return [_alert(f.patient_id, "interaction_now", f"{f.term} is taken now and everolimus with it: {f.expected}. "
                    f"Found: {f.actual} (rule {f.rule})", f.onset_date, f.key, "concomitant_medication",
-                   int(f.key.partition(":")[2]))
-            for f in judged if f.status == "deviation" and f.rule in NOW_RULES
-            and int(f.key.partition(":")[2]) in ongoing]
+                   _record_number(f.key))
+            for f in judged if f.status == "deviation" and f.rule in NOW_RULES and _record_number(f.key) in ongoing]
+
+
+def _record_number(key: str) -> int:
+    """The record id of a finding's key ("medication:12" -> 12)."""
+    return int(key.partition(":")[2])
 
 
 def _ongoing_ids(meds: pd.DataFrame, as_of: date) -> set[int]:
@@ -309,7 +313,7 @@ def _information_alerts(told: list, meds: pd.DataFrame, as_of: date) -> list[Ale
     ongoing = _ongoing_ids(meds, as_of)
     found = []
     for finding in told:
-        number = int(finding.key.partition(":")[2])
+        number = _record_number(finding.key)
         if finding.rule in INFORMATION_RULES and number in ongoing:
             found.append(_alert(finding.patient_id, INFORMATION_RULES[finding.rule],
                                 f"{finding.term} from {finding.onset_date}: {finding.expected}; {finding.actual}",
