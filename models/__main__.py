@@ -134,6 +134,80 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_export_fhir(args) -> int:
+    from models.exchange import fhir_client, fhir_export
+    from models.store.migrate import upgrade_to_head
+
+    if bool(args.target) == bool(args.server):
+        print("error: give a FOLDER or FILE.json to write, or --server URL to send to", file=sys.stderr)
+        return 2
+    upgrade_to_head(args.database_url)
+    kind = "transaction" if args.transaction or args.server else "collection"
+    try:
+        if args.server:
+            data = fhir_export.bundle(args.database_url, bundle_type=kind)
+            response = fhir_client.post_transaction(args.server, data)
+            print(f"Sent {len(data['entry'])} resources to {args.server} in one transaction; the server answered "
+                  f"with {len(response.get('entry', []))} entries.")
+            return 0
+        path, counts = fhir_export.write_bundle(args.target, args.database_url, bundle_type=kind)
+    except (OSError, fhir_client.FhirServerError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    detail = ", ".join(f"{kind} {n}" for kind, n in counts.items())
+    print(f"Wrote a FHIR R4 {'transaction' if args.transaction else 'collection'} Bundle of "
+          f"{sum(counts.values())} resources to {path} ({detail or 'no records'}).")
+    return 0
+
+
+def _cmd_import_fhir(args) -> int:
+    from pathlib import Path
+
+    from models.exchange import fhir_client, fhir_import
+    from models.store import records
+    from models.store.migrate import upgrade_to_head
+
+    if bool(args.bundle) == bool(args.server):
+        print("error: give a Bundle file, or --server URL with --patient MRN", file=sys.stderr)
+        return 2
+    if args.server and not args.patient:
+        print("error: --server needs --patient MRN (whose labs to fetch)", file=sys.stderr)
+        return 2
+    upgrade_to_head(args.database_url)
+    actor = records.Actor(_cli_actor(), "admin")
+    try:
+        if args.server:
+            data, source = fhir_client.fetch_patient_labs(args.server, args.patient), f"{args.server} MRN {args.patient}"
+        else:
+            data, source = Path(args.bundle).read_bytes(), Path(args.bundle).name
+        report = fhir_import.import_bundle(data, actor, source=source, dry_run=args.dry_run, url=args.database_url,
+                                           patient_mrn=args.patient)
+    except (OSError, fhir_client.FhirServerError, records.DatabaseUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}")
+    print(report.summary)
+    return 0 if report.ok else 1
+
+
+def _cmd_export_sdtm(args) -> int:
+    from models.exchange import sdtm
+    from models.store.migrate import upgrade_to_head
+
+    upgrade_to_head(args.database_url)
+    try:
+        counts = sdtm.write_sdtm(args.folder, fmt=args.format, url=args.database_url, as_of=args.as_of or date.today())
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    detail = ", ".join(f"{name} {n}" for name, n in counts.items())
+    print(f"Wrote SDTM {args.format.upper()} datasets and define.json/define.md to {args.folder} ({detail}).")
+    return 0
+
+
 def _cmd_report(args) -> int:
     import json
 
@@ -247,6 +321,30 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write the four CSV files of the active records to a folder")
     export.add_argument("folder")
     export.set_defaults(handler=_cmd_export)
+
+    fhir_out = commands.add_parser("export-fhir", help="write a FHIR R4 Bundle of every active record (a FILE.json, "
+                                                       "or a FOLDER that gets toxwatch-fhir-bundle.json)")
+    fhir_out.add_argument("target", nargs="?", default=None, metavar="FOLDER|FILE")
+    fhir_out.add_argument("--transaction", action="store_true",
+                          help="a transaction Bundle (to POST to a FHIR server) instead of a collection")
+    fhir_out.add_argument("--server", metavar="URL", help="POST the transaction Bundle to this FHIR server instead")
+    fhir_out.set_defaults(handler=_cmd_export_fhir)
+
+    fhir_in = commands.add_parser("import-fhir", help="import lab results from a FHIR Bundle file, or fetch a "
+                                                      "patient's from a FHIR server; all or nothing")
+    fhir_in.add_argument("bundle", nargs="?", default=None, metavar="BUNDLE.json")
+    fhir_in.add_argument("--server", metavar="URL", help="a FHIR R4 server's base URL")
+    fhir_in.add_argument("--patient", metavar="MRN", help="whose labs to fetch from the server")
+    fhir_in.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
+    fhir_in.set_defaults(handler=_cmd_import_fhir)
+
+    sdtm_out = commands.add_parser("export-sdtm", help="write CDISC SDTM DM, AE, EX, LB, CM and an ADaM-like ADAE, "
+                                                       "with a define summary, to a folder")
+    sdtm_out.add_argument("folder")
+    sdtm_out.add_argument("--format", choices=("xpt", "json"), default="xpt",
+                          help="SAS XPORT v5 (default) or CDISC Dataset-JSON v1.1")
+    sdtm_out.add_argument("--as-of", type=_iso_date, default=None, help="analysis date of ADAE (default: today)")
+    sdtm_out.set_defaults(handler=_cmd_export_sdtm)
     return parser
 
 

@@ -61,6 +61,17 @@ def dose_rule_set() -> str | None:
     return str(value).strip() or None if value else None
 
 
+MRN_SYSTEM_ENV = "TOXWATCH_MRN_SYSTEM"
+DEFAULT_MRN_SYSTEM = "urn:toxwatch:mrn"
+
+
+def mrn_system() -> str:
+    """The FHIR identifier system of the clinic's MRNs (the hospital's own URI or OID, e.g.
+    urn:oid:1.2.3.4.5); unset: urn:toxwatch:mrn, which only this app knows."""
+    value = os.environ.get(MRN_SYSTEM_ENV) or _secret("mrn_system")
+    return str(value).strip() or DEFAULT_MRN_SYSTEM if value else DEFAULT_MRN_SYSTEM
+
+
 CLIENT_ADDRESS_HEADER_ENV = "TOXWATCH_CLIENT_ADDRESS_HEADER"
 
 

@@ -94,9 +94,10 @@ def import_folder(folder: str | Path, actor: records.Actor, *, dry_run: bool = F
 
 @records.database_errors
 def import_files(files: dict[str, bytes], actor: records.Actor, *, dry_run: bool = False,
-                 today: date | None = None, url: str | None = None) -> ImportReport:
-    """Import uploaded files (file name -> raw bytes); names other than the CSV files are problems."""
-    return _import(dict(files), actor, dry_run=dry_run, today=today, url=url, source="upload",
+                 today: date | None = None, url: str | None = None, source: str = "upload") -> ImportReport:
+    """Import uploaded files (file name -> raw bytes); names other than the CSV files are problems. `source`
+    is what the audit entry says the rows came from."""
+    return _import(dict(files), actor, dry_run=dry_run, today=today, url=url, source=source,
                    empty_message=f"upload:1: file: no files; upload any of {', '.join(FILES)}.")
 
 
