@@ -55,7 +55,7 @@ def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: Coh
     if chosen.start_to:
         keep &= patients["treatment_start"] <= chosen.start_to
     if chosen.age_min is not None or chosen.age_max is not None:
-        ages = patients.apply(lambda p: _age(p["birth_date"], p["treatment_start"]), axis=1)
+        ages = patients.apply(lambda p: age_at(p["birth_date"], p["treatment_start"]), axis=1)
         if chosen.age_min is not None:
             keep &= ages.notna() & (ages >= chosen.age_min)
         if chosen.age_max is not None:
@@ -69,7 +69,7 @@ def apply_filter(patients: pd.DataFrame, doses: pd.DataFrame | None, chosen: Coh
     return patients[keep]
 
 
-def _age(birth: date | None, at: date) -> float | None:
+def age_at(birth: date | None, at: date) -> float | None:
     if birth is None or pd.isna(birth):
         return None
     return at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))

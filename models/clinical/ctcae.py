@@ -272,6 +272,15 @@ def lab_term(test: str) -> str:
     return _spec(test).ctcae_term
 
 
+def accepted_unit(test: str, unit: str | None) -> str | None:
+    """This app's spelling of a unit the test is graded in, matched as the grading matches it (case, spaces,
+    micro sign), or None when the test is not graded in it."""
+    if unit is None or not str(unit).strip():
+        return None
+    key = _unit_key(str(unit))
+    return next((u for u in _spec(test).units if _unit_key(u) == key), None)
+
+
 def default_unit(test: str) -> str:
     return _spec(test).units[0]
 

@@ -217,11 +217,10 @@ class _Reader:
         test needs one)."""
         if unit is None:
             return None
-        accepted = ctcae.units(test)
-        same = next((u for u in accepted if u.casefold() == unit.casefold()), None)
+        same = ctcae.accepted_unit(test, unit)
         if same is None:
             self.problem(label, path, f"{unit!r} is not a unit ToxWatch grades {LAB_TEST_LABELS[test]} in "
-                                      f"({', '.join(accepted)}).")
+                                      f"({', '.join(ctcae.units(test))}).")
         return same
 
     def _limits(self, label: str, test: str, ranges, unit: str | None) -> tuple:
