@@ -11,6 +11,7 @@ from dashboard.import_upload import import_upload
 from dashboard.medication_form import REFERENCE_LABELS, interaction_classes_table
 from dashboard.labels import code_label, download_for_people, reference_set_title, show_table, values_text
 from dashboard.protocol_editor import monitoring_protocol_editor
+from dashboard.standards_exchange import exchange_codes_tables, standards_exchange
 from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, medications, references
@@ -145,6 +146,8 @@ with import_tab:
     columns = st.columns(len(exported))
     for column, (name, text) in zip(columns, exported.items()):
         column.download_button(name, text, file_name=name, mime="text/csv", key=f"export_{name}")
+    st.divider()
+    standards_exchange(actor(user), "admin_exchange")
 
 with reference_tab:
     st.markdown("**CTCAE v5.0 terms used here**")
@@ -183,6 +186,7 @@ with reference_tab:
                               "patient_reported": d.patient_reported, "route": d.route, "reference": d.source,
                               "reference_status": d.status} for d in medications.catalogue_drugs()]),
                labels=REFERENCE_LABELS)
+    exchange_codes_tables()
     monitoring_protocol_editor(actor(user))
 
 with database_tab:
