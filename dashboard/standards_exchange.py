@@ -33,12 +33,26 @@ def standards_exchange(who: records.Actor, key: str) -> None:
     st.divider()
     st.markdown("**CDISC SDTM**")
     st.caption("DM, AE, EX, LB, CM and an ADaM-like ADAE (treatment-emergent flags as of today), with a define "
-               "summary (define.json, define.md), in one zip. Pseudonymised: no names, MRNs or birth dates.")
+               "summary (define.json, define.md), in one zip. Pseudonymous: no names, MRNs or birth dates.")
     fmt = st.radio("Format", ["xpt", "json"], horizontal=True, key=f"{key}_sdtm_format",
                    format_func={"xpt": "SAS XPORT v5 (.xpt)", "json": "CDISC Dataset-JSON v1.1"}.get)
-    st.download_button("SDTM datasets (zip)", lambda: sdtm.sdtm_archive(fmt=fmt, url=url, as_of=date.today()),
-                       file_name=f"toxwatch-sdtm-{fmt}.zip", mime="application/zip", key=f"{key}_sdtm_{fmt}",
-                       on_click="ignore", icon=":material/download:")
+    built_key = f"{key}_sdtm_built"
+    if st.button("Build the SDTM datasets", key=f"{key}_sdtm_build", icon=":material/dataset:"):
+        try:  # built here, not on the download's click, so that a value the format refuses is said on the page
+            with st.spinner("Building the SDTM datasets ..."):
+                st.session_state[built_key] = (fmt, date.today(), sdtm.sdtm_archive(fmt=fmt, url=url,
+                                                                                    as_of=date.today()))
+        except sdtm.SdtmExportError as error:
+            st.session_state.pop(built_key, None)
+            st.error(plain(str(error)) + " Nothing was exported.")
+        except records.DatabaseUnavailable as error:
+            st.error(plain(str(error)), icon=":material/cloud_off:")
+    built = st.session_state.get(built_key)
+    if built is not None and built[0] == fmt:
+        st.download_button("SDTM datasets (zip)", built[2], file_name=f"toxwatch-sdtm-{fmt}.zip",
+                           mime="application/zip", key=f"{key}_sdtm_{fmt}", on_click="ignore",
+                           icon=":material/download:")
+        st.caption(f"Built with the records as of {built[1].isoformat()}; build again after changes.")
 
 
 def _fhir_lab_import(who: records.Actor, key: str) -> None:
@@ -61,14 +75,18 @@ def _fhir_lab_import(who: records.Actor, key: str) -> None:
         base_url = address.text_input("FHIR server address", placeholder="https://fhir.example.org/r4",
                                       key=f"{key}_fhir_server_url")
         mrn = patient.text_input("Patient MRN", key=f"{key}_fhir_server_mrn")
-        fetch = st.form_submit_button("Fetch and import lab results", icon=":material/cloud_download:")
-    if fetch:
+        check, load = st.columns(2)
+        check_server = check.form_submit_button("Fetch and check (dry run)", icon=":material/fact_check:")
+        fetch = load.form_submit_button("Fetch and import lab results", type="primary",
+                                        icon=":material/cloud_download:")
+    if check_server or fetch:
         if not base_url.strip() or not mrn.strip():
             st.error("Give the server address and the patient's MRN; nothing was fetched.")
             return
         mrn = mrn.strip()
         _run(lambda: fhir_import.import_bundle(fhir_client.fetch_patient_labs(base_url, mrn), who,
-                                               source=f"{base_url.strip()} MRN {mrn}", patient_mrn=mrn),
+                                               source=f"{base_url.strip()} MRN {mrn}", patient_mrn=mrn,
+                                               dry_run=check_server),
              "MRN " + plain(mrn) + ": ")
 
 

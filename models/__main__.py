@@ -170,8 +170,8 @@ def _cmd_import_fhir(args) -> int:
     if bool(args.bundle) == bool(args.server):
         print("error: give a Bundle file, or --server URL with --patient MRN", file=sys.stderr)
         return 2
-    if args.server and not args.patient:
-        print("error: --server needs --patient MRN (whose labs to fetch)", file=sys.stderr)
+    if bool(args.server) != bool(args.patient):
+        print("error: --server and --patient MRN go together (whose labs to fetch from which server)", file=sys.stderr)
         return 2
     upgrade_to_head(args.database_url)
     actor = records.Actor(_cli_actor(), "admin")
@@ -200,7 +200,7 @@ def _cmd_export_sdtm(args) -> int:
     upgrade_to_head(args.database_url)
     try:
         counts = sdtm.write_sdtm(args.folder, fmt=args.format, url=args.database_url, as_of=args.as_of or date.today())
-    except OSError as error:
+    except (OSError, sdtm.SdtmExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     detail = ", ".join(f"{name} {n}" for name, n in counts.items())

@@ -5,6 +5,8 @@ A start, resume, reduce or escalate opens a dose interval on its date; the next 
 before. A hold opens a hold interval (a gap in the dosing, never a dose of 0 mg); a discontinuation closes
 whatever is open and opens nothing. The last interval stays open (no end) unless a discontinuation ends it.
 Records on one day apply in the order they were made, so only the last of them gives an interval that day.
+A patient with no start record (e.g. imported without doses.csv) took the planned dose from the treatment start,
+as the exposure periods count it (models/clinical/exposure.py): that interval is opened by a record with no id.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from models.clinical.vocabulary import ON_DRUG_ACTIONS
 
 @dataclass(frozen=True)
 class DoseRecord:
-    id: int
+    id: int | None             # None: implied by the treatment start (no start record)
     effective_date: date
     action: str
     dose_mg: float
@@ -35,11 +37,15 @@ class DoseInterval:
     closed_by: DoseRecord | None  # the record that ended it (None while open)
 
 
-def dose_intervals(records: list[DoseRecord]) -> list[DoseInterval]:
+def dose_intervals(records: list[DoseRecord], *, treatment_start: date | None = None,
+                   planned_dose_mg: float | None = None) -> list[DoseInterval]:
     """The intervals of one patient's active dose records (any order: sorted by date, then record id)."""
+    records = list(records)
+    if treatment_start is not None and planned_dose_mg is not None and not any(r.action == "start" for r in records):
+        records.append(DoseRecord(None, treatment_start, "start", float(planned_dose_mg)))
     intervals: list[DoseInterval] = []
     current: tuple[str, DoseRecord] | None = None
-    for record in sorted(records, key=lambda r: (r.effective_date, r.id)):
+    for record in sorted(records, key=lambda r: (r.effective_date, -1 if r.id is None else r.id)):
         if current is not None:
             kind, opened = current
             end = record.effective_date - timedelta(days=1)

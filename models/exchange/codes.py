@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from models.clinical import ctcae
 from models.clinical.reference_data import SEED_DATA_DIR, check_unique, read_csv
 from models.clinical.vocabulary import LAB_TESTS
 
@@ -31,6 +32,7 @@ class LabCode:
     loinc: str
     loinc_name: str
     use: str
+    units: tuple[str, ...]   # the units the code's property (mass, counts, activity per volume) is written in
     lbtestcd: str
     lbtest: str
     lbcat: str
@@ -48,15 +50,19 @@ class Code:
 
 @lru_cache(maxsize=1)
 def lab_codes() -> tuple[LabCode, ...]:
-    rows = read_csv(LAB_CODES_FILE, ["test", "loinc", "loinc_name", "use", "lbtestcd", "lbtest", "lbcat",
+    rows = read_csv(LAB_CODES_FILE, ["test", "loinc", "loinc_name", "use", "units", "lbtestcd", "lbtest", "lbcat",
                                      "loinc_source", "loinc_status", "sdtm_source", "sdtm_status"])
     check_unique(rows, lambda r: r.text("loinc"), "loinc")
     result = tuple(LabCode(r.choice("test", LAB_TESTS), r.text("loinc"), r.text("loinc_name"),
-                           r.choice("use", LOINC_USES), r.text("lbtestcd"), r.text("lbtest"), r.text("lbcat"),
+                           r.choice("use", LOINC_USES), tuple(u.strip() for u in r.text("units").split(";")),
+                           r.text("lbtestcd"), r.text("lbtest"), r.text("lbcat"),
                            r.text("loinc_status"), r.text("sdtm_status")) for r in rows)
     for row, code in zip(rows, result):
         if len(code.lbtestcd) > 8 or len(code.lbtest) > 40:
             raise row.error("LBTESTCD is at most 8 characters and LBTEST at most 40", "lbtestcd")
+        unknown = [u for u in code.units if u not in ctcae.units(code.test)]
+        if unknown:
+            raise row.error(f"{', '.join(unknown)}: not a unit {code.test} is graded in", "units")
     exported = [c.test for c in result if c.use == "export and import"]
     for test in LAB_TESTS:
         if exported.count(test) != 1:
@@ -87,7 +93,8 @@ def _units() -> dict[str, tuple[str, str, str]]:
 
 
 def ucum(unit: str | None) -> str | None:
-    """This app's unit in UCUM, or None when the file does not list it."""
+    """This app's unit in UCUM, or None when the file does not list it (`unit` as the app spells it: see
+    ctcae.accepted_unit)."""
     return _units().get(unit, (None,))[0] if unit else None
 
 

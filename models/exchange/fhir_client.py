@@ -14,6 +14,7 @@ from models.settings import mrn_system
 TIMEOUT_SECONDS = 30
 PAGE_SIZE = 200
 MAX_PAGES = 500  # a server whose `next` links never end must not keep the import waiting for ever
+MAX_ANSWER_BYTES = 50_000_000
 FHIR_JSON = "application/fhir+json"
 
 
@@ -25,38 +26,77 @@ def fetch_patient_labs(base_url: str, mrn: str) -> dict:
     """A Bundle (type collection) of the patient's Patient resource and every lab Observation this app takes."""
     base = _base(base_url)
     system = mrn_system()
-    found = _get(f"{base}/Patient?" + urllib.parse.urlencode({"identifier": f"{system}|{mrn}"}))
-    patients = [e["resource"] for e in found.get("entry", []) if e.get("resource", {}).get("resourceType") == "Patient"]
+    found = _bundle(_get(f"{base}/Patient?" + urllib.parse.urlencode({"identifier": f"{system}|{mrn}"})))
+    patients = [r for r in _resources(found, "Patient") if _has_identifier(r, system, mrn)]
     if not patients:
         raise FhirServerError(f"The FHIR server has no patient with MRN {mrn} (identifier system {system}).")
     if len(patients) > 1:
         raise FhirServerError(f"The FHIR server has {len(patients)} patients with MRN {mrn}; ToxWatch cannot tell "
                               "which one is meant.")
     patient = patients[0]
+    if not isinstance(patient.get("id"), str):
+        raise FhirServerError("The FHIR server sent the patient without an id; its results cannot be asked for.")
     query = urllib.parse.urlencode({"patient": f"Patient/{patient['id']}",
                                     "code": ",".join(f"{codes.LOINC}|{c}" for c in codes.importable_loincs()),
                                     "_count": PAGE_SIZE})
-    entries = [{"fullUrl": f"{base}/Patient/{patient['id']}", "resource": patient}]
+    patient_url = f"{base}/Patient/{patient['id']}"
+    entries = [{"fullUrl": patient_url, "resource": patient}]
     link: str | None = f"{base}/Observation?{query}"
-    for _ in range(MAX_PAGES):
-        if link is None:
-            break
-        page = _get(link)
-        entries += [{"fullUrl": e.get("fullUrl"), "resource": e["resource"]} for e in page.get("entry", [])
-                    if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Observation"]
-        link = next((l.get("url") for l in page.get("link", []) if l.get("relation") == "next"), None)
-    else:
-        raise FhirServerError(f"The FHIR server sent more than {MAX_PAGES} pages of results; stopped.")
-    for entry in entries[1:]:  # a relative reference from the server names the patient found above
-        subject = entry["resource"].get("subject") or {}
-        if subject.get("reference") in (f"Patient/{patient['id']}", f"{base}/Patient/{patient['id']}"):
-            entry["resource"] = entry["resource"] | {"subject": subject | {"reference": entries[0]["fullUrl"]}}
+    seen: set[str] = set()
+    while link is not None:
+        if link in seen or len(seen) >= MAX_PAGES:
+            raise FhirServerError("The FHIR server's result pages do not end (a next link repeats, or more than "
+                                  f"{MAX_PAGES} pages); stopped, nothing imported.")
+        seen.add(link)
+        page = _bundle(_get(_same_server(base, link)))
+        entries += [{"resource": _with_subject(r, patient['id'], patient_url)} for r in _resources(page, "Observation")]
+        links = [l for l in page.get("link", []) if isinstance(l, dict)] if isinstance(page.get("link"), list) else []
+        link = next((l.get("url") for l in links if l.get("relation") == "next" and isinstance(l.get("url"), str)),
+                    None)
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _bundle(answer: dict) -> dict:
+    if answer.get("resourceType") != "Bundle":
+        raise FhirServerError(f"The FHIR server answered with a {answer.get('resourceType') or 'document'} "
+                              "where a search result (Bundle) was expected.")
+    return answer
+
+
+def _resources(bundle: dict, kind: str) -> list[dict]:
+    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == kind]
+
+
+def _has_identifier(patient: dict, system: str, mrn: str) -> bool:
+    identifiers = patient.get("identifier") if isinstance(patient.get("identifier"), list) else []
+    return any(isinstance(i, dict) and i.get("system") == system and i.get("value") == mrn for i in identifiers)
+
+
+def _with_subject(observation: dict, patient_id: str, patient_url: str) -> dict:
+    """A reference to the patient found, as the server writes it (relative or absolute), points at the Patient
+    entry; any other subject stays as it is, so the import refuses it."""
+    subject = observation.get("subject")
+    if isinstance(subject, dict) and subject.get("reference") in (f"Patient/{patient_id}", patient_url):
+        return observation | {"subject": subject | {"reference": patient_url}}
+    return observation
+
+
+def _same_server(base: str, link: str) -> str:
+    """A next link is followed only to the server asked (same scheme, host and port)."""
+    asked, given = urllib.parse.urlparse(base), urllib.parse.urlparse(link)
+    if (given.scheme, given.netloc) != (asked.scheme, asked.netloc):
+        raise FhirServerError("The FHIR server's next page is on another server; stopped, nothing imported.")
+    return link
 
 
 def post_transaction(base_url: str, bundle: dict) -> dict:
     """POST a transaction Bundle to the server's base URL; the transaction-response Bundle."""
-    return _request(_base(base_url), json.dumps(bundle).encode("utf-8"), "POST")
+    answer = _request(_base(base_url), json.dumps(bundle).encode("utf-8"), "POST")
+    if answer.get("resourceType") != "Bundle" or answer.get("type") != "transaction-response":
+        raise FhirServerError("The FHIR server did not answer with a transaction-response; check what it stored.")
+    return answer
 
 
 def _base(base_url: str) -> str:
@@ -76,7 +116,9 @@ def _request(address: str, body: bytes | None, method: str) -> dict:
                                      headers={"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            data = response.read()
+            data = response.read(MAX_ANSWER_BYTES + 1)
+        if len(data) > MAX_ANSWER_BYTES:
+            raise FhirServerError(f"The FHIR server's answer is over {MAX_ANSWER_BYTES // 1_000_000} MB; stopped.")
     except urllib.error.HTTPError as error:
         raise FhirServerError(f"The FHIR server answered {error.code} {error.reason}"
                               f"{_outcome_text(error.read())}.") from None
@@ -85,7 +127,7 @@ def _request(address: str, body: bytes | None, method: str) -> dict:
         raise FhirServerError(f"Could not reach the FHIR server at {address.split('?')[0]}: {reason}.") from None
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FhirServerError("The FHIR server's answer is not JSON.") from None
     if not isinstance(parsed, dict):
         raise FhirServerError("The FHIR server's answer is not a FHIR resource.")
@@ -97,7 +139,7 @@ def _outcome_text(body: bytes) -> str:
     try:
         outcome = json.loads(body)
         issues = [i.get("diagnostics") or (i.get("details") or {}).get("text") for i in outcome.get("issue", [])]
-        text = "; ".join(i for i in issues if i)
-    except (ValueError, AttributeError):
+        text = "; ".join(i for i in issues if isinstance(i, str))
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return ""
     return f": {text}" if text else ""

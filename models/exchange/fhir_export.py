@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from models.settings import mrn_system
 
 AE_IG = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"
 FHIR_VERSION = "4.0.1"
+RECORD_SYSTEM = "urn:toxwatch:record"  # identifiers of the exported records (a name-based UUID of the record)
 BUNDLE_TYPES = ("collection", "transaction")
 ROUTE_TEXT = {"oral": "Oral", "oral_rinse": "Oral rinse"}
 
@@ -127,6 +129,11 @@ def _group(rows: list[dict]) -> dict[int, list[dict]]:
     return grouped
 
 
+def _serious(event: dict) -> bool:
+    """Serious as recorded, and always when the event was fatal: death is a seriousness criterion (ICH E2A)."""
+    return bool(event["serious"]) or event["grade"] == 5 or event["death_date"] is not None
+
+
 def _day(value) -> str | None:
     if value is None:
         return None
@@ -160,15 +167,22 @@ class _Builder:
         self.entries: list[dict] = []
         self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, system)
 
-    def _add(self, resource: dict, key: str, condition: str | None = None) -> str:
+    def _add(self, resource: dict, key: str) -> str:
+        """Add a resource; every one has an identifier (the Patient its MRN, the others the record's), so a
+        transaction loaded twice creates nothing the second time (`ifNoneExist`)."""
         identity = uuid.uuid5(self.namespace, key)
         full_url = f"urn:uuid:{identity}"
         entry = {"fullUrl": full_url}
+        if "identifier" not in resource:
+            record = {"system": RECORD_SYSTEM, "value": str(identity)}
+            resource = {"resourceType": resource["resourceType"],
+                        "identifier": record if resource["resourceType"] == "AdverseEvent" else [record]} | resource
         if self.bundle_type == "collection":
             resource = {"resourceType": resource["resourceType"], "id": str(identity)} | resource
         else:
-            entry["request"] = {"method": "POST", "url": resource["resourceType"]} | (
-                {"ifNoneExist": condition} if condition else {})
+            identifier = resource["identifier"] if isinstance(resource["identifier"], dict) else resource["identifier"][0]
+            condition = urllib.parse.urlencode({"identifier": f"{identifier['system']}|{identifier['value']}"})
+            entry["request"] = {"method": "POST", "url": resource["resourceType"], "ifNoneExist": condition}
         entry["resource"] = resource
         self.entries.append(entry)
         return full_url
@@ -181,8 +195,7 @@ class _Builder:
                     "name": [{"text": patient["name"]}]}
         if patient["birth_date"]:
             resource["birthDate"] = _day(patient["birth_date"])
-        patient["_full_url"] = self._add(resource, f"patient:{patient['mrn']}",
-                                         f"identifier={self.system}|{patient['mrn']}")
+        patient["_full_url"] = self._add(resource, f"patient:{patient['mrn']}")
 
     def everolimus(self, patient: dict, doses: list[dict]) -> list[tuple]:
         """One MedicationStatement per dose interval and per hold; returns (start, end, full URL) of the dose
@@ -191,17 +204,21 @@ class _Builder:
                               d["reason"]) for d in doses]
         taken = []
         medication = _coding(codes.code("rxnorm", "everolimus"))
-        for interval in dose_intervals(records):
+        for interval in dose_intervals(records, treatment_start=patient["treatment_start"],
+                                       planned_dose_mg=patient["planned_dose_mg"]):
             stopped = interval.closed_by is not None and interval.closed_by.action == "discontinue"
-            status = "on-hold" if interval.kind == "hold" else (
-                "active" if interval.end is None else "stopped" if stopped else "completed")
+            status = "stopped" if stopped else "on-hold" if interval.kind == "hold" else (
+                "active" if interval.end is None else "completed")
             period = {"start": _day(interval.start)} | ({"end": _day(interval.end)} if interval.end else {})
             resource = {"resourceType": "MedicationStatement", "status": status,
                         "medicationCodeableConcept": medication, "subject": self._subject(patient),
                         "effectivePeriod": period}
-            reason = (interval.opened_by if interval.kind == "hold" else interval.closed_by if stopped else None)
-            if reason is not None and reason.reason:
-                resource["statusReason"] = [{"text": reason.reason}]
+            reasons = [r.reason for r in ((interval.opened_by if interval.kind == "hold" else None),
+                                          (interval.closed_by if stopped else None)) if r is not None and r.reason]
+            if reasons:
+                resource["statusReason"] = [{"text": reason} for reason in dict.fromkeys(reasons)]
+            if interval.opened_by.id is None:
+                resource["note"] = [{"text": "From the treatment start and planned dose: no start dose record."}]
             if interval.kind == "dose":
                 every = 2 if interval.every_other_day else 1
                 text = f"{interval.dose_mg:g} mg once {'every other day' if every == 2 else 'daily'}, by mouth"
@@ -230,7 +247,7 @@ class _Builder:
                     "event": ({"coding": [coding]} if coding else {}) | {"text": event["term"]},
                     "subject": self._subject(patient), "date": _day(event["onset_date"]),
                     "recordedDate": _day(event["created_at"]),
-                    "seriousness": _coding(codes.code("seriousness", "yes" if event["serious"] else "no"))}
+                    "seriousness": _coding(codes.code("seriousness", "yes" if _serious(event) else "no"))}
         outcome = codes.code("fhir_outcome", event["outcome"])
         if outcome is not None:
             resource["outcome"] = _coding(outcome)
@@ -248,18 +265,20 @@ class _Builder:
 
     def observation(self, patient: dict, lab: dict) -> None:
         code = codes.export_code(lab["test"])
+        unit = ctcae.accepted_unit(lab["test"], lab["unit"]) or lab["unit"]
+        concept = {"text": LAB_TEST_LABELS[lab["test"]]}
+        if unit is None or unit in code.units:  # 718-7 is hemoglobin by mass: not for a value in mmol/L
+            concept = {"coding": [{"system": codes.LOINC, "code": code.loinc, "display": code.loinc_name}]} | concept
         resource = {"resourceType": "Observation", "status": "final",
                     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                               "code": "laboratory", "display": "Laboratory"}]}],
-                    "code": {"coding": [{"system": codes.LOINC, "code": code.loinc, "display": code.loinc_name}],
-                             "text": LAB_TEST_LABELS[lab["test"]]},
-                    "subject": self._subject(patient), "effectiveDateTime": _day(lab["collected_on"]),
-                    "valueQuantity": _quantity(lab["value"], lab["unit"])}
+                    "code": concept, "subject": self._subject(patient), "effectiveDateTime": _day(lab["collected_on"]),
+                    "valueQuantity": _quantity(lab["value"], unit)}
         limits = {}
         if lab["lln"] is not None:
-            limits["low"] = _quantity(lab["lln"], lab["unit"])
+            limits["low"] = _quantity(lab["lln"], unit)
         if lab["uln"] is not None:
-            limits["high"] = _quantity(lab["uln"], lab["unit"])
+            limits["high"] = _quantity(lab["uln"], unit)
         if limits:
             resource["referenceRange"] = [limits]
         if lab["ctcae_grade"] is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -71,6 +72,7 @@ class _Lab:
     lln: float | None
     uln: float | None
     collected_on: date
+    revised: bool         # amended or corrected: it replaces an earlier result of the laboratory
 
 
 def parse_json(data: bytes | str | dict, name: str = "Bundle") -> tuple[dict | None, str | None]:
@@ -79,6 +81,8 @@ def parse_json(data: bytes | str | dict, name: str = "Bundle") -> tuple[dict | N
         return data, None
     try:
         parsed = json.loads(data)
+    except RecursionError:
+        return None, f"{name}: (file): nested too deeply to be a FHIR Bundle"
     except (UnicodeDecodeError, ValueError) as error:
         return None, f"{name}: (file): not JSON text ({str(error).splitlines()[0]})"
     if not isinstance(parsed, dict):
@@ -90,7 +94,7 @@ def import_bundle(data: bytes | str | dict, actor: records.Actor, *, source: str
                   today: date | None = None, url: str | None = None,
                   patient_mrn: str | None = None) -> FhirImportReport:
     """Import the labs of a Bundle (or a single Observation). `source` goes in the audit entry (a file name, a
-    server); `patient_mrn`: every Observation is this patient's (labs fetched from a server for one patient)."""
+    server); `patient_mrn`: the labs were fetched for this patient, and any Observation of another is refused."""
     report = FhirImportReport(dry_run=dry_run)
     bundle, problem = parse_json(data)
     if problem:
@@ -100,6 +104,8 @@ def import_bundle(data: bytes | str | dict, actor: records.Actor, *, source: str
     if report.problems:
         return report
     labs = _without_duplicates(labs, report, url)
+    if report.problems:
+        return report
     if not labs:
         report.notes.append("No lab result to import.")
         return report
@@ -110,14 +116,40 @@ def import_bundle(data: bytes | str | dict, actor: records.Actor, *, source: str
     return report
 
 
+def _obj(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _finite(value) -> float | None:
+    """A JSON number as a float, or None (not a number, a bool, or too large to be one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 class _Reader:
     def __init__(self, report: FhirImportReport, patient_mrn: str | None):
         self.report, self.patient_mrn, self.system = report, patient_mrn, mrn_system()
         self.patients: dict[str, str] = {}  # a reference to a Patient (fullUrl, Patient/id) -> MRN
-        self.skipped: dict[str, int] = {}
+        self.skipped: dict[str, list[str]] = {}
 
     def problem(self, label: str, path: str, message: str) -> None:
         self.report.problems.append(f"{label}: {path}: {message}")
+
+    def skip(self, label: str, reason: str) -> None:
+        self.skipped.setdefault(reason, []).append(label)
 
     def read(self, bundle: dict) -> list[_Lab]:
         kind = bundle.get("resourceType")
@@ -131,40 +163,45 @@ class _Reader:
         else:
             self.problem("Bundle", "resourceType", f"expected a Bundle of Observations, not {kind!r}")
             return []
-        resources = [(number, entry.get("fullUrl"), entry.get("resource")) for number, entry in enumerate(entries)
-                     if isinstance(entry, dict)]
+        resources = [(number, _text(entry.get("fullUrl")), entry.get("resource"))
+                     for number, entry in enumerate(entries) if isinstance(entry, dict)
+                     and isinstance(entry.get("resource"), dict)]
         for number, full_url, resource in resources:
-            if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
-                self._patient(number, full_url, resource)
-        labs = [lab for number, _, resource in resources if isinstance(resource, dict)
-                and resource.get("resourceType") == "Observation" for lab in [self._observation(number, resource)]
-                if lab is not None]
-        for reason, count in self.skipped.items():
-            self.report.notes.append(f"{count} Observation{'s' * (count != 1)} skipped: {reason}.")
+            if resource.get("resourceType") == "Patient":
+                self._patient(full_url, resource)
+        labs = [lab for number, _, resource in resources if resource.get("resourceType") == "Observation"
+                for lab in [self._observation(number, resource)] if lab is not None]
+        for reason, labels in self.skipped.items():
+            count = len(labels)
+            self.report.notes.append(f"{count} Observation{'s' * (count != 1)} skipped: {reason} ({_some(labels)}).")
         return labs
 
-    def _patient(self, number: int, full_url: str | None, resource: dict) -> None:
-        identifiers = resource.get("identifier") if isinstance(resource.get("identifier"), list) else []
-        mrns = [i.get("value") for i in identifiers if isinstance(i, dict) and i.get("system") == self.system
-                and isinstance(i.get("value"), str)]
-        mrn = mrns[0] if mrns else self.patient_mrn
-        if mrn is None:
+    def _patient(self, full_url: str | None, resource: dict) -> None:
+        mrns = [_text(i.get("value")) for i in map(_obj, _items(resource.get("identifier")))
+                if i.get("system") == self.system and _text(i.get("value"))]
+        if not mrns:
             return  # a problem only if one of our Observations names this patient
-        for reference in (full_url, f"Patient/{resource.get('id')}" if resource.get("id") else None):
+        for reference in (full_url, f"Patient/{resource['id']}" if _text(resource.get("id")) else None):
             if reference:
-                self.patients[reference] = mrn
+                self.patients[reference] = mrns[0]
 
     def _observation(self, number: int, resource: dict) -> _Lab | None:
-        label = f"Observation/{resource['id']}" if isinstance(resource.get("id"), str) else \
-            f"entry[{number}] Observation"
+        label = f"Observation/{resource['id']}" if _text(resource.get("id")) else f"entry[{number}] Observation"
         test = self._test(resource)
         if test is None:
-            self.skipped["not one of the lab tests ToxWatch grades (by LOINC code)"] = \
-                self.skipped.get("not one of the lab tests ToxWatch grades (by LOINC code)", 0) + 1
+            self.skip(label, "not one of the lab tests ToxWatch grades (by LOINC code)")
             return None
-        if resource.get("status") not in FINAL_STATUSES:
-            reason = f"status {resource.get('status')!r}, not a final result"
-            self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        status = resource.get("status")
+        if status not in FINAL_STATUSES:
+            self.skip(label, f"status {status!r}, not a final result")
+            return None
+        quantity = _obj(resource.get("valueQuantity"))
+        if "valueQuantity" not in resource and resource.get("dataAbsentReason") is not None:
+            self.skip(label, "no value (dataAbsentReason)")
+            return None
+        if quantity.get("comparator") is not None:
+            self.skip(label, "a value with a comparator (such as < 0.5) is not a number ToxWatch can grade; "
+                             "enter it by hand")
             return None
         before = len(self.report.problems)
         mrn = self._mrn(label, resource)
@@ -180,37 +217,44 @@ class _Reader:
                 path = ".".join(str(part) for part in detail["loc"] if not str(part).startswith("function-"))
                 self.problem(label, path or "(resource)", f"not valid FHIR R4: {detail['msg']}")
             return None
-        return _Lab(label, mrn, test, value, unit, *limits, collected_on)
+        except RecursionError:
+            self.problem(label, "(resource)", "nested too deeply to be a FHIR Observation")
+            return None
+        return _Lab(label, mrn, test, value, unit, *limits, collected_on, status != "final")
 
     @staticmethod
     def _test(resource: dict) -> str | None:
-        codings = (resource.get("code") or {}).get("coding") or []
-        return next((test for c in codings if isinstance(c, dict) and c.get("system") == codes.LOINC
+        codings = _items(_obj(resource.get("code")).get("coding"))
+        return next((test for c in map(_obj, codings) if c.get("system") == codes.LOINC
                      for test in [codes.test_for_loinc(str(c.get("code")))] if test), None)
 
     def _mrn(self, label: str, resource: dict) -> str | None:
-        reference = (resource.get("subject") or {}).get("reference")
+        reference = _text(_obj(resource.get("subject")).get("reference"))
         mrn = self.patients.get(reference) if reference else None
-        if mrn is None and self.patient_mrn is not None:
-            return self.patient_mrn
         if mrn is None:
-            where = f"{reference!r} is not a Patient of this Bundle" if reference else "no subject"
+            where = f"{reference!r} is not a Patient of this Bundle" if reference else "no subject reference"
             self.problem(label, "subject", f"{where} with an identifier in the clinic's MRN system "
                                            f"({self.system}); ToxWatch cannot tell whose result it is.")
+        elif self.patient_mrn is not None and mrn != self.patient_mrn:
+            self.problem(label, "subject", f"this result is for MRN {mrn}, not for {self.patient_mrn}, whose "
+                                           "results were asked for.")
+            return None
         return mrn
 
     def _unit(self, quantity: dict) -> str | None:
-        if quantity.get("system") == codes.UCUM and quantity.get("code"):
-            return codes.unit_from_ucum(quantity["code"]) or str(quantity["code"])
-        return quantity.get("unit") or quantity.get("code")
+        code = _text(quantity.get("code"))
+        if quantity.get("system") == codes.UCUM and code:
+            return codes.unit_from_ucum(code) or code
+        return _text(quantity.get("unit")) or code
 
     def _value(self, label: str, test: str, quantity) -> tuple[float | None, str | None]:
-        if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), (int, float)) \
-                or isinstance(quantity.get("value"), bool):
+        quantity = _obj(quantity)
+        value = _finite(quantity.get("value"))
+        if value is None:
             self.problem(label, "valueQuantity.value", "a number is required; a result without one cannot be "
                                                        "graded or recorded.")
             return None, None
-        return float(quantity["value"]), self._accepted_unit(label, "valueQuantity.unit", test, self._unit(quantity))
+        return value, self._accepted_unit(label, "valueQuantity.unit", test, self._unit(quantity))
 
     def _accepted_unit(self, label: str, path: str, test: str, unit: str | None) -> str | None:
         """This app's spelling of a unit it grades the test in (None: no unit; the write path says whether the
@@ -224,25 +268,25 @@ class _Reader:
         return same
 
     def _limits(self, label: str, test: str, ranges, unit: str | None) -> tuple:
-        if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], dict):
-            return None, None
+        first = _obj(next(iter(_items(ranges)), None))
         limits = []
         for side in ("low", "high"):
-            quantity = ranges[0].get(side)
-            if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), (int, float)):
+            quantity = _obj(first.get(side))
+            value = _finite(quantity.get("value"))
+            if value is None:
                 limits.append(None)
                 continue
             path = f"referenceRange[0].{side}"
             own = self._unit(quantity)
             if own is not None and self._accepted_unit(label, path, test, own) not in (unit, None):
                 self.problem(label, path, f"the limit's unit {own!r} differs from the value's ({unit or 'none'}).")
-            limits.append(float(quantity["value"]))
+            limits.append(value)
         return tuple(limits)
 
     def _date(self, label: str, resource: dict) -> date | None:
-        raw = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
+        raw = _text(resource.get("effectiveDateTime")) or _text(_obj(resource.get("effectivePeriod")).get("start"))
         path = "effectiveDateTime" if resource.get("effectiveDateTime") else "effectivePeriod.start"
-        if not isinstance(raw, str) or not raw:
+        if not raw:
             self.problem(label, "effectiveDateTime", "the collection date is required.")
             return None
         try:
@@ -252,27 +296,48 @@ class _Reader:
             return None
 
 
-def _without_duplicates(labs: list[_Lab], report: FhirImportReport, url: str | None) -> list[_Lab]:
-    def key(test, value, unit, day, mrn):
-        return mrn, test, round(float(value), 9), (unit or "").casefold(), day
+def _some(labels: list[str]) -> str:
+    return ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
 
+
+def _standard_value(test: str, value: float, unit: str | None) -> tuple[float, str]:
+    """The value in the test's default unit where seed_data/lab_unit_conversions.csv converts it, so that one
+    result recorded in g/L and sent again in g/dL is seen as the same."""
+    default = ctcae.default_unit(test)
+    factor = codes.conversion_factor(test, unit, default) if unit else None
+    return (round(value * factor, 6), default) if factor is not None else (round(value, 6), (unit or "").casefold())
+
+
+def _without_duplicates(labs: list[_Lab], report: FhirImportReport, url: str | None) -> list[_Lab]:
+    """Results already recorded are not imported again; an amended or corrected result whose day already holds
+    another value of the test is refused (the earlier value must be marked entered in error first)."""
     with read_session(url) as session:
-        recorded = {key(*row) for row in session.exec(
+        rows = session.exec(
             select(LabResult.test, LabResult.value, LabResult.unit, LabResult.collected_on, Patient.mrn)
             .join(Patient, Patient.id == LabResult.patient_id)
-            .where(LabResult.record_status == "active", Patient.mrn.in_({lab.mrn for lab in labs})))}
+            .where(LabResult.record_status == "active", Patient.mrn.in_({lab.mrn for lab in labs}))).all()
+    recorded = {(mrn, test, day, _standard_value(test, value, unit)) for test, value, unit, day, mrn in rows}
+    by_day: dict[tuple, list[str]] = {}
+    for test, value, unit, day, mrn in rows:
+        by_day.setdefault((mrn, test, day), []).append(f"{value:g} {unit or ''}".strip())
     kept, again = [], []
     for lab in labs:
-        identity = key(lab.test, lab.value, lab.unit, lab.collected_on, lab.mrn)
+        identity = (lab.mrn, lab.test, lab.collected_on, _standard_value(lab.test, lab.value, lab.unit))
         if identity in recorded:
             again.append(lab.label)
-        else:
-            recorded.add(identity)
-            kept.append(lab)
+            continue
+        if lab.revised and (lab.mrn, lab.test, lab.collected_on) in by_day:
+            report.problems.append(
+                f"{lab.label}: status: an amended result, but ToxWatch already holds "
+                f"{', '.join(by_day[(lab.mrn, lab.test, lab.collected_on)])} for {LAB_TEST_LABELS[lab.test]} on "
+                f"{lab.collected_on} for MRN {lab.mrn}; mark that result entered in error on the patient's page, "
+                "then import again.")
+            continue
+        recorded.add(identity)
+        kept.append(lab)
     if again:
-        shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
-        report.notes.append(f"{len(again)} already recorded (same patient, test, day, value and unit), not imported "
-                            f"again: {shown}.")
+        report.notes.append(f"{len(again)} already recorded (same patient, test, day and value), not imported "
+                            f"again: {_some(again)}.")
     return kept
 
 
@@ -294,10 +359,12 @@ def _labs_csv(labs: list[_Lab]) -> bytes:
 
 
 def _resource_problem(problem: str, labs: list[_Lab]) -> str:
-    """`labs.csv:LINE: column: message` from the write path -> `resource: path: message`."""
+    """`labs.csv:LINE: column: message` from the write path -> `resource: path: message` (line 1 is the file)."""
     try:
         _, line, column, message = problem.split(":", 3)
+        if int(line) < 2:
+            raise ValueError
         lab = labs[int(line) - 2]
     except (ValueError, IndexError):
-        return f"Bundle: (import): {problem}"
+        return f"Bundle: (import): {problem.split(': ', 2)[-1]}"
     return f"{lab.label}: {CSV_FIELDS.get(column.strip(), column.strip())}: {message.strip()}"

@@ -72,7 +72,9 @@ def notes(export: Export, fmt: str, transliterated: dict[str, int]) -> list[str]
         "exported: entered-in-error records never are.",
         "Sex is not recorded in ToxWatch: SEX = U for every subject. Country and site are not recorded either "
         "(COUNTRY null, SITEID the constant 001).",
-        "EX holds everolimus only: exemestane, the other drug of the regimen, is not recorded in ToxWatch. A hold "
+        "EX holds everolimus only: exemestane, the other drug of the regimen, is not recorded in ToxWatch. A patient "
+        "without a start dose record took the planned dose from the treatment start (as the exposure periods count "
+        "it). A fatal event (grade 5 or a date of death) is serious (AESER = Y) whatever was recorded. A hold "
         "is a gap between EX records (never EXDOSE = 0); AEACN describes the action taken with everolimus.",
         "AETERM, AELLT and AEDECOD are the CTCAE v5.0 term as recorded (CTCAE v5.0 terms are MedDRA lowest level "
         "terms); AELLTCD is its MedDRA code. AETOXGR is the CTCAE v5.0 grade (AESEV is not used).",

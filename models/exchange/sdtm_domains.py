@@ -212,7 +212,7 @@ class _Builder:
         for e in self.events.itertuples():
             pid, start = int(e.patient_id), self.start.get(int(e.patient_id))
             onset, end = _day(e.onset_date), _day(e.resolved_date)
-            serious = bool(e.serious)
+            serious = bool(e.serious) or int(e.grade) == 5 or _day(e.death_date) is not None  # death is serious
             rows.append({"STUDYID": STUDYID, "DOMAIN": "AE", "USUBJID": usubjid(pid), "AESEQ": self.sequence[int(e.id)],
                          "AEGRPID": str(self.sequence[self.episode[int(e.id)]]), "AESPID": str(int(e.id)),
                          "AETERM": e.term, "AELLT": e.term, "AELLTCD": _meddra_code(e.term, e.meddra_code),
@@ -227,10 +227,15 @@ class _Builder:
     def ex(self) -> pd.DataFrame:
         rows = []
         doses = self.frames["doses"]
-        for pid, records in doses.groupby("patient_id"):
-            pid, start = int(pid), self.start.get(int(pid))
+        by_patient = {int(pid): records for pid, records in doses.groupby("patient_id")}
+        for p in self.patients.itertuples():
+            pid, start = int(p.id), self.start.get(int(p.id))
+            if start is None or start > self.export.as_of:
+                continue
+            records = by_patient.get(pid, doses.iloc[0:0])
             intervals = dose_intervals([DoseRecord(int(d.id), d.effective_date, d.action, float(d.dose_mg),
-                                                   bool(d.every_other_day), d.reason) for d in records.itertuples()])
+                                                   bool(d.every_other_day), d.reason) for d in records.itertuples()],
+                                       treatment_start=start, planned_dose_mg=float(p.planned_dose_mg))
             for number, interval in enumerate((i for i in intervals if i.kind == "dose"), 1):
                 opened = interval.opened_by
                 adjusted = opened.action in ("reduce", "escalate")

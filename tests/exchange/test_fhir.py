@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import date
 
 import pytest
@@ -135,7 +136,7 @@ def test_transaction_bundle_has_requests_and_creates_a_patient_only_once(demo_sq
     assert data["type"] == "transaction" and fhir_export.resource_counts(data)["Patient"] == 1
     patient = data["entry"][0]
     assert patient["request"] == {"method": "POST", "url": "Patient",
-                                  "ifNoneExist": f"identifier={DEFAULT_MRN_SYSTEM}|DEMO-00001"}
+                                  "ifNoneExist": "identifier=urn%3Atoxwatch%3Amrn%7CDEMO-00001"}
     assert all(e["request"]["method"] == "POST" and "id" not in e["resource"] for e in data["entry"])
 
 
@@ -272,3 +273,145 @@ def test_cli_import_of_a_bundle_file_refuses_bad_rows_and_writes_nothing(tmp_pat
     written = run_cli("export-fhir", str(tmp_path / "out"), url=db_url)
     assert written.returncode == 0 and "Observation 1" in written.stdout
     assert json.loads((tmp_path / "out" / "toxwatch-fhir-bundle.json").read_text())["type"] == "collection"
+
+
+# --- what a review found ------------------------------------------------------------------------------
+
+def test_labs_fetched_for_one_patient_never_go_to_another(db_url):
+    """The MRN asked for does not adopt results whose subject is unknown or another patient's."""
+    _patient(db_url, "P-001")
+    _patient(db_url, "P-002")
+    stranger = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:9.9.9", "value": "H-555"}]}
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": "urn:uuid:p1", "resource": stranger}, {"resource": _observation()}]}
+    report = fhir_import.import_bundle(bundle, ADMIN, source="x", today=TODAY, url=db_url, patient_mrn="P-001")
+    assert [p.split(": ")[:2] for p in report.problems] == [["Observation/hb1", "subject"]]
+    other = fhir_import.import_bundle(_bundle(_observation(), mrn="P-002"), ADMIN, source="x", today=TODAY,
+                                      url=db_url, patient_mrn="P-001")
+    assert other.problems == ["Observation/hb1: subject: this result is for MRN P-002, not for P-001, whose results "
+                              "were asked for."]
+    assert _labs(db_url) == []
+    cli = run_cli("import-fhir", "labs.json", "--patient", "P-001", url=db_url)
+    assert cli.returncode == 2 and "--server and --patient MRN go together" in cli.stderr
+
+
+@pytest.mark.parametrize("changes", [
+    {"code": []}, {"code": "718-7"}, {"subject": "Patient/1"}, {"subject": {"reference": ["x"]}},
+    {"effectiveDateTime": None, "effectivePeriod": "2026-01-01"}, {"valueQuantity": {"value": 10 ** 400}},
+    {"valueQuantity": {"value": True, "unit": "g/dL"}}, {"referenceRange": {"low": 1}},
+    {"valueQuantity": {"value": 9, "unit": ["g/dL"]}}, {"extension": [{"extension": []}] * 3},
+])
+def test_malformed_observations_are_problems_not_crashes(db_url, changes):
+    _patient(db_url)
+    report = fhir_import.import_bundle(_bundle(_observation(**changes)), ADMIN, source="x", today=TODAY, url=db_url)
+    assert report.problems or report.notes  # a problem, or skipped (an Observation without a usable code)
+    assert all(PROBLEM.fullmatch(p) for p in report.problems), report.problems
+    assert report.imported == 0 and _labs(db_url) == []
+
+
+def test_deep_json_and_a_wrong_importer_are_said_plainly(db_url):
+    _patient(db_url)
+    assert fhir_import.import_bundle(b"[" * 100_000, ADMIN, source="x", url=db_url).problems == [
+        "Bundle: (file): nested too deeply to be a FHIR Bundle"]
+    report = fhir_import.import_bundle(_bundle(_observation()), Actor("phil", "pharmacist"), source="x", url=db_url)
+    assert report.problems == ["Bundle: (import): A pharmacist cannot import lab result records."]
+
+
+def test_censored_and_absent_values_are_skipped_and_an_amended_value_needs_the_old_one_corrected(db_url):
+    _patient(db_url)
+    censored = _observation(id="anc", code={"coding": [{"system": codes.LOINC, "code": "751-8"}]},
+                            valueQuantity={"value": 0.5, "comparator": "<", "system": codes.UCUM, "code": "10*9/L"},
+                            referenceRange=[])
+    absent = {k: v for k, v in _observation(id="none").items() if k != "valueQuantity"} | {
+        "dataAbsentReason": {"text": "haemolysed"}}
+    report = fhir_import.import_bundle(_bundle(_observation(), censored, absent), ADMIN, source="x", today=TODAY,
+                                       url=db_url)
+    assert report.imported == 1 and any("comparator" in n and "Observation/anc" in n for n in report.notes)
+    assert any("dataAbsentReason" in n for n in report.notes)
+    amended = _observation(status="corrected", valueQuantity={"value": 12.0, "unit": "g/dL"})
+    refused = fhir_import.import_bundle(_bundle(amended), ADMIN, source="x", today=TODAY, url=db_url)
+    assert refused.problems == ["Observation/hb1: status: an amended result, but ToxWatch already holds 7.5 g/dL "
+                                "for Hemoglobin on 2026-02-03 for MRN P-001; mark that result entered in error on "
+                                "the patient's page, then import again."]
+    same_in_g_per_l = _observation(id="hb-gl", valueQuantity={"value": 75, "unit": "g/L"}, referenceRange=[])
+    again = fhir_import.import_bundle(_bundle(same_in_g_per_l), ADMIN, source="x", today=TODAY, url=db_url)
+    assert again.imported == 0 and "already recorded" in again.notes[0]
+    assert [lab[:3] for lab in _labs(db_url)] == [("hemoglobin", 7.5, "g/dL")]
+
+
+def test_export_codes_units_serious_deaths_and_patients_without_a_start_record(db_url):
+    files = {"patients.csv": "mrn,name,birth_date,treatment_start,planned_dose_mg\n+44&77,Ann,,2026-01-05,10\n",
+             "adverse_events.csv": "mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+                                   "+44&77,Pneumonitis,5,2026-02-01,2026-02-03,no,possible,discontinued,\n",
+             "labs.csv": "mrn,test,value,unit,lln,uln,collected_on\n+44&77,hemoglobin,8,mmol/L,,,2026-01-20\n"
+                         "+44&77,hemoglobin,9.5,G/DL,,,2026-01-21\n"}
+    assert csv_import.import_files({k: v.encode() for k, v in files.items()}, ADMIN, today=TODAY, url=db_url).ok
+    data = fhir_export.bundle(db_url, bundle_type="transaction")
+    patient, *others = [e for e in data["entry"]]
+    assert patient["request"]["ifNoneExist"] == "identifier=urn%3Atoxwatch%3Amrn%7C%2B44%2677"
+    assert all(e["request"]["ifNoneExist"].startswith("identifier=urn%3Atoxwatch%3Arecord%7C") for e in others)
+    molar, mass = _resources(data, "Observation")
+    assert "coding" not in molar["code"] and molar["valueQuantity"] == {"value": 8.0, "unit": "mmol/L",
+                                                                         "system": codes.UCUM, "code": "mmol/L"}
+    assert mass["code"]["coding"][0]["code"] == "718-7" and mass["valueQuantity"]["code"] == "g/dL"
+    event = _resources(data, "AdverseEvent")[0]
+    assert event["seriousness"]["coding"][0]["code"] == "serious"  # fatal, whatever was recorded
+    statement = _resources(data, "MedicationStatement")[0]
+    assert statement["effectivePeriod"] == {"start": "2026-01-05"} and "no start dose record" in \
+        statement["note"][0]["text"]
+    statement_url = next(e["fullUrl"] for e in data["entry"] if e["resource"] is statement)
+    assert event["suspectEntity"][0]["instance"]["reference"] == statement_url
+
+
+def test_a_transaction_loaded_twice_creates_nothing_the_second_time(db_url, fhir_server):
+    patient = _patient(db_url, f"TWICE-{uuid.uuid4().hex[:8]}")  # the server is shared by the module's tests
+    records.create("lab_result", {"patient_id": patient["id"], "test": "alt", "value": 50.0, "unit": "U/L",
+                                  "collected_on": date(2026, 2, 1)}, ADMIN, today=TODAY, url=db_url)
+    data = fhir_export.bundle(db_url, bundle_type="transaction")
+    first = fhir_client.post_transaction(fhir_server, data)
+    second = fhir_client.post_transaction(fhir_server, data)
+    assert {e["response"]["status"] for e in first["entry"]} == {"201 Created"}
+    assert {e["response"]["status"] for e in second["entry"]} == {"200 OK"}
+    assert [e["response"]["location"] for e in first["entry"]] == [e["response"]["location"] for e in second["entry"]]
+
+
+@pytest.fixture
+def crafted_server():
+    """A real HTTP server that answers each path with the JSON the test sets (a FHIR server gone wrong)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers: dict[str, object] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            body = json.dumps(answers.get(self.path.split("?")[0], {"resourceType": "OperationOutcome"})).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", answers
+    server.shutdown()
+
+
+def test_a_server_that_answers_wrongly_is_refused_plainly(crafted_server):
+    base, answers = crafted_server
+    patient = {"resourceType": "Patient", "id": "1", "identifier": [{"system": DEFAULT_MRN_SYSTEM, "value": "P-1"}]}
+    answers["/Patient"] = {"resourceType": "Bundle", "entry": ["x", {"resource": "x"}, {"resource": patient}]}
+    with pytest.raises(fhir_client.FhirServerError, match="answered with a OperationOutcome where a search result"):
+        fhir_client.fetch_patient_labs(base, "P-1")
+    answers["/Observation"] = {"resourceType": "Bundle", "link": [{"relation": "next", "url": f"{base}/Observation"}]}
+    with pytest.raises(fhir_client.FhirServerError, match="do not end"):
+        fhir_client.fetch_patient_labs(base, "P-1")
+    answers["/Observation"] = {"resourceType": "Bundle", "link": [{"relation": "next", "url": "file:///etc/passwd"}]}
+    with pytest.raises(fhir_client.FhirServerError, match="on another server"):
+        fhir_client.fetch_patient_labs(base, "P-1")
+    answers["/Patient"] = {"resourceType": "Bundle", "entry": [{"resource": patient | {"identifier": []}}]}
+    with pytest.raises(fhir_client.FhirServerError, match="has no patient with MRN P-1"):
+        fhir_client.fetch_patient_labs(base, "P-1")

@@ -475,3 +475,31 @@ def test_an_empty_database_gives_every_file_with_its_columns(db_url, tmp_path):
     define = json.loads(archive.read("define.json"))
     assert all(d["records"] == 0 for d in define["datasets"])
     assert Path(tmp_path / "json" / "define.md").read_text("utf-8").count("| 0 |") >= 6
+
+
+def test_a_patient_without_dose_records_is_exposed_from_the_start_and_a_death_is_serious(db_url, tmp_path):
+    """An import without doses.csv: the planned dose from the treatment start, as the exposure periods count it;
+    a grade 5 event recorded as not serious is serious (AESER = Y)."""
+    from models.exchange import csv_import
+
+    files = {"patients.csv": "mrn,name,birth_date,treatment_start,planned_dose_mg\nP-9,Ann,,2026-01-05,5\n",
+             "adverse_events.csv": "mrn,term,grade,onset_date,resolved_date,serious,attribution,action_taken,notes\n"
+                                   "P-9,Pneumonitis,5,2026-02-01,2026-02-03,no,possible,,\n"}
+    assert csv_import.import_files({k: v.encode() for k, v in files.items()}, ADMIN, today=TODAY, url=db_url).ok
+    domains = sdtm.build_domains(db_url, as_of=TODAY)
+    ex, dm, ae = domains["EX"], domains["DM"], domains["AE"]
+    assert list(zip(ex["EXDOSE"], ex["EXSTDTC"], ex["EXSTDY"])) == [(5.0, "2026-01-05", 1)]
+    assert dm["ACTARM"].tolist() == ["EVEROLIMUS + EXEMESTANE"] and dm["ARMNRS"].isna().all()
+    assert ae[["AESER", "AESDTH"]].values.tolist() == [["Y", "Y"]]
+
+
+def test_cli_export_refuses_a_value_too_long_for_xpt_without_a_traceback(db_url, tmp_path):
+    from tests.application.test_cli import run_cli
+
+    patient = records.register_patient({"mrn": "P-10", "name": "Ann", "treatment_start": date(2026, 1, 5)}, [],
+                                       ADMIN, today=TODAY, url=db_url)
+    records.create("dose_event", {"patient_id": patient["id"], "effective_date": date(2026, 2, 1), "action": "reduce",
+                                  "dose_mg": 5, "reason": "y" * 300}, ADMIN, today=TODAY, url=db_url)
+    result = run_cli("export-sdtm", str(tmp_path / "out"), "--as-of", "2026-06-01", url=db_url)
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and "EXADJ" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out" / "ex.xpt").exists()

@@ -13,6 +13,7 @@ server on Starlette + uvicorn (both come with Streamlit) that does what a real o
 from __future__ import annotations
 
 import argparse
+import urllib.parse
 import threading
 import uuid
 
@@ -23,8 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 SEARCH_PARAMETERS = {"Patient": {"identifier", "_count", "_getpagesoffset"},
-                     "Observation": {"patient", "subject", "code", "_count", "_getpagesoffset"}}
+                     "Observation": {"identifier", "patient", "subject", "code", "_count", "_getpagesoffset"},
+                     "AdverseEvent": {"identifier", "subject", "_count", "_getpagesoffset"},
+                     "MedicationStatement": {"identifier", "subject", "_count", "_getpagesoffset"}}
 STORE: dict[str, dict[str, dict]] = {}
+BY_IDENTIFIER: dict[tuple, set[str]] = {}  # (type, system, value) -> ids
 LOCK = threading.Lock()
 FHIR_JSON = "application/fhir+json"
 
@@ -54,18 +58,29 @@ def _rewrite(node, ids: dict[str, str]):
     return node
 
 
+def _identifiers(resource: dict) -> list[dict]:
+    given = resource.get("identifier", [])
+    return [given] if isinstance(given, dict) else given  # one Identifier in R4's AdverseEvent, else a list
+
+
 def _stored(kind: str, resource: dict, new_id: str) -> dict:
     resource = dict(resource) | {"id": new_id, "meta": {"versionId": "1"}}
     STORE.setdefault(kind, {})[new_id] = resource
+    for identifier in _identifiers(resource):
+        BY_IDENTIFIER.setdefault((kind, identifier.get("system"), identifier.get("value")), set()).add(new_id)
     return resource
 
 
 def _matches(kind: str, query: dict[str, str]) -> list[dict]:
-    found = list(STORE.get(kind, {}).values())
     if "identifier" in query:
         system, _, value = query["identifier"].rpartition("|")
-        found = [r for r in found if any(i.get("value") == value and (not system or i.get("system") == system)
-                                         for i in r.get("identifier", []))]
+        if system:
+            ids = BY_IDENTIFIER.get((kind, system, value), set())
+        else:
+            ids = set().union(*[i for (k, _, v), i in BY_IDENTIFIER.items() if k == kind and v == value])
+        found = [STORE[kind][i] for i in sorted(ids)]
+    else:
+        found = list(STORE.get(kind, {}).values())
     for name in ("patient", "subject"):
         if name in query:
             wanted = query[name] if "/" in query[name] else f"Patient/{query[name]}"
@@ -129,7 +144,7 @@ async def transaction(request: Request) -> JSONResponse:
         for entry in entries:
             kind = entry["resource"]["resourceType"]
             condition = entry["request"].get("ifNoneExist")
-            existing = _matches(kind, dict(p.split("=", 1) for p in condition.split("&"))) if condition else []
+            existing = _matches(kind, dict(urllib.parse.parse_qsl(condition))) if condition else []
             if len(existing) > 1:
                 return _outcome(412, f"ifNoneExist {condition} matches {len(existing)} resources")
             new_id = existing[0]["id"] if existing else str(uuid.uuid4())

@@ -45,6 +45,8 @@ def test_admin_downloads_fhir_and_sdtm_and_imports_labs_from_a_fhir_bundle(page,
     exported = json.loads(open(fhir.path(), encoding="utf-8").read())
     patients = [e for e in exported["entry"] if e["resource"]["resourceType"] == "Patient"]
     assert exported["type"] == "collection" and len(patients) == len(queries.patients(url))
+    page.get_by_role("button", name="Build the SDTM datasets").click()
+    wait_for_app_idle(page)
     sdtm = download_by_clicking(page, page.get_by_role("button", name="SDTM datasets (zip)"))
     names = set(zipfile.ZipFile(io.BytesIO(open(sdtm.path(), "rb").read())).namelist())
     assert {"dm.xpt", "ae.xpt", "ex.xpt", "lb.xpt", "cm.xpt", "adae.xpt", "define.json", "define.md"} <= names

@@ -21,10 +21,10 @@ def fhir_server():
         yield base_url
 
 
-def _fetch(app, server: str, mrn: str):
+def _fetch(app, server: str, mrn: str, button: str = "Fetch and import lab results"):
     app.text_input(key="admin_exchange_fhir_server_url").input(server)
     app.text_input(key="admin_exchange_fhir_server_mrn").input(mrn)
-    next(b for b in app.button if b.label == "Fetch and import lab results").click()
+    next(b for b in app.button if b.label == button).click()
     return app.run()
 
 
@@ -50,6 +50,9 @@ def test_admin_fetches_a_patients_labs_from_a_fhir_server(monkeypatch, demo_copy
                for e in app.error)
     assert queries.labs(demo_copy_url, patient_id=patient["id"]).empty
 
+    _fetch(app, fhir_server, mrn, "Fetch and check (dry run)")
+    assert [s.value for s in app.success] == [f"MRN {mrn}: Dry run: 1 lab result would be imported; nothing written."]
+    assert queries.labs(demo_copy_url, patient_id=patient["id"]).empty
     _fetch(app, fhir_server, mrn)
     assert [s.value for s in app.success] == [f"MRN {mrn}: Imported 1 lab result."]
     labs = queries.labs(demo_copy_url, patient_id=patient["id"])
@@ -58,3 +61,19 @@ def test_admin_fetches_a_patients_labs_from_a_fhir_server(monkeypatch, demo_copy
     assert [s.value for s in app.success] == [f"MRN {mrn}: Imported 0 lab results."]
     assert any("already recorded" in c.value for c in app.caption)
     assert len(queries.labs(demo_copy_url, patient_id=patient["id"])) == 1
+
+
+def test_the_sdtm_zip_is_built_on_request_and_a_value_the_format_refuses_is_said(monkeypatch, demo_copy_url):
+    app = open_app(monkeypatch, demo_copy_url, ADMIN_PAGE)
+    assert not [b for b in app.get("download_button") if b.proto.label == "SDTM datasets (zip)"]
+    next(b for b in app.button if b.label == "Build the SDTM datasets").click()
+    app.run()
+    assert not app.error and any(c.value.startswith("Built with the records as of") for c in app.caption)
+    patient = records.register_patient({"mrn": "LONG-1", "name": "Long Reason", "treatment_start": date.today() -
+                                        timedelta(days=30)}, [], records.Actor("admin", "admin"), url=demo_copy_url)
+    records.create("dose_event", {"patient_id": patient["id"], "effective_date": date.today() - timedelta(days=5),
+                                  "action": "reduce", "dose_mg": 5, "reason": "x" * 300},
+                   records.Actor("admin", "admin"), url=demo_copy_url)
+    next(b for b in app.button if b.label == "Build the SDTM datasets").click()
+    app.run()
+    assert any("EXADJ" in e.value and e.value.endswith("Nothing was exported.") for e in app.error)
