@@ -17,49 +17,54 @@ from models.store import records
 def standards_exchange(who: records.Actor, key: str) -> None:
     url = database_url()
     st.markdown("**FHIR R4**")
-    st.caption("Every active record as a FHIR R4 Bundle: patients, adverse events (CTCAE grade in the AE Clinical "
-               "Research backport IG's ae-grade extension), lab results (LOINC, UCUM) and everolimus dose "
-               "intervals, holds and other medications. Patients are identified by MRN in the system "
-               + plain(mrn_system()) + ".")
+    st.caption("Every active record in the format hospital systems exchange (HL7 FHIR R4): patients, adverse "
+               "events with their CTCAE grade, lab results with their standard codes, everolimus doses and holds, "
+               "and other medications. A collection is a file to keep or send; a transaction is the form to load "
+               "into a FHIR server (loading it twice adds nothing). Patients are identified by MRN in the "
+               "identifier system " + plain(mrn_system()) + " (setting TOXWATCH_MRN_SYSTEM).")
     collection, transaction = st.columns(2)
     collection.download_button("FHIR Bundle (collection)", lambda: fhir_export.bundle_bytes(url),
                                file_name="toxwatch-fhir-bundle.json", mime="application/fhir+json",
                                key=f"{key}_fhir_collection", on_click="ignore", icon=":material/download:")
-    transaction.download_button("FHIR Bundle (transaction, to load into a server)",
+    transaction.download_button("FHIR Bundle (transaction)",
                                 lambda: fhir_export.bundle_bytes(url, bundle_type="transaction"),
                                 file_name="toxwatch-fhir-transaction.json", mime="application/fhir+json",
                                 key=f"{key}_fhir_transaction", on_click="ignore", icon=":material/download:")
     _fhir_lab_import(who, key)
     st.divider()
     st.markdown("**CDISC SDTM**")
-    st.caption("DM, AE, EX, LB, CM and an ADaM-like ADAE (treatment-emergent flags as of today), with a define "
-               "summary (define.json, define.md), in one zip. Pseudonymous: no names, MRNs or birth dates.")
+    st.caption("The datasets a research office or sponsor reads (CDISC SDTM): demographics (DM), adverse events "
+               "(AE), everolimus exposure (EX), labs (LB) and other medications (CM), with an analysis dataset of "
+               "the adverse events (ADAE: treatment-emergent as ToxWatch counts them, as of today) and a "
+               "description of every variable and code (define.json, define.md), in one zip. Pseudonymous: no "
+               "names, MRNs or birth dates.")
     fmt = st.radio("Format", ["xpt", "json"], horizontal=True, key=f"{key}_sdtm_format",
                    format_func={"xpt": "SAS XPORT v5 (.xpt)", "json": "CDISC Dataset-JSON v1.1"}.get)
     built_key = f"{key}_sdtm_built"
     if st.button("Build the SDTM datasets", key=f"{key}_sdtm_build", icon=":material/dataset:"):
         try:  # built here, not on the download's click, so that a value the format refuses is said on the page
             with st.spinner("Building the SDTM datasets ..."):
-                st.session_state[built_key] = (fmt, date.today(), sdtm.sdtm_archive(fmt=fmt, url=url,
-                                                                                    as_of=date.today()))
+                built = st.session_state.setdefault(built_key, {})
+                built[fmt] = (date.today(), sdtm.sdtm_archive(fmt=fmt, url=url, as_of=date.today()))
         except sdtm.SdtmExportError as error:
-            st.session_state.pop(built_key, None)
+            st.session_state.get(built_key, {}).pop(fmt, None)
             st.error(plain(str(error)) + " Nothing was exported.")
         except records.DatabaseUnavailable as error:
             st.error(plain(str(error)), icon=":material/cloud_off:")
-    built = st.session_state.get(built_key)
-    if built is not None and built[0] == fmt:
-        st.download_button("SDTM datasets (zip)", built[2], file_name=f"toxwatch-sdtm-{fmt}.zip",
+    built = st.session_state.get(built_key, {}).get(fmt)
+    if built is not None:
+        st.download_button("SDTM datasets (zip)", built[1], file_name=f"toxwatch-sdtm-{fmt}.zip",
                            mime="application/zip", key=f"{key}_sdtm_{fmt}", on_click="ignore",
                            icon=":material/download:")
-        st.caption(f"Built with the records as of {built[1].isoformat()}; build again after changes.")
+        st.caption(f"Built with the records as of {built[0].isoformat()}; build again after changes.")
 
 
 def _fhir_lab_import(who: records.Actor, key: str) -> None:
     st.markdown("**Lab results from FHIR**")
-    st.caption("The Observations of a FHIR Bundle (JSON) whose LOINC code is one of ToxWatch's lab tests are graded "
-               "and recorded for the patient with that MRN; nothing is written unless every one is valid. A result "
-               "already recorded (same day, value and unit) is not recorded twice.")
+    st.caption("Lab results from the hospital's system as a FHIR Bundle (JSON): those of ToxWatch's lab tests are "
+               "graded and recorded for the patient with their MRN; nothing is written unless every one is "
+               "valid. A result already recorded (same patient, test, day and value) is not recorded again. "
+               "Check first: the dry run lists every problem and writes nothing.")
     upload = st.file_uploader("FHIR Bundle (JSON)", type="json", key=f"{key}_fhir_file")
     if upload is not None:
         check, load = st.columns(2)
@@ -83,11 +88,19 @@ def _fhir_lab_import(who: records.Actor, key: str) -> None:
         if not base_url.strip() or not mrn.strip():
             st.error("Give the server address and the patient's MRN; nothing was fetched.")
             return
-        mrn = mrn.strip()
-        _run(lambda: fhir_import.import_bundle(fhir_client.fetch_patient_labs(base_url, mrn), who,
-                                               source=f"{base_url.strip()} MRN {mrn}", patient_mrn=mrn,
-                                               dry_run=check_server),
-             "MRN " + plain(mrn) + ": ")
+        registered = fhir_import.registered_mrn(mrn)
+        if registered is None:
+            st.error("No patient with MRN " + plain(mrn.strip()) + " in ToxWatch; register the patient first. "
+                     "Nothing was fetched.")
+            return
+
+        def fetch_and_import():
+            with st.spinner("Asking the FHIR server for MRN " + plain(registered) + "'s lab results ..."):
+                bundle = fhir_client.fetch_patient_labs(base_url, registered)
+            return fhir_import.import_bundle(bundle, who, source=f"{base_url.strip()} MRN {registered}",
+                                             patient_mrn=registered, dry_run=check_server)
+
+        _run(fetch_and_import, "MRN " + plain(registered) + ": ")
 
 
 def _run(action, subject: str) -> None:
@@ -100,11 +113,12 @@ def _run(action, subject: str) -> None:
     except records.DatabaseUnavailable as error:
         st.error(plain(str(error)), icon=":material/cloud_off:")
         return
-    (st.success if report.ok else st.error)(subject + report.summary)
+    show = st.error if not report.ok else st.success if report.imported or report.dry_run else st.info
+    show(subject + report.summary)
     for note in report.notes:
         st.caption(plain(note))
     if report.problems:
-        st.code("\n".join(report.problems), language=None)
+        st.code("\n".join(report.problems), language=None, wrap_lines=True)
 
 
 def exchange_codes_tables() -> None:

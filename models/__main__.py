@@ -177,7 +177,13 @@ def _cmd_import_fhir(args) -> int:
     actor = records.Actor(_cli_actor(), "admin")
     try:
         if args.server:
-            data, source = fhir_client.fetch_patient_labs(args.server, args.patient), f"{args.server} MRN {args.patient}"
+            mrn = fhir_import.registered_mrn(args.patient, args.database_url)
+            if mrn is None:
+                print(f"error: no patient with MRN {args.patient} in ToxWatch; register the patient first",
+                      file=sys.stderr)
+                return 1
+            args.patient = mrn
+            data, source = fhir_client.fetch_patient_labs(args.server, mrn), f"{args.server} MRN {mrn}"
         else:
             data, source = Path(args.bundle).read_bytes(), Path(args.bundle).name
         report = fhir_import.import_bundle(data, actor, source=source, dry_run=args.dry_run, url=args.database_url,

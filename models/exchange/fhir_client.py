@@ -3,7 +3,10 @@
 fhir_import. Also POSTs a transaction Bundle (fhir_export) to a server's base URL."""
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -100,11 +103,17 @@ def post_transaction(base_url: str, bundle: dict) -> dict:
 
 
 def _base(base_url: str) -> str:
-    parsed = urllib.parse.urlparse(base_url.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    address = base_url.strip()
+    try:
+        parsed = urllib.parse.urlparse(address)
+        parsed.port  # noqa: B018 - reading it checks it ("http://host:abc" raises ValueError)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname \
+            or any(c.isspace() for c in address):
         raise FhirServerError(f"{base_url!r} is not a FHIR server address (http:// or https://, e.g. "
                               "https://fhir.example.org/r4).")
-    return base_url.strip().rstrip("/")
+    return address.rstrip("/")
 
 
 def _get(address: str) -> dict:
@@ -122,9 +131,9 @@ def _request(address: str, body: bytes | None, method: str) -> dict:
     except urllib.error.HTTPError as error:
         raise FhirServerError(f"The FHIR server answered {error.code} {error.reason}"
                               f"{_outcome_text(error.read())}.") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise FhirServerError(f"Could not reach the FHIR server at {address.split('?')[0]}: {reason}.") from None
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException, ValueError) as error:
+        raise FhirServerError(f"Could not reach the FHIR server at {address.split('?')[0]}: "
+                              f"{_why_unreachable(getattr(error, 'reason', error))}.") from None
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError):
@@ -132,6 +141,19 @@ def _request(address: str, body: bytes | None, method: str) -> dict:
     if not isinstance(parsed, dict):
         raise FhirServerError("The FHIR server's answer is not a FHIR resource.")
     return parsed
+
+
+def _why_unreachable(reason) -> str:
+    """Plain words for what the network said."""
+    if isinstance(reason, ConnectionRefusedError):
+        return "nothing answers at that address (connection refused)"
+    if isinstance(reason, socket.gaierror):
+        return "the server's name is not known (check the address)"
+    if isinstance(reason, ssl.SSLError):
+        return "no secure connection could be made (an https address for a server that speaks http?)"
+    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
+        return f"no answer within {TIMEOUT_SECONDS} seconds"
+    return str(reason)
 
 
 def _outcome_text(body: bytes) -> str:

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.clinical import ctcae
 from models.clinical.vocabulary import LAB_TEST_LABELS
@@ -58,6 +58,8 @@ class FhirImportReport:
         if not self.ok:
             count = len(self.problems)
             return f"Nothing imported: {count} problem{'s' * (count != 1)}."
+        if not self.imported:
+            return "Nothing new to import; nothing written."
         labs = f"{self.imported} lab result{'s' * (self.imported != 1)}"
         return f"Dry run: {labs} would be imported; nothing written." if self.dry_run else f"Imported {labs}."
 
@@ -79,11 +81,15 @@ def parse_json(data: bytes | str | dict, name: str = "Bundle") -> tuple[dict | N
     """(the JSON object, None) or (None, a problem in the `resource: path: message` form)."""
     if isinstance(data, dict):
         return data, None
+    if not (data.strip() if isinstance(data, (bytes, str)) else data):
+        return None, f"{name}: (file): the file is empty"
     try:
         parsed = json.loads(data)
     except RecursionError:
         return None, f"{name}: (file): nested too deeply to be a FHIR Bundle"
-    except (UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError:
+        return None, f"{name}: (file): not UTF-8 text (FHIR JSON is UTF-8)"
+    except ValueError as error:
         return None, f"{name}: (file): not JSON text ({str(error).splitlines()[0]})"
     if not isinstance(parsed, dict):
         return None, f"{name}: (file): a FHIR Bundle is a JSON object, not a {type(parsed).__name__}"
@@ -205,8 +211,10 @@ class _Reader:
             return None
         before = len(self.report.problems)
         mrn = self._mrn(label, resource)
+        value_problems = len(self.report.problems)
         value, unit = self._value(label, test, resource.get("valueQuantity"))
-        limits = self._limits(label, test, resource.get("referenceRange"), unit)
+        limits = self._limits(label, test, resource.get("referenceRange"), unit) \
+            if len(self.report.problems) == value_problems else (None, None)
         collected_on = self._date(label, resource)
         if len(self.report.problems) > before:
             return None
@@ -308,23 +316,41 @@ def _standard_value(test: str, value: float, unit: str | None) -> tuple[float, s
     return (round(value * factor, 6), default) if factor is not None else (round(value, 6), (unit or "").casefold())
 
 
+def registered_mrn(mrn: str, url: str | None = None) -> str | None:
+    """The MRN as ToxWatch has it registered (MRNs are one whatever their case), or None."""
+    with read_session(url) as session:
+        return session.scalar(select(Patient.mrn).where(func.lower(Patient.mrn) == mrn.strip().lower(),
+                                                        Patient.record_status == "active"))
+
+
+def _describe(lab: _Lab) -> str:
+    unit = f" {lab.unit}" if lab.unit else ""
+    return f"{LAB_TEST_LABELS[lab.test]} {lab.value:g}{unit} on {lab.collected_on} (MRN {lab.mrn})"
+
+
 def _without_duplicates(labs: list[_Lab], report: FhirImportReport, url: str | None) -> list[_Lab]:
-    """Results already recorded are not imported again; an amended or corrected result whose day already holds
-    another value of the test is refused (the earlier value must be marked entered in error first)."""
+    """Results already recorded, or twice in the Bundle, are not imported again; an amended or corrected result
+    whose day already holds another value of the test is refused (the earlier value must be marked entered in
+    error first). The write path refuses a duplicate too (record_checks), should two imports run at once."""
+    mrns = {lab.mrn for lab in labs}
     with read_session(url) as session:
         rows = session.exec(
             select(LabResult.test, LabResult.value, LabResult.unit, LabResult.collected_on, Patient.mrn)
             .join(Patient, Patient.id == LabResult.patient_id)
-            .where(LabResult.record_status == "active", Patient.mrn.in_({lab.mrn for lab in labs}))).all()
+            .where(LabResult.record_status == "active", Patient.mrn.in_(mrns))).all()
+        starts = dict(session.exec(select(Patient.mrn, Patient.treatment_start).where(Patient.mrn.in_(mrns))).all())
     recorded = {(mrn, test, day, _standard_value(test, value, unit)) for test, value, unit, day, mrn in rows}
     by_day: dict[tuple, list[str]] = {}
     for test, value, unit, day, mrn in rows:
         by_day.setdefault((mrn, test, day), []).append(f"{value:g} {unit or ''}".strip())
-    kept, again = [], []
+    kept, again, twice, in_file = [], [], [], set()
     for lab in labs:
         identity = (lab.mrn, lab.test, lab.collected_on, _standard_value(lab.test, lab.value, lab.unit))
         if identity in recorded:
-            again.append(lab.label)
+            again.append(_describe(lab))
+            continue
+        if identity in in_file:
+            twice.append(f"{lab.label}: {_describe(lab)}")
             continue
         if lab.revised and (lab.mrn, lab.test, lab.collected_on) in by_day:
             report.problems.append(
@@ -333,11 +359,16 @@ def _without_duplicates(labs: list[_Lab], report: FhirImportReport, url: str | N
                 f"{lab.collected_on} for MRN {lab.mrn}; mark that result entered in error on the patient's page, "
                 "then import again.")
             continue
-        recorded.add(identity)
+        in_file.add(identity)
         kept.append(lab)
     if again:
-        report.notes.append(f"{len(again)} already recorded (same patient, test, day and value), not imported "
-                            f"again: {_some(again)}.")
+        report.notes.append(f"{len(again)} already recorded in ToxWatch, not recorded again: {_some(again)}.")
+    if twice:
+        report.notes.append(f"{len(twice)} appear more than once in the file, recorded once: {_some(twice)}.")
+    before = [lab for lab in kept if lab.mrn in starts and lab.collected_on < starts[lab.mrn]]
+    if before:
+        report.notes.append(f"{len(before)} from before the treatment start, recorded as baseline values: "
+                            f"{_some([_describe(lab) for lab in before])}.")
     return kept
 
 

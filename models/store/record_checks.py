@@ -12,15 +12,17 @@ from sqlmodel import select
 
 from models.clinical import medications
 from models.clinical.dose_sequence import DoseRecord, check_dose_record
+from models.clinical.vocabulary import LAB_TEST_LABELS
 from models.settings import dose_steps_mg
 from models.store.db import in_lists
 from models.store.record_inputs import RecordValueError
-from models.store.tables import AdverseEvent, ConcomitantMedication, DoseEvent, Patient
-from models.store.write_batch import Episode, WriteBatch, usable_batch
+from models.store.tables import AdverseEvent, ConcomitantMedication, DoseEvent, LabResult, Patient
+from models.store.write_batch import Episode, WriteBatch, lab_key, usable_batch
 
 
 # Built once: every save runs them, and building a statement costs more than running it.
-_PATIENT_COLUMNS = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg)
+_PATIENT_COLUMNS = select(Patient.id, Patient.record_status, Patient.treatment_start, Patient.planned_dose_mg,
+                          Patient.birth_date)
 _PATIENT_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id == bindparam("patient_id")).with_for_update(key_share=True)
 _PATIENTS_FOR_WRITE = _PATIENT_COLUMNS.where(Patient.id.in_(bindparam("patient_ids", expanding=True))) \
     .order_by(Patient.id).with_for_update(key_share=True)
@@ -29,6 +31,8 @@ _EPISODE_COLUMNS = (AdverseEvent.id, AdverseEvent.term, AdverseEvent.grade, Adve
 _TERM_EPISODES = select(*_EPISODE_COLUMNS).where(
     AdverseEvent.patient_id == bindparam("patient_id"), AdverseEvent.term == bindparam("term"),
     AdverseEvent.record_status == "active")
+_LAB_KEYS = select(LabResult.id, LabResult.test, LabResult.collected_on, LabResult.value, LabResult.unit).where(
+    LabResult.patient_id == bindparam("patient_id"), LabResult.record_status == "active")
 _EVENT_KEYS = select(AdverseEvent.patient_id, *_EPISODE_COLUMNS).where(
     AdverseEvent.patient_id.in_(bindparam("patient_ids", expanding=True)), AdverseEvent.record_status == "active")
 
@@ -95,8 +99,31 @@ def check_against_database(session, kind: str, clean: dict, record_id: int | Non
         _check_dose_event(session, clean, record_id, patient)
     elif kind == "concomitant_medication":
         _check_medication(session, clean, record_id, patient)
-    elif kind == "lab_result" and not clean["baseline"] and clean["collected_on"] < patient.treatment_start:
-        clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
+    elif kind == "lab_result":
+        _check_lab(session, clean, record_id, patient)
+        if not clean["baseline"] and clean["collected_on"] < patient.treatment_start:
+            clean["baseline"] = True  # a lab before the first dose is a baseline value by definition
+
+
+def _check_lab(session, clean: dict, record_id: int | None, patient) -> None:
+    """Not before the birth date; not a second record of one result (same test, day, value and unit): a
+    double submit, or a file imported twice."""
+    if patient.birth_date is not None and clean["collected_on"] < patient.birth_date:
+        raise RecordValueError("collected_on", f"Collection date {clean['collected_on']} is before the patient's "
+                                               f"birth date {patient.birth_date}.")
+    batch = usable_batch(session)
+    keys = batch.lab_keys.get(patient.id) if batch is not None else None
+    if keys is None:
+        keys = {lab_key(row.test, row.collected_on, row.value, row.unit): row.id
+                for row in session.connection().execute(_LAB_KEYS, {"patient_id": patient.id})}
+        if batch is not None:
+            batch.lab_keys[patient.id] = keys
+    clash = keys.get(lab_key(clean["test"], clean["collected_on"], clean["value"], clean.get("unit")))
+    if clash is not None and clash != record_id:
+        unit = f" {clean['unit']}" if clean.get("unit") else ""
+        raise RecordValueError("value", f"{LAB_TEST_LABELS.get(clean['test'], clean['test'])} {clean['value']:g}"
+                                        f"{unit} on {clean['collected_on']} is already recorded for this patient.",
+                               clash)
 
 
 def _check_dose_event(session, clean: dict, record_id: int | None, patient) -> None:
@@ -131,7 +158,7 @@ def _check_medication(session, clean: dict, record_id: int | None, patient) -> N
         if event is None or event.patient_id != patient.id or (event.record_status != "active" and not kept):
             raise RecordValueError("adverse_event_id", "The adverse event it treats is not one of this patient's "
                                                        "active records.")
-    born = session.exec(select(Patient.birth_date).where(Patient.id == patient.id)).first()
+    born = patient.birth_date
     if born is not None and clean["start_date"] < born:
         raise RecordValueError("start_date", f"Start date {clean['start_date']} is before the patient's birth date "
                                              f"{born}.")

@@ -279,6 +279,8 @@ def _note_in_batch(session, kind: str, created: dict) -> None:
         batch.forget(created["patient_id"])
     elif kind == "adverse_event":
         batch.note_event(created)
+    elif kind == "lab_result":
+        batch.note_lab(created)
 
 
 def _creation_changes_summary(kind: str, created: dict) -> bool:

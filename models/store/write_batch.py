@@ -41,6 +41,7 @@ class WriteBatch:
     def __init__(self, holds_inserts: bool):
         self.patients: dict[int, object] = {}                         # locked patient rows
         self.event_keys: dict[int, list[Episode]] = {}                 # patient -> its active event records
+        self.lab_keys: dict[int, dict[tuple, int]] = {}                # patient -> lab_key -> lab id
         self.audit_rows: list[dict] = []
         self.summary_patients: set[int] = set()
         self.holds_inserts = holds_inserts
@@ -62,12 +63,23 @@ class WriteBatch:
         """A write the batch did not follow (inside a SAVEPOINT, or an update): read the patient again."""
         self.patients.pop(patient_id, None)
         self.event_keys.pop(patient_id, None)
+        self.lab_keys.pop(patient_id, None)
+
+    def note_lab(self, lab: dict) -> None:
+        keys = self.lab_keys.get(lab["patient_id"])
+        if keys is not None:
+            keys[lab_key(lab["test"], lab["collected_on"], lab["value"], lab.get("unit"))] = lab["id"]
 
     def note_event(self, event: dict) -> None:
         keys = self.event_keys.get(event["patient_id"])
         if keys is not None:
             keys.append(Episode(event["id"], event["term"], event["grade"], event["onset_date"],
                                 event.get("resolved_date"), event.get("previous_event_id")))
+
+
+def lab_key(test: str, collected_on: date, value: float, unit: str | None) -> tuple:
+    """What makes two lab records one result (record_checks refuses the second)."""
+    return test, collected_on, round(float(value), 9), (unit or "").casefold()
 
 
 def open_batch(session, holds_inserts: bool) -> WriteBatch:

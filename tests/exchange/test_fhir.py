@@ -176,9 +176,28 @@ def test_the_same_labs_again_are_not_imported_twice(db_url):
     _patient(db_url)
     bundle = _bundle(_observation(), _observation(id="hb-copy"))  # the second is a copy of the first
     first = fhir_import.import_bundle(bundle, ADMIN, source="a", today=TODAY, url=db_url)
-    assert first.imported == 1 and any("Observation/hb-copy" in n for n in first.notes)
+    assert first.imported == 1 and first.notes == [
+        "1 appear more than once in the file, recorded once: Observation/hb-copy: Hemoglobin 7.5 g/dL on 2026-02-03 "
+        "(MRN P-001)."]
     second = fhir_import.import_bundle(bundle, ADMIN, source="a", today=TODAY, url=db_url)
     assert second.ok and second.imported == 0 and len(_labs(db_url)) == 1
+    assert second.summary == "Nothing new to import; nothing written."
+    assert second.notes[0] == ("2 already recorded in ToxWatch, not recorded again: Hemoglobin 7.5 g/dL on "
+                               "2026-02-03 (MRN P-001), Hemoglobin 7.5 g/dL on 2026-02-03 (MRN P-001).")
+
+
+def test_the_write_path_refuses_a_second_record_of_one_result(db_url):
+    """Two imports at once both pass the check before the write: the write path, under the patient's lock,
+    refuses the second (and a nurse's double entry)."""
+    patient = _patient(db_url)
+    lab = {"patient_id": patient["id"], "test": "hemoglobin", "value": 9.0, "unit": "g/dL",
+           "collected_on": date(2026, 2, 1)}
+    records.create("lab_result", lab, ADMIN, today=TODAY, url=db_url)
+    with pytest.raises(records.ValidationFailed, match="Hemoglobin 9 G/DL on 2026-02-01 is already recorded"):
+        records.create("lab_result", lab | {"unit": "G/DL"}, ADMIN, today=TODAY, url=db_url)
+    records.create("lab_result", lab | {"value": 9.1}, ADMIN, today=TODAY, url=db_url)  # another result
+    with pytest.raises(records.ValidationFailed, match="before the patient's birth date 1960-03-02"):
+        records.create("lab_result", lab | {"collected_on": date(1959, 1, 1)}, ADMIN, today=TODAY, url=db_url)
 
 
 @pytest.mark.parametrize(("observation", "expected"), [
@@ -242,7 +261,7 @@ def test_round_trip_through_a_fhir_server_gives_identical_labs(demo_sqlite_url, 
     assert re.search(r"Imported \d+ lab results\.", one.stdout)
     assert csv_export.export_files(empty_sqlite_url)["labs.csv"] == files["labs.csv"]
     again = run_cli("import-fhir", "--server", fhir_server, "--patient", mrns[0], url=empty_sqlite_url)
-    assert again.returncode == 0 and "Imported 0 lab results." in again.stdout and "already recorded" in again.stdout
+    assert again.returncode == 0 and "Nothing new to import" in again.stdout and "already recorded" in again.stdout
 
 
 def test_server_problems_are_told_plainly(fhir_server):

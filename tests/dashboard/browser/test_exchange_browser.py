@@ -55,7 +55,7 @@ def test_admin_downloads_fhir_and_sdtm_and_imports_labs_from_a_fhir_bundle(page,
         "input[type='file']").set_input_files(str(tmp_path / "labs.json"))
     expect(page.locator("[data-testid='stFileChipIconSpinner']")).to_have_count(0, timeout=TIMEOUT_MS)
     wait_for_app_idle(page)
-    page.get_by_role("button", name="Check (dry run)").last.click()
+    page.get_by_role("button", name="Check (dry run)", exact=True).last.click()
     shows(page, "From labs.json: Dry run: 1 lab result would be imported; nothing written.")
     assert queries.labs(url, patient_id=patient.id).empty
     page.get_by_role("button", name="Import lab results", exact=True).click()

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from dashboard.widgets import plain
 from models.exchange import codes, fhir_client
 from models.settings import DEFAULT_MRN_SYSTEM
 from models.store import queries, records
@@ -45,6 +46,12 @@ def test_admin_fetches_a_patients_labs_from_a_fhir_server(monkeypatch, demo_copy
 
     _fetch(app, fhir_server, "")
     assert [e.value for e in app.error] == ["Give the server address and the patient's MRN; nothing was fetched."]
+    _fetch(app, fhir_server, "NOT-REGISTERED")
+    assert [e.value for e in app.error] == ["No patient with MRN NOT-REGISTERED in ToxWatch; register the patient "
+                                            "first. Nothing was fetched."]
+    _fetch(app, "http://127.0.0.1:abc", mrn.lower())  # an MRN in another case is the same patient
+    assert [e.value for e in app.error] == [plain("'http://127.0.0.1:abc' is not a FHIR server address (http:// or "
+                                                  "https://, e.g. https://fhir.example.org/r4).") + " Nothing was imported."]
     _fetch(app, "http://127.0.0.1:9", mrn)
     assert any(e.value.startswith("Could not reach the FHIR server") and e.value.endswith("Nothing was imported.")
                for e in app.error)
@@ -58,7 +65,7 @@ def test_admin_fetches_a_patients_labs_from_a_fhir_server(monkeypatch, demo_copy
     labs = queries.labs(demo_copy_url, patient_id=patient["id"])
     assert list(zip(labs["test"], labs["value"], labs["ctcae_grade"])) == [("hemoglobin", 9.2, 2)]
     _fetch(app, fhir_server, mrn)  # again: already recorded, not twice
-    assert [s.value for s in app.success] == [f"MRN {mrn}: Imported 0 lab results."]
+    assert [s.value for s in app.info] == [f"MRN {mrn}: Nothing new to import; nothing written."]
     assert any("already recorded" in c.value for c in app.caption)
     assert len(queries.labs(demo_copy_url, patient_id=patient["id"])) == 1
 
