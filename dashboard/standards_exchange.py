@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.labels import code_label, show_table
 from dashboard.widgets import plain
-from models.exchange import codes, fhir_client, fhir_export, fhir_import, sdtm
+from models.exchange import codes, fhir_client, fhir_export, fhir_import, known_labs, sdtm
 from models.settings import database_url, mrn_system
 from models.store import records
 
@@ -56,7 +56,7 @@ def standards_exchange(who: records.Actor, key: str) -> None:
         st.download_button("SDTM datasets (zip)", built[1], file_name=f"toxwatch-sdtm-{fmt}.zip",
                            mime="application/zip", key=f"{key}_sdtm_{fmt}", on_click="ignore",
                            icon=":material/download:")
-        st.caption(f"Built with the records as of {built[0].isoformat()}; build again after changes.")
+        st.caption("Built with the records as of " + built[0].isoformat() + "; build again after changes.")
 
 
 def _fhir_lab_import(who: records.Actor, key: str) -> None:
@@ -88,7 +88,7 @@ def _fhir_lab_import(who: records.Actor, key: str) -> None:
         if not base_url.strip() or not mrn.strip():
             st.error("Give the server address and the patient's MRN; nothing was fetched.")
             return
-        registered = fhir_import.registered_mrn(mrn)
+        registered = known_labs.registered_mrn(mrn)
         if registered is None:
             st.error("No patient with MRN " + plain(mrn.strip()) + " in ToxWatch; register the patient first. "
                      "Nothing was fetched.")

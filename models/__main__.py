@@ -107,16 +107,21 @@ def _cmd_import(args) -> int:
     except (OSError, records.DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if not _print_import_report(report):
+        return 1
+    if args.dry_run:
+        print("dry run: nothing written")
+    return 0
+
+
+def _print_import_report(report) -> bool:
+    """Problems to stderr, notes and the summary to stdout (a CSV or FHIR import report); True when it is ok."""
     for problem in report.problems:
         print(problem, file=sys.stderr)
     for note in report.notes:
         print(f"note: {note}")
     print(report.summary)
-    if not report.ok:
-        return 1
-    if args.dry_run:
-        print("dry run: nothing written")
-    return 0
+    return report.ok
 
 
 def _cmd_export(args) -> int:
@@ -163,7 +168,7 @@ def _cmd_export_fhir(args) -> int:
 def _cmd_import_fhir(args) -> int:
     from pathlib import Path
 
-    from models.exchange import fhir_client, fhir_import
+    from models.exchange import fhir_client, fhir_import, known_labs
     from models.store import records
     from models.store.migrate import upgrade_to_head
 
@@ -177,7 +182,7 @@ def _cmd_import_fhir(args) -> int:
     actor = records.Actor(_cli_actor(), "admin")
     try:
         if args.server:
-            mrn = fhir_import.registered_mrn(args.patient, args.database_url)
+            mrn = known_labs.registered_mrn(args.patient, args.database_url)
             if mrn is None:
                 print(f"error: no patient with MRN {args.patient} in ToxWatch; register the patient first",
                       file=sys.stderr)
@@ -191,12 +196,7 @@ def _cmd_import_fhir(args) -> int:
     except (OSError, fhir_client.FhirServerError, records.DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
-    for note in report.notes:
-        print(f"note: {note}")
-    print(report.summary)
-    return 0 if report.ok else 1
+    return 0 if _print_import_report(report) else 1
 
 
 def _cmd_export_sdtm(args) -> int:
