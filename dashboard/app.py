@@ -18,9 +18,26 @@ from models.store.db import database_problem  # noqa: E402
 from dashboard.state import ensure_database, take_first_run_message  # noqa: E402
 from dashboard.widgets import escape_markdown  # noqa: E402
 
+# Printing a page (the browser's Print, e.g. to PDF for a tumour board): no sidebar, toolbar or buttons, the page's
+# full width, charts scaled to the paper and kept whole on one sheet. Tables are Streamlit's scrolling grids, which
+# print the rows in view only: their CSV downloads hold every row.
+PRINT_STYLE = """
+@page { size: A4; margin: 12mm; }
+@media print {
+  [data-testid='stSidebar'], [data-testid='stHeader'], [data-testid='stToolbar'], [data-testid='stDecoration'],
+  [data-testid='stStatusWidget'], [data-testid='stDownloadButton'], [data-testid='stFileUploader'],
+  [data-testid='stSidebarCollapsedControl'] { display: none !important; }
+  [data-testid='stAppViewContainer'], [data-testid='stMain'], [data-testid='stMainBlockContainer'] {
+    margin: 0 !important; padding: 0 !important; max-width: 100% !important; width: 100% !important; }
+  [data-testid='stVegaLiteChart'], [data-testid='stDataFrame'], [data-testid='stTable'], [data-testid='stMetric'] {
+    break-inside: avoid; max-width: 100% !important; }
+  [data-testid='stVegaLiteChart'] svg, [data-testid='stVegaLiteChart'] canvas {
+    max-width: 100% !important; height: auto !important; }
+}
+"""
 st.set_page_config(page_title="ToxWatch", page_icon=":material/monitor_heart:", layout="wide")
 # Less empty band above the title (Streamlit leaves 6rem): a nurse's whole form fits a 1440x900 laptop screen.
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3rem; }</style>")
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3rem; }" + PRINT_STYLE + "</style>")
 
 # (page key for access, file, title, icon, menu section), in menu order; section None = not in the menu.
 PAGES = [

@@ -89,3 +89,18 @@ def test_oncologist_reads_the_cohort_comparison(page, app_url, tmp_path):
     wait_for_app_idle(page)
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+
+    # Printed (the fallback for a tumour board until the PDF reports): no sidebar and no buttons, the page from
+    # the paper's left edge, the charts kept within the page's width.
+    assert page.locator("[data-testid='stSidebar']").is_visible()  # on screen, at this width
+    page.emulate_media(media="print")
+    wait_for_app_idle(page)
+    assert not page.locator("[data-testid='stSidebar']").is_visible()
+    assert not page.locator("[data-testid='stDownloadButton']").first.is_visible()
+    assert page.locator("[data-testid='stMainBlockContainer']").bounding_box()["x"] <= 1
+    viewport = page.viewport_size["width"]
+    edges = [box["x"] + box["width"] for box in (c.bounding_box() for c in
+                                                  page.locator("[data-testid='stVegaLiteChart']").all()) if box]
+    assert edges and max(edges) <= viewport + 1, edges
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2
