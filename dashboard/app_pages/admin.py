@@ -16,7 +16,7 @@ from dashboard.widgets import plain, saved_then_rerun, show_notice
 from models import auth
 from models.clinical import ctcae, dose_rules, medications, references
 from models.clinical.vocabulary import ROLES
-from models.exchange import csv_export
+from models.exchange import csv_export, csv_files
 from models.settings import database_choice, masked_url
 from models.store import queries
 from models.store import sign_in_throttle as throttle
@@ -141,11 +141,11 @@ with trail_tab:
 with import_tab:
     import_upload(actor(user), "admin_import")
     st.divider()
-    exported = csv_export.export_files()
     st.caption("Export the active records in the import format (they re-import unchanged).")
-    columns = st.columns(len(exported))
-    for column, (name, text) in zip(columns, exported.items()):
-        column.download_button(name, text, file_name=name, mime="text/csv", key=f"export_{name}")
+    # Built on the click, not on every rerun of the page (any widget of any tab reruns it).
+    for column, name in zip(st.columns(len(csv_files.FILES)), csv_files.FILES):
+        column.download_button(name, lambda name=name: csv_export.export_files()[name], file_name=name,
+                               mime="text/csv", key=f"export_{name}", on_click="ignore")
     st.divider()
     standards_exchange(actor(user), "admin_exchange")
 

@@ -127,6 +127,14 @@ def conversion_factor(test: str, from_unit: str | None, to_unit: str) -> float |
     return _conversions().get((test, from_unit or "", to_unit))
 
 
+def standard_factor(test: str, unit: str | None) -> float | None:
+    """The factor that turns a value of `test` in `unit` (in any spelling the grading accepts) into the test's
+    standard unit, its default one (1 when it is in it), or None without a unit or a known factor."""
+    if not unit:
+        return None
+    return conversion_factor(test, ctcae.accepted_unit(test, unit) or unit, ctcae.default_unit(test))
+
+
 @lru_cache(maxsize=1)
 def _exchange_codes() -> dict[tuple[str, str], Code]:
     rows = read_csv(EXCHANGE_CODES_FILE, ["vocabulary", "value", "system", "code", "display", "source", "status"])

@@ -19,9 +19,10 @@ def some(labels: list[str]) -> str:
 def standard_value(test: str, value: float, unit: str | None) -> tuple[float, str]:
     """The value in the test's default unit where seed_data/lab_unit_conversions.csv converts it, so that one
     result recorded in g/L and sent again in g/dL is seen as the same."""
-    default = ctcae.default_unit(test)
-    factor = codes.conversion_factor(test, unit, default) if unit else None
-    return (round(value * factor, 6), default) if factor is not None else (round(value, 6), (unit or "").casefold())
+    factor = codes.standard_factor(test, unit)
+    if factor is not None:
+        return round(value * factor, 6), ctcae.default_unit(test)
+    return round(value, 6), (unit or "").casefold()
 
 
 def registered_mrn(mrn: str, url: str | None = None) -> str | None:

@@ -272,7 +272,7 @@ class _Builder:
             self.export.units_as_recorded += 1
             spelling = unit
         standard = ctcae.default_unit(test)
-        factor = codes.conversion_factor(test, unit, standard) if unit is not None else None
+        factor = codes.standard_factor(test, unit)
         lln, uln, value = _number(lab.lln), _number(lab.uln), float(lab.value)
         converted = _rounded(value * factor) if factor is not None else None
         grade = None if lab.ctcae_grade is None or pd.isna(lab.ctcae_grade) else int(lab.ctcae_grade)

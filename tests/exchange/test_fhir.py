@@ -434,3 +434,12 @@ def test_a_server_that_answers_wrongly_is_refused_plainly(crafted_server):
     answers["/Patient"] = {"resourceType": "Bundle", "entry": [{"resource": patient | {"identifier": []}}]}
     with pytest.raises(fhir_client.FhirServerError, match="has no patient with MRN P-1"):
         fhir_client.fetch_patient_labs(base, "P-1")
+
+
+def test_a_result_stored_with_its_unit_in_another_case_is_known(db_url):
+    """A lab imported from CSV as 'G/DL' and sent again over FHIR in g/dL is the same result: noted, not refused."""
+    _patient(db_url)
+    stored = "mrn,test,value,unit,lln,uln,collected_on\nP-001,hemoglobin,7.5,G/DL,,,2026-02-03\n"
+    assert csv_import.import_files({"labs.csv": stored.encode()}, ADMIN, today=TODAY, url=db_url).ok
+    report = fhir_import.import_bundle(_bundle(_observation()), ADMIN, source="x", today=TODAY, url=db_url)
+    assert report.ok and report.imported == 0 and "already recorded" in report.notes[0]
